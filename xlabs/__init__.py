@@ -1,0 +1,3 @@
+"""xlabs: credit-rating engine for ABS (see README.md)."""
+
+__version__ = "0.1.0"
