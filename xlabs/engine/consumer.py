@@ -1,0 +1,190 @@
+"""The consumer / micro-loan rating run, end to end (METHODOLOGY §3, §5, §6, §8).
+
+static pool -> vintage CDRs and timing (§3.1–3.2) -> lognormal fit and
+adverse adjustments (§3.3–3.4) or stress multiples (§3.5) -> TDR per rating
+at each tranche's term -> BDR per tranche and rating scenario (§6.1–6.3)
+-> protection-distance table -> model-indicated and final rating (§8).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ProblemList
+from . import cashflow_model as cfm
+from .amortisation import pool_schedule
+from .default_table import shipped_table
+from .lognormal import Adjustment, adjust, fit_lognormal, target_default_rate, tdr_stress_multiple
+from .rating_map import TrancheRating, apply_adjustments, model_indicated, validate_adjustments
+from .ratings import BELOW_SCALE
+from .static_pool import extrapolate_vintages
+from .stress import protection_distance, scenarios_by_rating
+
+
+@dataclass
+class ConsumerRating:
+    """Everything the consumer run computed; the workbook layer writes it out."""
+
+    vintages: object                  # VintageAnalysis
+    fit: object                       # LognormalFit or None (multiple method)
+    adjusted: object                  # AdjustedFit or None
+    base_cdr: float                   # expected CDR of the base case
+    tdr: pd.DataFrame                 # tranche x rating: term, P_A, TDR
+    stress: pd.DataFrame              # tranche x rating x scenario: BDR, TDR, distances, pass
+    ratings: list                     # TrancheRating per tranche
+    base_cashflows: object            # CashflowResult at base_cdr
+    schedule: object                  # PoolSchedule
+    credit_enhancement: dict
+    timings: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)
+
+
+def credit_enhancement(tranches, pool_balance: float) -> dict:
+    """CE_j = (junior principal + overcollateral) / pool principal (METHODOLOGY §4.8)."""
+    total = sum(t.balance for t in tranches)
+    oc = pool_balance - total
+    out = {}
+    junior = 0.0
+    for t in reversed(tranches):
+        out[t.name] = (junior + oc) / pool_balance
+        junior += t.balance
+    return out
+
+
+def tranche_term_years(deal, tranche, horizon_periods: int) -> float:
+    """Term used for P_A: the tranche's own, else the legal final (years)."""
+    if tranche.term_years:
+        return float(tranche.term_years)
+    return horizon_periods / deal.frequency
+
+
+def rate_consumer(deal, progress=None) -> ConsumerRating:
+    """Run the consumer methodology on a validated :class:`~xlabs.model.ConsumerDeal`.
+
+    ``progress(fraction, message)`` is called as steps finish (optional).
+    """
+    def tick(x, msg):
+        if progress is not None:
+            progress(x, msg)
+
+    t0 = time.perf_counter()
+    timings = {}
+    a = deal.assumptions
+    table = deal.default_table or shipped_table()
+    tape = deal.tape
+    schedule = pool_schedule(tape.balance, tape.annual_rate, tape.remaining_term, tape.amortisation, deal.frequency)
+    life = schedule.last_period
+    horizon = a.horizon or life
+    cum = deal.static_pool.cumulative_rates()
+    va = extrapolate_vintages(cum, horizon, balances=deal.static_pool.balances,
+                              weighting=a.weighting if a.weighting else None)
+    timings["static pool"] = time.perf_counter() - t0
+    tick(0.1, "static pool analysed")
+    notes = list(va.notes)
+    H = cfm.horizon(deal, schedule)
+    rated = [t for t in deal.tranches if t.rated]
+    tested = list(scenarios_by_rating(deal.scenarios).keys())
+
+    # --- target default rates per tranche term (§3.4 / §3.5) -------------
+    fit = adjusted = None
+    if a.method == "lognormal":
+        fit = fit_lognormal(va.cdr, floor=a.cdr_floor)
+        if fit.floored:
+            notes.append(f"{fit.floored} vintage CDR(s) of 0 replaced by the floor {fit.floor:.6f} in the fit")
+        adjusted = adjust(fit, [Adjustment(x.factor, x.mu_shift, x.sigma_multiplier, x.reason)
+                                for x in deal.fit_adjustments])
+        base_cdr = float(np.exp(adjusted.mu + 0.5 * adjusted.sigma**2))
+    else:
+        base_cdr = float(np.mean(va.cdr))
+    rows = []
+    for t in rated:
+        years = tranche_term_years(deal, t, H)
+        for r in tested:
+            pa = float(table.probability(r, years))
+            if a.method == "lognormal":
+                tdr = float(target_default_rate(adjusted.mu, adjusted.sigma, min(max(pa, 1e-12), 1 - 1e-12)))
+            else:
+                mult = deal.stress_multiples.get(r)
+                if mult is None:
+                    raise ValueError(f"no stress multiple for {r}")
+                tdr = tdr_stress_multiple(base_cdr, {r: mult})[r]
+            rows.append({"tranche": t.name, "rating": r, "term_years": years, "p_a": pa, "tdr": tdr})
+    tdr_df = pd.DataFrame(rows)
+    timings["target default rates"] = time.perf_counter() - t0 - sum(timings.values())
+    tick(0.2, "target default rates")
+
+    # --- BDR per tranche x scenario (§6) ---------------------------------
+    t1 = time.perf_counter()
+    cache = {}
+    stress_rows = []
+    names = [t.name for t in deal.tranches]
+    by_rating = scenarios_by_rating(deal.scenarios)
+    n_tasks = max(1, len(rated) * sum(len(v) for v in by_rating.values()))
+    done = 0
+    for t in rated:
+        j = names.index(t.name)
+        for r, scs in by_rating.items():
+            tdr_row = tdr_df[(tdr_df.tranche == t.name) & (tdr_df.rating == r)].iloc[0]
+            for s in scs:
+                key = (j, s.recovery_haircut, s.cpr_multiplier, s.coupon_up, s.timing, s.servicer_fee_up,
+                       s.recovery_lag_extra)
+                if key not in cache:
+                    inp = cfm.build_inputs(deal, schedule, va.timing, s)
+                    cache[key] = cfm.breakeven(inp, j)
+                res = cache[key]
+                d, rel = protection_distance(res.bdr, tdr_row.tdr)
+                stress_rows.append({
+                    "tranche": t.name, "rating": r, "scenario": s.name, "bdr": res.bdr, "bdr_state": res.state,
+                    "tdr": tdr_row.tdr, "distance": d, "relative_distance": rel, "passes": res.bdr >= tdr_row.tdr,
+                    "evaluations": res.evaluations,
+                })
+                done += 1
+                if done % 25 == 0:
+                    tick(0.2 + 0.7 * done / n_tasks, f"stress tests {done}/{n_tasks}")
+    stress_df = pd.DataFrame(stress_rows)
+    timings["stress BDR search"] = time.perf_counter() - t1
+    timings["BDR searches"] = len(cache)
+
+    # --- ratings (§8) --------------------------------------------------------
+    ce = credit_enhancement(deal.tranches, float(schedule.balance[0]))
+    validate_adjustments(deal.rating_adjustments, names)
+    ratings = []
+    for t in rated:
+        sub = stress_df[stress_df.tranche == t.name]
+        cap = BELOW_SCALE
+        for r in tested:  # best first
+            if bool(sub[sub.rating == r].passes.all()):
+                cap = r
+                break
+        row = TrancheRating(tranche=t.name, credit_enhancement=ce[t.name],
+                            caps={"portfolio": None, "cash flow": cap, "key obligor": None},
+                            model_indicated=model_indicated([cap]))
+        ratings.append(apply_adjustments(row, deal.rating_adjustments))
+    base_inp = cfm.build_inputs(deal, schedule, va.timing, None)
+    base_cf = cfm.run(base_inp, min(base_cdr, 1.0))
+    timings["total"] = time.perf_counter() - t0
+    tick(1.0, "done")
+    return ConsumerRating(vintages=va, fit=fit, adjusted=adjusted, base_cdr=base_cdr, tdr=tdr_df, stress=stress_df,
+                          ratings=ratings, base_cashflows=base_cf, schedule=schedule, credit_enhancement=ce,
+                          timings=timings, notes=notes)
+
+
+def check_deal(deal) -> None:
+    """Engine-level consistency checks not tied to a cell (raise all at once)."""
+    probs = ProblemList()
+    if not deal.tranches:
+        probs.add("Tranches", "at least one tranche is needed")
+    if sum(t.balance for t in deal.tranches) > deal.tape.total * (1 + 1e-9):
+        probs.add("Tranches", "tranche principal exceeds the pool balance", sum(t.balance for t in deal.tranches))
+    if not any(t.rated for t in deal.tranches):
+        probs.add("Tranches", "no tranche is marked rated")
+    if not deal.scenarios:
+        probs.add("RatingTables", "the stress-scenario table is empty")
+    for i, t in enumerate(deal.tranches[:-1]):
+        if t.residual:
+            probs.add("Tranches", f"only the last tranche may take the residual ({t.name})")
+    probs.raise_if_any()

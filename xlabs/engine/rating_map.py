@@ -1,0 +1,97 @@
+"""From model caps to the final rating (METHODOLOGY §8).
+
+Shared by the consumer and corporate paths so both produce the same Rating
+sheet: caps -> model-indicated rating (the worst of the caps) -> qualitative
+adjustments (notches down, caps) -> external support (lifts only as far as
+the supporter's rating) -> final rating.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..errors import ProblemList
+from .ratings import BELOW_SCALE, canonical, is_rating, notch, shift, worst_of, best_of
+
+ADJUSTMENT_KINDS = ("notch", "cap", "support")
+
+
+@dataclass
+class TrancheRating:
+    """One row of the Rating sheet."""
+
+    tranche: str
+    credit_enhancement: float
+    caps: dict                     # {"portfolio": r|None, "cash flow": r|None, "key obligor": r|None}
+    model_indicated: str
+    adjustments: list = field(default_factory=list)   # (factor, effect, reason, rating after)
+    support: str = ""
+    final: str = ""
+
+
+def model_indicated(caps) -> str:
+    """Worst of the available caps (None = model not applied); ``BELOW_SCALE``
+    when any applied model passes no tested rating (cap given as BELOW_SCALE)."""
+    applied = [c for c in caps if c is not None]
+    if not applied:
+        raise ValueError("no model produced a cap")
+    if any(c == BELOW_SCALE for c in applied):
+        return BELOW_SCALE
+    return worst_of(*applied)
+
+
+def validate_adjustments(adjustments, tranche_names, where_of=None) -> None:
+    """Check adjustment rows: known tranche (or ``*``), kind, value, reason."""
+    probs = ProblemList()
+    names = set(tranche_names)
+    for i, a in enumerate(adjustments):
+        where = where_of(i) if where_of else f"adjustment {i + 1}"
+        if a.tranche != "*" and a.tranche not in names:
+            probs.add(where, "tranche is not in the Tranches sheet (use * for all)", a.tranche)
+        if a.kind not in ADJUSTMENT_KINDS:
+            probs.add(where, f"kind must be one of {', '.join(ADJUSTMENT_KINDS)}", a.kind)
+        elif a.kind == "notch":
+            try:
+                ok = float(a.value) == int(float(a.value)) and int(float(a.value)) >= 0
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                probs.add(where, "a notch adjustment is a whole number of notches down (>= 0)", a.value)
+        elif not is_rating(a.value):
+            probs.add(where, "a cap or support needs a rating symbol", a.value)
+        if not str(a.reason or "").strip():
+            probs.add(where, "every adjustment needs a recorded reason")
+    probs.raise_if_any()
+
+
+def apply_adjustments(row: TrancheRating, adjustments) -> TrancheRating:
+    """Apply the adjustments for ``row.tranche`` in order; set ``row.final``.
+
+    Notches move the rating down; a cap limits it; a ``support`` row
+    (guarantee, shortfall commitment) lifts the adjusted rating to at most
+    the supporter's rating.  A tranche below the scale stays there unless
+    supported.
+    """
+    r = row.model_indicated
+    support = None
+    for a in adjustments:
+        if a.tranche not in ("*", row.tranche):
+            continue
+        if a.kind == "support":
+            support = canonical(a.value) if support is None else best_of(support, a.value)
+            row.support = f"{a.factor}: up to {canonical(a.value)} ({a.reason})"
+            continue
+        if r == BELOW_SCALE:
+            row.adjustments.append((a.factor, f"{a.kind} {a.value}", a.reason, r))
+            continue
+        if a.kind == "notch":
+            r = shift(r, int(float(a.value)))
+            effect = f"-{int(float(a.value))} notch(es)"
+        else:
+            r = worst_of(r, a.value)
+            effect = f"cap at {canonical(a.value)}"
+        row.adjustments.append((a.factor, effect, a.reason, r))
+    if support is not None:
+        r = support if r == BELOW_SCALE or notch(support) < notch(r) else r
+    row.final = r
+    return row
