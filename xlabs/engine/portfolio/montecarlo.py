@@ -1,0 +1,279 @@
+"""Multi-period Gaussian-copula Monte Carlo of pool defaults (METHODOLOGY §4.5).
+
+Model.  Obligor i has latent ``X_i = a_i . Z + s_i e_i`` with factor
+loadings ``a_i`` (k factors), ``s_i = sqrt(1 - |a_i|^2)``, ``Z ~ N(0, I_k)``
+and ``e_i ~ N(0, 1)`` independent.  With ``U_i = Phi(X_i)``, the obligor
+defaults at the first month ``t`` (1-based) with ``PD_i(t) >= U_i``, i.e.
+``X_i <= c_i(t) = Phi^-1(PD_i(t))``, if ``t`` is not after its maturity.
+The defaulted amount is the exposure schedule at ``t``; the loss is that
+times ``1 - R_i``.
+
+Sampling (exact, not an approximation).  Per path the k factors are drawn;
+then, conditionally on Z, obligors are independent with default-by-maturity
+probability ``q_i = Phi((c_i(T_i) - a_i.Z) / s_i)``.  Obligors sharing one
+loading row form a group, sorted by ``c_i(T_i)`` descending so ``q_i``
+falls along the group.  Defaulters are found by geometric skipping with a
+dominating probability that is lowered to ``q_j`` at each candidate
+(thinning; accept with ``q_j / q_current``).  An accepted candidate's latent
+is ``X = a.Z + s Phi^-1(v)`` with ``v`` uniform on (0, q_j) - the idiosyncratic
+draw conditional on default by maturity - and its month is found by binary
+search of ``c_i(.)`` (Phi^-1 by Acklam's approximation, relative error
+< 1.15e-9: it only places a default already decided exactly).  Work therefore scales with the number of defaults,
+not with the number of obligors.
+
+Reproducibility.  Paths are cut into blocks of ``block_size``; block b uses
+its own stream ``rng.seed_state(seed, b)``.  Each block writes only its own
+paths, and the timing curve is summed over blocks in block order afterwards,
+so results are bit-identical whatever the number of numba threads.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from ...errors import ProblemList
+from .checks import as_float_array, check_fraction, check_loadings, check_pd_curves
+from .results import PortfolioResult
+from .rng import fill_normals, norm_cdf, norm_ppf_fast, seed_state, uniform
+
+DEFAULT_BLOCK = 4096
+"""Paths per random-stream block (fixed: part of what a seed means)."""
+
+
+@njit(cache=True, parallel=True)
+def _mc_kernel(seed, n_paths, block, A, s_g, gstart, obl, c_end, C, mat, E, lgd,
+               inv_init, dr, lr, timing):
+    """Fill ``dr``/``lr`` (n_paths,) and ``timing`` (n_blocks, M); see module doc."""
+    n_blocks = (n_paths + block - 1) // block
+    n_groups = s_g.shape[0]
+    k = A.shape[1]
+    for b in prange(n_blocks):
+        st = seed_state(seed, b)
+        z = np.empty(k)
+        p0 = b * block
+        p1 = min(p0 + block, n_paths)
+        for path in range(p0, p1):
+            fill_normals(st, z)
+            d = 0.0
+            loss = 0.0
+            for g in range(n_groups):
+                m = 0.0
+                for f in range(k):
+                    m += A[g, f] * z[f]
+                sg = s_g[g]
+                j = gstart[g]
+                end = gstart[g + 1]
+                c_cur = c_end[j]
+                pc = norm_cdf((c_cur - m) / sg)
+                while j < end and pc > 0.0:
+                    if pc < 1.0:
+                        skip = math.log(uniform(st)) / math.log1p(-pc)
+                        if skip >= end - j:
+                            break
+                        j += int(skip)
+                    if c_end[j] == c_cur:
+                        pj = pc  # same threshold (e.g. same rating): no new Phi needed
+                    else:
+                        c_cur = c_end[j]
+                        pj = norm_cdf((c_cur - m) / sg)
+                    v = uniform(st) * pc
+                    if v < pj:
+                        i = obl[j]
+                        lo = 0
+                        hi = mat[i] - 1
+                        if hi > 0:
+                            x = m + sg * norm_ppf_fast(v)
+                        while lo < hi:
+                            mid = (lo + hi) // 2
+                            if C[i, mid] >= x:
+                                hi = mid
+                            else:
+                                lo = mid + 1
+                        e = E[i, lo]
+                        d += e
+                        loss += e * lgd[i]
+                        timing[b, lo] += e
+                    pc = pj
+                    j += 1
+            dr[path] = d * inv_init
+            lr[path] = loss * inv_init
+
+
+def _groups(loadings: np.ndarray, c_end: np.ndarray):
+    """Group obligors by identical loading rows; sort each group by c_end descending."""
+    rows, inverse = np.unique(loadings, axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    order = np.lexsort((-c_end, inverse))
+    counts = np.bincount(inverse, minlength=rows.shape[0])
+    gstart = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+    s_g = np.sqrt(1.0 - np.sum(rows * rows, axis=1))
+    return (np.ascontiguousarray(rows), s_g, gstart, order.astype(np.int64),
+            np.ascontiguousarray(c_end[order]))
+
+
+def prepare_inputs(pd, loadings, exposure=None, recovery=None, maturity=None,
+                   initial_principal=None):
+    """Validate and convert :func:`simulate_defaults` inputs (all problems at once).
+
+    Returns a dict of contiguous arrays: ``pd`` (n, M), ``loadings`` (n, k),
+    ``exposure`` (n, M), ``recovery`` (n,), ``maturity`` (n,) int months,
+    ``initial`` (float).
+    """
+    probs = ProblemList()
+    pdc = check_pd_curves(pd, probs)
+    if pdc is None:
+        probs.raise_if_any()
+    n, months = pdc.shape
+    a = check_loadings(loadings, n, probs)
+    if exposure is None:
+        ex = np.ones((n, months))
+    else:
+        ex = as_float_array(exposure, "exposure", probs, (1, 2))
+        if ex is not None:
+            if ex.ndim == 1:
+                ex = np.repeat(ex[:, None], months, axis=1)
+            if ex.shape != (n, months):
+                probs.add("exposure", f"must have shape ({n},) or ({n}, {months})", ex.shape)
+                ex = None
+            elif np.any(ex < 0):
+                probs.add("exposure", "balances must be >= 0", float(ex.min()))
+    if recovery is None:
+        rec = np.zeros(n)
+    else:
+        rec = as_float_array(recovery, "recovery", probs, (0, 1))
+        if rec is not None:
+            rec = np.broadcast_to(rec, (n,)).astype(float) if rec.ndim == 0 or rec.size == n else None
+            if rec is None:
+                probs.add("recovery", f"needs one value per obligor ({n}) or a scalar")
+            else:
+                check_fraction(rec, "recovery", probs)
+    if maturity is None:
+        mat = np.full(n, months, dtype=np.int64)
+    else:
+        mat = np.asarray(maturity)
+        if mat.shape != (n,) or not np.issubdtype(mat.dtype, np.number) or np.any(mat != np.round(mat)):
+            probs.add("maturity", f"needs one whole number of months per obligor ({n})")
+        elif np.any(mat < 1) or np.any(mat > months):
+            probs.add("maturity", f"months must be in 1..{months} (the PD curve length)",
+                      int(mat.min()) if np.any(mat < 1) else int(mat.max()))
+        mat = mat.astype(np.int64) if mat.shape == (n,) else None
+    init = None
+    if ex is not None and not probs:
+        init = float(ex[:, 0].sum()) if initial_principal is None else float(initial_principal)
+        if not (init > 0 and math.isfinite(init)):
+            probs.add("initial_principal", "initial pool principal must be > 0", init)
+    probs.raise_if_any()
+    return dict(pd=pdc, loadings=a, exposure=np.ascontiguousarray(ex), recovery=np.ascontiguousarray(rec),
+                maturity=np.ascontiguousarray(mat), initial=init)
+
+
+def simulate_defaults(pd, loadings, exposure=None, recovery=None, n_paths=1_000_000, seed=0, *,
+                      maturity=None, initial_principal=None, block_size=DEFAULT_BLOCK):
+    """Monte Carlo of pool default and loss ratios (METHODOLOGY §4.5).
+
+    Parameters
+    ----------
+    pd : array_like, shape (n,) or (n, months)
+        Cumulative default probability (fraction) of each obligor: one
+        horizon, or a monthly curve (end of months 1..months, §4.1).
+    loadings : array_like, shape (n, k) or (n,)
+        Factor loadings; obligor latent = ``a_i . Z + sqrt(1 - |a_i|^2) e_i``
+        (§4.4).  Each row's sum of squares must be < 1.  Obligors with equal
+        rows share a group in the sampler (faster), so build them from a few
+        factors (see :func:`xlabs.engine.portfolio.correlation`).
+    exposure : array_like, shape (n,) or (n, months), optional
+        Balance outstanding in each month (currency units); a default in
+        month t loses ``exposure[i, t-1]``.  (n,) = flat balance.  Default:
+        1 per obligor.
+    recovery : float or array_like, shape (n,), optional
+        Recovery fraction R_i (§4.2); default 0.
+    n_paths : int
+        Number of paths (Lianhe: 1,000,000).
+    seed : int
+        Seed (>= 0); recorded on the result.
+    maturity : array_like of int, shape (n,), optional
+        Maturity month of each obligor (1..months); no default after it.
+        Default: ``months`` for all.
+    initial_principal : float, optional
+        Denominator of the ratios (currency); default ``exposure[:, 0].sum()``.
+    block_size : int
+        Paths per random-stream block (changing it changes the numbers).
+
+    Returns
+    -------
+    PortfolioResult
+        Per-path ``default_ratio`` and ``loss_ratio`` (n_paths,), the
+        expected default timing curve, ``trdr(p)`` / ``trlr(p)`` quantiles,
+        the seed and n_paths.
+
+    Raises
+    ------
+    ValidationError
+        PD outside [0, 1] or falling with time, loadings with sum of squares
+        >= 1, wrong shapes, negative exposures, recoveries outside [0, 1].
+    """
+    probs = ProblemList()
+    if int(n_paths) != n_paths or n_paths < 1:
+        probs.add("n_paths", "must be a whole number >= 1", n_paths)
+    if int(seed) != seed or seed < 0 or seed >= 2**63:
+        probs.add("seed", "must be a whole number in [0, 2**63)", seed)
+    if int(block_size) != block_size or block_size < 1:
+        probs.add("block_size", "must be a whole number >= 1", block_size)
+    probs.raise_if_any()
+    x = prepare_inputs(pd, loadings, exposure, recovery, maturity, initial_principal)
+    n_paths, seed, block_size = int(n_paths), int(seed), int(block_size)
+    pdc, a = x["pd"], x["loadings"]
+    n, months = pdc.shape
+    with np.errstate(divide="ignore"):
+        from scipy.special import ndtri
+        C = np.ascontiguousarray(ndtri(pdc))
+    mat = x["maturity"]
+    c_end = C[np.arange(n), mat - 1]
+    rows, s_g, gstart, order, c_sorted = _groups(a, c_end)
+    n_blocks = (n_paths + block_size - 1) // block_size
+    dr = np.empty(n_paths)
+    lr = np.empty(n_paths)
+    timing = np.zeros((n_blocks, months))
+    _mc_kernel(np.uint64(seed), n_paths, block_size, rows, s_g, gstart, order, c_sorted, C, mat,
+               x["exposure"], 1.0 - x["recovery"], 1.0 / x["initial"], dr, lr, timing)
+    timing_curve = timing.sum(axis=0) / (x["initial"] * n_paths)
+    return PortfolioResult(default_ratio=dr, loss_ratio=lr, timing=timing_curve, seed=seed,
+                           n_paths=n_paths, n_obligors=n, n_months=months, block_size=block_size)
+
+
+def simulate_defaults_reference(pd, loadings, exposure=None, recovery=None, n_paths=10_000, seed=0,
+                                maturity=None, initial_principal=None):
+    """Slow, obvious numpy reference of the same model (for tests).
+
+    Draws every latent ``X = Z A^T + s e`` with numpy's PCG64 and finds each
+    default month by comparing X with all thresholds.  Same distribution as
+    :func:`simulate_defaults`, different random numbers.
+
+    Returns
+    -------
+    (default_ratio, loss_ratio, timing) : ndarrays (n_paths,), (n_paths,), (months,)
+    """
+    from scipy.special import ndtri
+    x = prepare_inputs(pd, loadings, exposure, recovery, maturity, initial_principal)
+    pdc, a, ex = x["pd"], x["loadings"], x["exposure"]
+    n, months = pdc.shape
+    rng = np.random.default_rng(seed)
+    s = np.sqrt(1.0 - np.sum(a * a, axis=1))
+    with np.errstate(divide="ignore"):
+        C = ndtri(pdc)
+    live = np.arange(months)[None, :] < x["maturity"][:, None]
+    dr = np.zeros(n_paths)
+    lr = np.zeros(n_paths)
+    timing = np.zeros(months)
+    for p in range(n_paths):
+        X = a @ rng.standard_normal(a.shape[1]) + s * rng.standard_normal(n)
+        hit = (C >= X[:, None]) & live
+        for i in np.flatnonzero(hit.any(axis=1)):
+            t = int(np.argmax(hit[i]))
+            dr[p] += ex[i, t]
+            lr[p] += ex[i, t] * (1.0 - x["recovery"][i])
+            timing[t] += ex[i, t]
+    return dr / x["initial"], lr / x["initial"], timing / (x["initial"] * n_paths)
