@@ -185,6 +185,13 @@ def extrapolate_vintages(cumulative, horizon: int, balances=None, weighting: str
         issues.append(VintageIssue(None, None, "horizon must be at least 1 month", horizon))
     if weighting == "balance" and balances is None:
         issues.append(VintageIssue(None, None, "balance weighting needs vintage balances"))
+    if T >= 1 and cum.ndim == 2 and cum.size:
+        # Report ages nobody reached together with bad rates (one pass for the user).
+        reached = (~np.isnan(cum[:, :T])).sum(axis=0)
+        for m in range(T):
+            if m >= reached.size or reached[m] == 0:
+                issues.append(VintageIssue(None, m + 1, "no vintage is observed at this month on book; "
+                                           "the average curve cannot reach the horizon"))
     if issues:
         raise VintageError(issues)
     n_v, n_a = cum.shape

@@ -1,0 +1,150 @@
+"""Lognormal MLE, adverse adjustments and TDR (xlabs/engine/lognormal.py, METHODOLOGY §3.3–3.5)."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from xlabs.engine.default_table import default_probability
+from xlabs.engine.lognormal import (
+    Adjustment,
+    LognormalFit,
+    adjust,
+    base_cdr_from_benchmark,
+    fit_lognormal,
+    target_default_rate,
+    tdr_by_rating,
+    tdr_stress_multiple,
+)
+from xlabs.errors import ValidationError
+
+
+@pytest.mark.parametrize("mu,sigma,p", [(-3.5, 0.3, 0.001), (-2.0, 0.8, 0.05), (-4.2, 0.15, 1e-6),
+                                        (-1.0, 1.2, 0.5), (-3.0, 0.5, 0.9)])
+def test_tdr_closed_form_and_scipy_lognorm(mu, sigma, p):
+    closed = math.exp(sigma * stats.norm.ppf(1 - p) + mu)           # §3.4 formula
+    isf = stats.lognorm.isf(p, s=sigma, scale=math.exp(mu))         # CDR exceeded with probability p
+    got = target_default_rate(mu, sigma, p)
+    assert isinstance(got, float)
+    assert got == pytest.approx(closed, rel=1e-10)
+    assert got == pytest.approx(isf, rel=1e-9)
+
+
+def test_tdr_vectorised_over_p():
+    p = np.array([1e-5, 1e-3, 0.01, 0.2, 0.7])
+    got = target_default_rate(-3.0, 0.4, p)
+    assert got.shape == p.shape
+    np.testing.assert_allclose(got, stats.lognorm.isf(p, s=0.4, scale=math.exp(-3.0)), rtol=1e-9)
+    assert np.all(np.diff(got) < 0)     # rarer events -> higher TDR
+
+
+@pytest.mark.parametrize("p", [0.0, 1.0, -0.1, 1.5])
+def test_tdr_rejects_p_outside_unit_interval(p):
+    with pytest.raises(ValueError):
+        target_default_rate(-3.0, 0.4, p)
+
+
+def test_tdr_rejects_zero_sigma():
+    with pytest.raises(ValueError):
+        target_default_rate(-3.0, 0.0, 0.01)
+
+
+def test_tdr_by_rating_uses_table_pd_at_term():
+    out = tdr_by_rating(-3.2, 0.35, ["AAA", "BBB-sf", "B"], 2.5)
+    assert list(out) == ["AAAsf", "BBB-sf", "Bsf"]
+    for r, (pa, tdr) in out.items():
+        assert pa == pytest.approx(default_probability(r, 2.5), rel=1e-15)
+        assert tdr == pytest.approx(stats.lognorm.isf(pa, s=0.35, scale=math.exp(-3.2)), rel=1e-9)
+    assert out["AAAsf"][1] > out["BBB-sf"][1] > out["Bsf"][1]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_mle_matches_scipy_lognorm_fit(seed):
+    x = np.random.default_rng(seed).lognormal(np.log(0.03), 0.4, 25)
+    s, loc, scale = stats.lognorm.fit(x, floc=0)
+    fit = fit_lognormal(x)
+    assert loc == 0
+    assert fit.sigma == pytest.approx(s, rel=1e-6)
+    assert fit.mu == pytest.approx(math.log(scale), rel=1e-6)
+    assert fit.n == 25 and fit.floor is None and fit.floored == 0
+
+
+def test_mle_hand_computed():
+    # x = e^-3, e^-2, e^-4: ln x = -3, -2, -4; mu = -3; sigma^2 = (0 + 1 + 1) / 3 (divisor n, not n - 1).
+    fit = fit_lognormal(np.exp([-3.0, -2.0, -4.0]))
+    assert fit.mu == pytest.approx(-3.0, rel=1e-14)
+    assert fit.sigma == pytest.approx(math.sqrt(2.0 / 3.0), rel=1e-14)
+    assert fit.median == pytest.approx(math.exp(-3.0))
+    assert fit.mean == pytest.approx(math.exp(-3.0 + 1.0 / 3.0))
+
+
+def test_zero_cdr_rejected_without_floor():
+    with pytest.raises(ValidationError) as e:
+        fit_lognormal([0.02, 0.0, 0.03, 0.0])
+    where = [p.where for p in e.value.problems]
+    assert where == ["cdrs[1]", "cdrs[3]"]          # both zeros, not only the first
+    assert all("floor" in p.rule for p in e.value.problems)
+
+
+def test_floor_replaces_zeros_and_is_recorded():
+    fit = fit_lognormal([0.02, 0.0, 0.03], floor=0.001)
+    assert fit.floor == 0.001 and fit.floored == 1
+    lx = np.log([0.02, 0.001, 0.03])
+    assert fit.mu == pytest.approx(lx.mean(), rel=1e-14)
+    assert fit.sigma == pytest.approx(lx.std(ddof=0), rel=1e-12)
+    # A floor that replaced nothing is not reported as used.
+    assert fit_lognormal([0.02, 0.03], floor=0.001).floor is None
+
+
+@pytest.mark.parametrize("bad", [[0.02], [0.02, np.nan], [0.02, -0.01], [0.02, 1.5], [0.03, 0.03]])
+def test_fit_rejects_bad_inputs(bad):
+    with pytest.raises(ValidationError):
+        fit_lognormal(bad)
+
+
+def test_fit_reports_all_bad_values_together():
+    with pytest.raises(ValidationError) as e:
+        fit_lognormal([np.nan, -0.1, 2.0, 0.0])
+    assert {p.where for p in e.value.problems} == {"cdrs[0]", "cdrs[1]", "cdrs[2]", "cdrs[3]"}
+
+
+def test_adverse_adjustments_add_mu_and_multiply_sigma():
+    fit = LognormalFit(mu=-3.0, sigma=0.4, n=10)
+    adj = adjust(fit, [Adjustment("GDP", 0.1, 1.0, "slowing growth"),
+                       Adjustment("servicer", 0.05, 1.25, "new servicer"),
+                       Adjustment("loan terms", 0.0, 1.1, "longer terms")])
+    assert adj.mu == pytest.approx(-3.0 + 0.15)
+    assert adj.sigma == pytest.approx(0.4 * 1.25 * 1.1)
+    assert len(adj.adjustments) == 3 and adj.base is fit
+    # Adverse means every TDR rises.
+    assert target_default_rate(adj.mu, adj.sigma, 0.001) > target_default_rate(fit.mu, fit.sigma, 0.001)
+
+
+def test_favourable_or_unexplained_adjustments_are_rejected_together():
+    fit = LognormalFit(mu=-3.0, sigma=0.4, n=10)
+    with pytest.raises(ValidationError) as e:
+        adjust(fit, [Adjustment("GDP", -0.1, 1.0, "growth"),
+                     Adjustment("servicer", 0.0, 0.9, "good servicer"),
+                     Adjustment("terms", 0.1, 1.0, "  ")])
+    rules = [(p.where, p.rule) for p in e.value.problems]
+    assert len(rules) == 3
+    assert "mu shift" in rules[0][1] and "GDP" in rules[0][0]
+    assert "sigma multiplier" in rules[1][1] and "servicer" in rules[1][0]
+    assert "reason" in rules[2][1] and "terms" in rules[2][0]
+
+
+def test_stress_multiple_method():
+    out = tdr_stress_multiple(0.04, {"AAA": 5.0, "BBB": 2.5})
+    assert out == {"AAAsf": pytest.approx(0.2), "BBBsf": pytest.approx(0.1)}
+    with pytest.raises(ValidationError):
+        tdr_stress_multiple(0.04, {"AAA": 0.5})
+    with pytest.raises(ValidationError):
+        tdr_stress_multiple(4.0, {"AAA": 5.0})      # a percent, not a fraction
+
+
+def test_base_cdr_from_benchmark_balance_weighted():
+    # loans 100 and 300, benchmark 2 %, factors 1.5 and 1.0 -> (100*0.03 + 300*0.02)/400 = 0.0225
+    assert base_cdr_from_benchmark([100, 300], 0.02, [1.5, 1.0]) == pytest.approx(0.0225)
+    # two factor columns multiply; a PD above 1 is capped
+    assert base_cdr_from_benchmark([1, 1], 0.5, [[2, 2], [1, 1]]) == pytest.approx((1.0 + 0.5) / 2)
