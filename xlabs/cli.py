@@ -1,0 +1,91 @@
+"""The ``xlabs`` command: ``xlabs rate IN.xlsx [-o OUT.xlsx]``, ``xlabs validate IN.xlsx``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .errors import ValidationError
+
+
+def _progress_printer(quiet: bool):
+    if quiet or not sys.stderr.isatty():
+        return None
+    width = 30
+
+    def show(frac, msg):
+        n = int(round(frac * width))
+        sys.stderr.write(f"\r[{'#' * n}{'.' * (width - n)}] {frac:5.0%} {msg[:40]:<40}")
+        if frac >= 1:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return show
+
+
+def _report(e: ValidationError) -> int:
+    sys.stderr.write(f"xlabs: the workbook was not rated; nothing was written.\n{e}\n")
+    return 2
+
+
+def cmd_rate(args) -> int:
+    from .workbook.run import rate_workbook
+    try:
+        summary = rate_workbook(args.workbook, out=args.output, progress=_progress_printer(args.quiet),
+                                in_place=args.in_place)
+    except ValidationError as e:
+        return _report(e)
+    if not args.quiet:
+        print(f"rated {args.workbook} -> {summary.output}  ({summary.timings['total (s)']:.2f} s)")
+        print(f"{'tranche':<12}{'CE':>9}  {'model-indicated':<16}{'final':<16}")
+        for t in summary.ratings:
+            print(f"{t.tranche:<12}{t.credit_enhancement:>9.2%}  {t.model_indicated:<16}{t.final:<16}")
+    return 0
+
+
+def cmd_validate(args) -> int:
+    from .workbook.run import validate_workbook
+    try:
+        validate_workbook(args.workbook)
+    except ValidationError as e:
+        sys.stderr.write(f"{e}\n")
+        return 2
+    print(f"{args.workbook}: no problems found")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+    p = argparse.ArgumentParser(prog="xlabs", description="Credit ratings for ABS from Excel workbooks.")
+    p.add_argument("--version", action="version", version=f"xlabs {__version__}")
+    p.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("rate", help="rate the deal in a workbook and write output sheets")
+    r.add_argument("workbook")
+    r.add_argument("-o", "--output", help="output workbook (default: <name>.rated.xlsx beside the input)")
+    r.add_argument("--in-place", action="store_true", help="save the output sheets into the input workbook")
+    r.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    r.set_defaults(func=cmd_rate)
+    v = sub.add_parser("validate", help="check a workbook and list every problem")
+    v.add_argument("workbook")
+    v.set_defaults(func=cmd_validate)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        sys.stderr.write("xlabs: interrupted; nothing was written.\n")
+        return 130
+    except Exception as e:  # an xlabs defect, not a user error: say so plainly
+        if getattr(args, "debug", False):
+            raise
+        sys.stderr.write(f"xlabs: internal error ({type(e).__name__}: {e}); nothing was written. "
+                         "Re-run with --debug for the traceback and report it.\n")
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,343 @@
+"""Read and validate a consumer-deal workbook into a :class:`~xlabs.model.ConsumerDeal`.
+
+Every problem is collected with its ``Sheet!Cell`` and rule and raised
+together as one :class:`~xlabs.errors.ValidationError`; nothing is guessed
+(a percent typed as 5 where 0.05 is meant is an error, not a conversion).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..engine.default_table import DefaultRateTable
+from ..engine.ratings import is_rating
+from ..engine.stress import shipped_scenarios, shipped_stress_multiples
+from ..errors import ProblemList, ValidationError
+from ..model.consumer import (ConsumerDeal, Fee, FitAdjustment, LoanTape, PerformanceAssumptions, RatingAdjustment,
+                              StaticPool, StressScenario, Tranche)
+from . import schema as S
+from .blocks import Block, cell_ref, norm_header, read_blocks
+
+
+@dataclass
+class CellIndex:
+    """Where things came from, to address engine-level problems."""
+
+    vintage_rows: list = field(default_factory=list)     # sheet row of each vintage
+    vintage_first_col: int = 3                           # column of month 1
+    tranche_rows: dict = field(default_factory=dict)     # name -> sheet row
+
+
+def sheet_values(book, name):
+    """All cell values of a sheet as row lists (via the adapter)."""
+    return book.values(name)
+
+
+def _block(blocks_by_sheet, spec: S.BlockSpec, probs: ProblemList) -> Block | None:
+    blocks = blocks_by_sheet.get(spec.sheet)
+    if blocks is None:
+        if spec.required:
+            probs.add(spec.sheet, "sheet is missing")
+        return None
+    b = blocks.get(norm_header(spec.title))
+    if b is None and spec.required:
+        probs.add(spec.sheet, f"block '{spec.title}' is missing (a title cell in column A, then a header row)")
+    return b
+
+
+def read_keyvalue(b: Block | None, spec: S.BlockSpec, probs: ProblemList) -> dict:
+    """Key/value block -> {key: converted value}; unknown keys and bad values reported."""
+    out = {c.name: c.default for c in spec.columns}
+    if b is None:
+        for c in spec.columns:
+            if c.required and c.default is None:
+                probs.add(spec.sheet, f"key '{c.name}' is missing")
+        return out
+    cols = {c.name: c for c in spec.columns}
+    seen = set()
+    for i, row in enumerate(b.rows):
+        key = norm_header(row[0] if row else None)
+        if not key:
+            continue
+        if key not in cols:
+            probs.add(b.ref(i, 1), f"unknown key (expected one of: {', '.join(cols)})", row[0])
+            continue
+        if key in seen:
+            probs.add(b.ref(i, 1), "key appears twice", row[0])
+        seen.add(key)
+        v, err = S.convert(cols[key], b.value(i, 2))
+        if err:
+            probs.add(b.ref(i, 2), f"{key}: {err}", b.value(i, 2))
+        else:
+            out[key] = v
+    for c in spec.columns:
+        if c.name not in seen and c.required and c.default is None:
+            probs.add(cell_ref(b.sheet, b.header_row, 1), f"key '{c.name}' is missing from block '{b.title}'")
+    return out
+
+
+def read_table(b: Block | None, spec: S.BlockSpec, probs: ProblemList, extra_ok: bool = False) -> list:
+    """Table block -> list of (sheet row, {column: value}); every bad cell reported."""
+    if b is None:
+        return []
+    colpos = {}
+    for c in spec.columns:
+        pos = b.column(c.name)
+        if pos is None:
+            if c.required and c.default is None:
+                probs.add(cell_ref(b.sheet, b.header_row, 1), f"column '{c.name}' is missing from block '{b.title}'")
+            continue
+        colpos[c.name] = pos
+    if not extra_ok:
+        known = {c.name for c in spec.columns}
+        for pos, h in b.headers.items():
+            if h not in known:
+                probs.add(cell_ref(b.sheet, b.header_row, pos), f"unknown column (expected: {', '.join(known)})",
+                          b.raw_headers[pos])
+    out = []
+    for i in range(len(b.rows)):
+        rec = {}
+        for c in spec.columns:
+            if c.name not in colpos:
+                rec[c.name] = c.default
+                continue
+            v, err = S.convert(c, b.value(i, colpos[c.name]))
+            if err:
+                probs.add(b.ref(i, colpos[c.name]), f"{c.name}: {err}", b.value(i, colpos[c.name]))
+            rec[c.name] = v
+        out.append((b.row_numbers[i], rec))
+    return out
+
+
+def _numeric_grid(b: Block, first_col: int, probs: ProblemList, rule_name: str):
+    """Numbers from ``first_col`` on for every row; blanks -> NaN; text reported."""
+    ncols = max(b.headers) - first_col + 1
+    grid = np.full((len(b.rows), max(ncols, 0)), np.nan)
+    for i in range(len(b.rows)):
+        for k in range(ncols):
+            v = b.value(i, first_col + k)
+            if v is None or (isinstance(v, str) and not v.strip()):
+                continue
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                probs.add(b.ref(i, first_col + k), f"{rule_name} must be a number", v)
+                continue
+            grid[i, k] = float(v)
+    return grid
+
+
+def read_static_pool(blocks_by_sheet, form, units, probs: ProblemList, index: CellIndex) -> StaticPool | None:
+    blocks = blocks_by_sheet.get("StaticPool")
+    if blocks is None:
+        probs.add("StaticPool", "sheet is missing")
+        return None
+    b = blocks.get("vintages")
+    if b is None:
+        probs.add("StaticPool", "block 'Vintages' is missing (title cell, then header: vintage | balance | 1 | 2 ...)")
+        return None
+    if b.column("vintage") != 1 or b.column("balance") != 2:
+        probs.add(cell_ref("StaticPool", b.header_row, 1), "header must start with 'vintage', 'balance'")
+        return None
+    for pos in sorted(b.headers)[2:]:
+        h = b.raw_headers[pos]
+        try:
+            ok = float(h) == pos - 2
+        except ValueError:
+            ok = False
+        if not ok:
+            probs.add(cell_ref("StaticPool", b.header_row, pos), f"month-on-book header must be {pos - 2}", h)
+    if not b.rows:
+        probs.add(cell_ref("StaticPool", b.header_row + 1, 1), "no vintages")
+        return None
+    labels = [str(r[0]) if r and r[0] is not None else "" for r in b.rows]
+    bal = np.full(len(b.rows), np.nan)
+    for i in range(len(b.rows)):
+        v, err = S.convert(S.Col("balance", "number", lo=0.01), b.value(i, 2))
+        if err:
+            probs.add(b.ref(i, 2), f"balance: {err}", b.value(i, 2))
+        else:
+            bal[i] = v
+    grid = _numeric_grid(b, 3, probs, "a default figure")
+    index.vintage_rows = list(b.row_numbers)
+    index.vintage_first_col = 3
+    if units == "rate":
+        for i, k in zip(*np.nonzero((grid < 0) | (grid > 1))):
+            probs.add(b.ref(i, 3 + k), "default rate must be a fraction in [0, 1]", grid[i, k])
+    else:
+        for i, k in zip(*np.nonzero(grid < 0)):
+            probs.add(b.ref(i, 3 + k), "defaulted principal must be >= 0", grid[i, k])
+    return StaticPool(labels=labels, balances=bal, defaults=grid, form=form, units=units)
+
+
+def read_default_table(b: Block | None, probs: ProblemList):
+    if b is None or not b.rows:
+        return None
+    terms = []
+    cols = sorted(b.headers)[1:]
+    for pos in cols:
+        try:
+            terms.append(float(b.raw_headers[pos]))
+        except ValueError:
+            probs.add(cell_ref(b.sheet, b.header_row, pos), "term header must be a number of years", b.raw_headers[pos])
+    if len(terms) != len(cols):
+        return None
+    rows = {}
+    n_before = len(probs)
+    for i in range(len(b.rows)):
+        r = b.value(i, 1)
+        if not is_rating(str(r)):
+            probs.add(b.ref(i, 1), "unknown rating symbol", r)
+            continue
+        vals = []
+        for pos in cols:
+            v, err = S.convert(S.Col("pd", "fraction"), b.value(i, pos))
+            if err:
+                probs.add(b.ref(i, pos), f"default probability: {err}", b.value(i, pos))
+            vals.append(v)
+        rows[str(r)] = vals
+    if len(probs) > n_before:
+        return None
+    try:
+        return DefaultRateTable.from_rows(terms, rows, source=f"workbook {b.sheet} block '{b.title}'",
+                                          where=cell_ref(b.sheet, b.title_row, 1))
+    except ValidationError as e:
+        probs.extend(e.problems)
+        return None
+
+
+def read_consumer(book) -> tuple[ConsumerDeal, CellIndex]:
+    """Read a consumer deal from a workbook adapter; raise all problems at once."""
+    probs = ProblemList()
+    names = book.sheet_names()
+    blocks_by_sheet = {n: read_blocks(n, sheet_values(book, n)) for n in names if n in S.INPUT_SHEETS}
+    index = CellIndex()
+    deal_kv = read_keyvalue(_block(blocks_by_sheet, S.DEAL, probs), S.DEAL, probs)
+    tr_rows = read_table(_block(blocks_by_sheet, S.TRANCHES, probs), S.TRANCHES, probs)
+    fee_rows = read_table(_block(blocks_by_sheet, S.FEES, probs), S.FEES, probs)
+    pool_block = _block(blocks_by_sheet, S.POOL, probs)
+    asm = read_keyvalue(_block(blocks_by_sheet, S.ASSUMPTIONS, probs), S.ASSUMPTIONS, probs)
+    fit_rows = read_table(_block(blocks_by_sheet, S.FIT_ADJUSTMENTS, probs), S.FIT_ADJUSTMENTS, probs)
+    dr_block = _block(blocks_by_sheet, S.DEFAULT_RATES, probs)
+    sc_rows = read_table(_block(blocks_by_sheet, S.STRESS_SCENARIOS, probs), S.STRESS_SCENARIOS, probs)
+    mult_rows = read_table(_block(blocks_by_sheet, S.STRESS_MULTIPLES, probs), S.STRESS_MULTIPLES, probs)
+    adj_rows = read_table(_block(blocks_by_sheet, S.ADJUSTMENTS, probs), S.ADJUSTMENTS, probs)
+    sp = read_static_pool(blocks_by_sheet, asm["static_pool_form"] or "cumulative",
+                          asm["static_pool_units"] or "amount", probs, index)
+    table = read_default_table(dr_block, probs)
+
+    # Tranches
+    tranches = []
+    seen = set()
+    tb = blocks_by_sheet.get("Tranches", {}).get("tranches")
+    for k, (row, r) in enumerate(tr_rows):
+        if r["name"] in seen:
+            probs.add(cell_ref("Tranches", row, tb.column("name")), "tranche name appears twice", r["name"])
+        seen.add(r["name"])
+        index.tranche_rows[r["name"]] = row
+        if r["residual"] and k != len(tr_rows) - 1:
+            probs.add(cell_ref("Tranches", row, tb.column("residual") or 1), "only the last tranche may take the residual")
+        if None in (r["name"], r["balance"]):
+            continue
+        tranches.append(Tranche(name=r["name"], balance=r["balance"], coupon=r["coupon"] or 0.0, rated=bool(r["rated"]),
+                                timely_interest=bool(r["timely_interest"]), residual=bool(r["residual"]),
+                                term_years=r["term_years"]))
+    if tb is not None and not tr_rows:
+        probs.add(cell_ref("Tranches", tb.header_row + 1, 1), "no tranches")
+    if tr_rows and not any(r["rated"] for _, r in tr_rows):
+        probs.add("Tranches", "no tranche is marked rated")
+
+    fees = [Fee(r["name"], r["basis"], r["rate"] or 0.0, r["amount"] or 0.0) for _, r in fee_rows]
+
+    # Pool (fast path: column arrays)
+    tape = None
+    if pool_block is not None:
+        tape = _read_tape(pool_block, probs)
+
+    scenarios = shipped_scenarios() if not sc_rows else [
+        StressScenario(rating=r["rating"], name=r["scenario"], recovery_haircut=r["recovery_haircut"],
+                       cpr_multiplier=r["cpr_multiplier"], coupon_up=r["coupon_up"], timing=r["timing"],
+                       servicer_fee_up=r["servicer_fee_up"], recovery_lag_extra=r["recovery_lag_extra"])
+        for _, r in sc_rows]
+    multiples = shipped_stress_multiples() if not mult_rows else {r["rating"]: r["multiple"] for _, r in mult_rows}
+    fit_adj = [FitAdjustment(r["factor"], r["mu_shift"], r["sigma_multiplier"], r["reason"]) for _, r in fit_rows]
+    ab = blocks_by_sheet.get("Assumptions", {}).get("fit_adjustments")
+    for row, r in fit_rows:
+        if r["mu_shift"] is not None and r["mu_shift"] < 0:
+            probs.add(cell_ref("Assumptions", row, ab.column("mu_shift")), "mu_shift must be >= 0 (adverse only)",
+                      r["mu_shift"])
+    rating_adj = [RatingAdjustment(r["tranche"], r["factor"], r["kind"], r["value"], r["reason"]) for _, r in adj_rows]
+    adjb = blocks_by_sheet.get("Adjustments", {}).get("rating_adjustments")
+    for row, r in adj_rows:
+        if r["tranche"] not in (None, "*") and r["tranche"] not in seen:
+            probs.add(cell_ref("Adjustments", row, adjb.column("tranche")), "tranche is not in the Tranches sheet",
+                      r["tranche"])
+        if r["kind"] == "notch":
+            try:
+                ok = float(r["value"]) == int(float(r["value"])) and float(r["value"]) >= 0
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                probs.add(cell_ref("Adjustments", row, adjb.column("value")), "notches must be a whole number >= 0",
+                          r["value"])
+        elif r["kind"] in ("cap", "support") and not is_rating(str(r["value"])):
+            probs.add(cell_ref("Adjustments", row, adjb.column("value")), "unknown rating symbol", r["value"])
+    if asm["method"] == "multiple":
+        tested = {s.rating for s in scenarios}
+        missing = sorted(tested - set(multiples))
+        if missing:
+            probs.add("RatingTables", "method 'multiple' needs a stress multiple for every tested rating",
+                      ", ".join(missing))
+
+    # Cross-sheet rules
+    if tape is not None and tranches:
+        total = sum(t.balance for t in tranches)
+        if total > tape.total * (1 + 1e-9):
+            probs.add("Tranches", f"tranche principal {total:,.2f} exceeds the pool balance {tape.total:,.2f}")
+    probs.raise_if_any()
+    a = PerformanceAssumptions(cpr=asm["cpr"], recovery_rate=asm["recovery_rate"],
+                               recovery_lag=asm["recovery_lag_months"], horizon=asm["horizon_months"],
+                               cdr_floor=asm["cdr_floor"], weighting=asm["weighting"], method=asm["method"])
+    deal = ConsumerDeal(
+        name=deal_kv["deal_name"], tranches=tranches, fees=fees, tape=tape, static_pool=sp, assumptions=a,
+        scenarios=scenarios, frequency=deal_kv["payment_frequency"], tax_rate=deal_kv["tax_rate"],
+        reserve_initial=deal_kv["reserve_initial"], reserve_multiple=deal_kv["reserve_multiple"],
+        trigger_cdr=deal_kv["trigger_cdr"], legal_final_months=deal_kv["legal_final_months"],
+        fit_adjustments=fit_adj, rating_adjustments=rating_adj, stress_multiples=multiples, default_table=table,
+        seed=deal_kv["seed"],
+    )
+    return deal, index
+
+
+def _read_tape(b: Block, probs: ProblemList) -> LoanTape | None:
+    cols = {}
+    for c in S.POOL.columns:
+        pos = b.column(c.name)
+        if pos is None:
+            probs.add(cell_ref(b.sheet, b.header_row, 1), f"column '{c.name}' is missing from block '{b.title}'")
+        cols[c.name] = pos
+    if None in cols.values():
+        return None
+    if not b.rows:
+        probs.add(cell_ref(b.sheet, b.header_row + 1, 1), "the loan tape is empty")
+        return None
+    n = len(b.rows)
+    out = {c.name: [None] * n for c in S.POOL.columns}
+    limit = 200  # a broken 20,000-row tape should not print 20,000 lines
+    n_bad = 0
+    for i in range(n):
+        for c in S.POOL.columns:
+            v, err = S.convert(c, b.value(i, cols[c.name]))
+            if err:
+                n_bad += 1
+                if n_bad <= limit:
+                    probs.add(b.ref(i, cols[c.name]), f"{c.name}: {err}", b.value(i, cols[c.name]))
+            out[c.name][i] = v
+    if n_bad > limit:
+        probs.add(b.sheet, f"... and {n_bad - limit} more bad cells in the loan tape")
+    if n_bad:
+        return None
+    return LoanTape(loan_id=np.array(out["loan_id"], dtype=object), balance=np.array(out["balance"], dtype=float),
+                    annual_rate=np.array(out["annual_rate"], dtype=float),
+                    remaining_term=np.array(out["remaining_term"], dtype=np.int64),
+                    amortisation=np.array(out["amortisation"], dtype=object))
