@@ -184,7 +184,7 @@ def check_deal(deal) -> None:
         probs.add("Tranches", "no tranche is marked rated")
     if not deal.scenarios:
         probs.add("RatingTables", "the stress-scenario table is empty")
-    for i, t in enumerate(deal.tranches[:-1]):
+    for t in deal.tranches[:-1]:
         if t.residual:
             probs.add("Tranches", f"only the last tranche may take the residual ({t.name})")
     probs.raise_if_any()

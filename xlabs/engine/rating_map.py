@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import ProblemList
-from .ratings import BELOW_SCALE, canonical, is_rating, notch, shift, worst_of, best_of
+from .ratings import BELOW_SCALE, best_of, canonical, is_rating, notch, shift, worst_of
 
 ADJUSTMENT_KINDS = ("notch", "cap", "support")
 

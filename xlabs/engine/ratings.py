@@ -7,7 +7,7 @@ Ratings are held as notch indices, 0 = ``AAAsf`` (best) ... 18 = ``Csf``
 
 from __future__ import annotations
 
-from ..errors import ValidationError, Problem
+from ..errors import Problem, ValidationError
 
 SCALE: tuple[str, ...] = (
     "AAAsf", "AA+sf", "AAsf", "AA-sf", "A+sf", "Asf", "A-sf",

@@ -13,10 +13,20 @@ import numpy as np
 
 from ..engine.default_table import DefaultRateTable
 from ..engine.ratings import is_rating
+from ..engine.static_pool import VintageError, extrapolate_vintages
 from ..engine.stress import shipped_scenarios, shipped_stress_multiples
-from ..errors import ProblemList, ValidationError
-from ..model.consumer import (ConsumerDeal, Fee, FitAdjustment, LoanTape, PerformanceAssumptions, RatingAdjustment,
-                              StaticPool, StressScenario, Tranche)
+from ..errors import Problem, ProblemList, ValidationError
+from ..model.consumer import (
+    ConsumerDeal,
+    Fee,
+    FitAdjustment,
+    LoanTape,
+    PerformanceAssumptions,
+    RatingAdjustment,
+    StaticPool,
+    StressScenario,
+    Tranche,
+)
 from . import schema as S
 from .blocks import Block, cell_ref, norm_header, read_blocks
 
@@ -289,6 +299,16 @@ def read_consumer(book) -> tuple[ConsumerDeal, CellIndex]:
             probs.add("RatingTables", "method 'multiple' needs a stress multiple for every tested rating",
                       ", ".join(missing))
 
+    # Static-pool rules of the engine (§3.1–3.2), addressed to cells, in the same report
+    if sp is not None and not any(p.where.startswith("StaticPool") for p in probs.problems):
+        horizon = asm["horizon_months"] or (int(np.max(tape.remaining_term)) if tape is not None else None)
+        if horizon:
+            try:
+                extrapolate_vintages(sp.cumulative_rates(), horizon, balances=sp.balances,
+                                     weighting=asm["weighting"])
+            except VintageError as e:
+                probs.extend(vintage_problems(e, index))
+
     # Cross-sheet rules
     if tape is not None and tranches:
         total = sum(t.balance for t in tranches)
@@ -341,3 +361,18 @@ def _read_tape(b: Block, probs: ProblemList) -> LoanTape | None:
                     annual_rate=np.array(out["annual_rate"], dtype=float),
                     remaining_term=np.array(out["remaining_term"], dtype=np.int64),
                     amortisation=np.array(out["amortisation"], dtype=object))
+
+
+def vintage_problems(e: VintageError, index: CellIndex) -> list:
+    """Engine vintage issues (vintage, month) -> StaticPool cell problems."""
+    probs = []
+    for i in e.issues:
+        if i.vintage is not None and index.vintage_rows:
+            col = index.vintage_first_col + (i.age - 1 if i.age else -1)
+            where = cell_ref("StaticPool", index.vintage_rows[i.vintage], col)
+        elif i.age is not None and index.vintage_rows:
+            where = cell_ref("StaticPool", index.vintage_rows[0] - 1, index.vintage_first_col + i.age - 1)
+        else:
+            where = "StaticPool"
+        probs.append(Problem(where, i.rule, i.value))
+    return probs

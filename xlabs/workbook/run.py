@@ -18,8 +18,7 @@ from ..errors import Problem, ValidationError
 from . import schema as S
 from . import writer as W
 from .adapter import OpenpyxlBook
-from .blocks import cell_ref
-from .reader import read_consumer
+from .reader import read_consumer, vintage_problems
 
 
 @dataclass
@@ -43,20 +42,6 @@ def file_sha256(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def _map_vintage_errors(e: VintageError, index, deal) -> ValidationError:
-    probs = []
-    for i in e.issues:
-        if i.vintage is not None and index.vintage_rows:
-            col = index.vintage_first_col + (i.age - 1 if i.age else -1)
-            where = cell_ref("StaticPool", index.vintage_rows[i.vintage], col)
-        elif i.age is not None and index.vintage_rows:
-            where = cell_ref("StaticPool", index.vintage_rows[0] - 1, index.vintage_first_col + i.age - 1)
-        else:
-            where = "StaticPool"
-        probs.append(Problem(where, i.rule, i.value))
-    return ValidationError(probs)
 
 
 def validate_workbook(path) -> tuple:
@@ -101,7 +86,7 @@ def rate_workbook(path, out=None, progress=None, in_place: bool = False) -> RunS
     try:
         res = rate_consumer(deal, progress=progress)
     except VintageError as e:
-        raise _map_vintage_errors(e, index, deal) from None
+        raise ValidationError(vintage_problems(e, index)) from None
     t1 = time.perf_counter()
     protected = tuple(n for n in book.sheet_names() if n in S.INPUT_SHEETS)
     W.write_tdr(book.replace_sheet("TDR", protected), res, deal)
@@ -113,6 +98,7 @@ def rate_workbook(path, out=None, progress=None, in_place: bool = False) -> RunS
     W.write_cashflows(book.replace_sheet("CashFlows", protected), res, deal)
     import numba
     import numpy
+
     from .. import __version__
     timings = {"read and validate (s)": round(t_read, 3)}
     timings.update({f"{k} (s)" if k != "BDR searches" else k: (round(v, 3) if isinstance(v, float) else v)

@@ -1,0 +1,174 @@
+"""End-to-end runs through the workbook layer and the CLI (METHODOLOGY §3, §5, §6, §8)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import openpyxl
+import pytest
+
+from xlabs import rate_workbook
+from xlabs.cli import main
+from xlabs.engine.ratings import is_rating
+from xlabs.errors import ValidationError
+from xlabs.workbook.schema import INPUT_SHEETS, OUTPUT_SHEETS
+
+SAMPLE = Path(__file__).resolve().parents[2] / "workbooks" / "consumer_sample.xlsx"
+
+
+def _cells(path):
+    wb = openpyxl.load_workbook(path)
+    return {ws.title: [[c.value for c in row] for row in ws.iter_rows()] for ws in wb}
+
+
+def test_cli_rates_the_shipped_sample(tmp_path, capsys):
+    out = tmp_path / "sample.rated.xlsx"
+    before = hashlib.sha256(SAMPLE.read_bytes()).hexdigest()
+    assert main(["rate", str(SAMPLE), "-o", str(out), "-q"]) == 0
+    assert hashlib.sha256(SAMPLE.read_bytes()).hexdigest() == before, "the input file must not change"
+    wb = openpyxl.load_workbook(out)
+    for name in OUTPUT_SHEETS:
+        assert name in wb.sheetnames
+    # input sheets unchanged, cell by cell
+    src, dst = _cells(SAMPLE), _cells(out)
+    for name in src:
+        assert src[name] == dst[name], f"input sheet {name} changed"
+    # Rating sheet: one row per rated tranche with valid symbols
+    rows = list(wb["Rating"].iter_rows(min_row=6, values_only=True))
+    rated = [r for r in rows if r[0] in ("Senior A", "Mezz B")]
+    assert len(rated) == 2
+    for r in rated:
+        assert is_rating(r[6]) and is_rating(r[9])
+    # Run sheet records the checksum of the input
+    run = {r[0]: r[1] for r in wb["Run"].iter_rows(min_row=5, values_only=True) if r[0]}
+    assert run["input SHA-256"] == before
+    assert run["seed"] == 0
+    # charts were written
+    assert wb["TDR"]._charts and wb["CashFlows"]._charts
+
+
+def test_rating_sheet_agrees_with_the_stress_table(make_workbook, tmp_path):
+    path = make_workbook()
+    s = rate_workbook(path, out=tmp_path / "o.xlsx")
+    st = s.result.stress
+    for tr in s.ratings:
+        sub = st[st.tranche == tr.tranche]
+        passing = [r for r in sub.rating.unique() if sub[sub.rating == r].passes.all()]
+        # ratings are listed best first in the stress table
+        assert tr.caps["cash flow"] == (passing[0] if passing else "CCCsf or below")
+
+
+def test_senior_is_rated_at_least_as_high_as_mezzanine(make_workbook, tmp_path):
+    from xlabs.engine.ratings import notch
+    s = rate_workbook(make_workbook(), out=tmp_path / "o.xlsx")
+    a, b = s.ratings
+    assert notch(a.model_indicated) <= notch(b.model_indicated)
+
+
+def test_more_subordination_never_lowers_the_senior_rating(make_workbook, tmp_path):
+    from xlabs.engine.ratings import notch
+
+    def thinner(kw):
+        t = kw["tranches"]
+        t[0]["balance"], t[2]["balance"] = t[0]["balance"] + t[2]["balance"] * 0.9, t[2]["balance"] * 0.1
+    base = rate_workbook(make_workbook(), out=tmp_path / "a.xlsx").ratings[0]
+    thin = rate_workbook(make_workbook(thinner, name="thin.xlsx"), out=tmp_path / "b.xlsx").ratings[0]
+    assert notch(base.model_indicated) <= notch(thin.model_indicated)
+
+
+def _problems(path):
+    with pytest.raises(ValidationError) as e:
+        rate_workbook(path, out=path.with_name("never.xlsx"))
+    assert not path.with_name("never.xlsx").exists(), "nothing may be written on bad input"
+    return {(p.where, p.rule) for p in e.value.problems}, e.value
+
+
+def test_bad_inputs_are_all_reported_with_their_cells(make_workbook):
+    def break_it(kw):
+        kw["tranches"][0]["coupon"] = 3.5                 # a percent typed as a number: Tranches!C3
+        kw["loans"]["annual_rate"] = list(kw["loans"]["annual_rate"])
+        kw["loans"]["annual_rate"][4] = "18%"             # text in a number cell: Pool!C7
+        kw["loans"]["amortisation"] = list(kw["loans"]["amortisation"])
+        kw["loans"]["amortisation"][0] = "balloon"        # unknown type: Pool!E3
+        kw["deal"]["trigger_cdr"] = 1.5                   # not a fraction: Deal!B9
+        kw["assumptions"]["cpr"] = -0.1                   # Assumptions!B3
+    probs, err = _problems(make_workbook(break_it))
+    wheres = {w for w, _ in probs}
+    assert {"Tranches!C3", "Pool!C7", "Pool!E3", "Deal!B9", "Assumptions!B3"} <= wheres
+    assert any("not the text '5%'" in r for w, r in probs if w == "Pool!C7")
+    assert "5 input problems" in str(err) or len(err.problems) >= 5
+
+
+def test_unknown_rating_in_the_scenario_table_is_reported(make_workbook):
+    from xlabs.engine.stress import _shipped_rows
+
+    def bad(kw):
+        rows = [dict(r) for r in _shipped_rows()]
+        rows[3]["rating"] = "AAA+"
+        kw["scenarios"] = rows
+    probs, _ = _problems(make_workbook(bad))
+    # RatingTables: default-rate block (17 ratings) + source note + blank, then scenarios title/header
+    hits = [w for w, r in probs if "unknown rating symbol" in r]
+    assert hits and hits[0].startswith("RatingTables!A")
+
+
+def test_static_pool_problems_name_their_cells(make_workbook):
+    def bad(kw):
+        g = np.array(kw["vintages"]["grid"], dtype=float)
+        g[1, 2] = -0.01        # StaticPool!E4: negative
+        g[2, 3] = 1.7          # StaticPool!F5: above 1
+        kw["vintages"]["grid"] = g
+    probs, _ = _problems(make_workbook(bad))
+    assert ("StaticPool!E4", "default rate must be a fraction in [0, 1]") in probs
+    assert ("StaticPool!F5", "default rate must be a fraction in [0, 1]") in probs
+
+
+def test_falling_cumulative_vintage_is_reported_from_the_engine(make_workbook):
+    def bad(kw):
+        g = np.array(kw["vintages"]["grid"], dtype=float)
+        g[0, 5] = g[0, 4] * 0.5    # cumulative falls at month 6 of vintage 1: StaticPool!H3
+        kw["vintages"]["grid"] = g
+    probs, _ = _problems(make_workbook(bad))
+    assert any(w == "StaticPool!H3" and "falls" in r for w, r in probs)
+
+
+def test_missing_sheet_and_key(make_workbook, tmp_path):
+    path = make_workbook()
+    wb = openpyxl.load_workbook(path)
+    del wb["Fees"]       # optional: fine
+    del wb["Tranches"]   # required
+    wb.save(path)
+    probs, _ = _problems(path)
+    assert ("Tranches", "sheet is missing") in probs
+
+
+def test_cli_exit_code_and_message_on_bad_input(make_workbook, capsys):
+    path = make_workbook(lambda kw: kw["deal"].update(payment_frequency="monthly"))
+    out = path.with_name("x.xlsx")
+    assert main(["rate", str(path), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "Deal!B5" in err and "nothing was written" in err
+    assert not out.exists()
+
+
+def test_refuses_to_overwrite_input_without_in_place(make_workbook):
+    path = make_workbook()
+    with pytest.raises(ValidationError):
+        rate_workbook(path, out=path)
+
+
+def test_rerun_replaces_output_sheets_only(make_workbook, tmp_path):
+    path = make_workbook()
+    out1 = tmp_path / "r1.xlsx"
+    rate_workbook(path, out=out1)
+    out2 = tmp_path / "r2.xlsx"
+    rate_workbook(out1, out=out2)
+    wb = openpyxl.load_workbook(out2)
+    assert wb.sheetnames == list(INPUT_SHEETS) + list(OUTPUT_SHEETS)
+
+
+def test_cli_validate(make_workbook, capsys):
+    assert main(["validate", str(make_workbook())]) == 0
+    assert "no problems" in capsys.readouterr().out
