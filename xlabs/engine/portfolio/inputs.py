@@ -1,0 +1,484 @@
+"""Obligor records -> portfolio model inputs (METHODOLOGY §4.1-§4.4).
+
+The workbook layer fills :class:`Obligor` records; :func:`build_model_inputs`
+turns them into the arrays :func:`~xlabs.engine.portfolio.simulate_defaults`
+takes.  Each step is also a public function:
+
+- :func:`pd_curves` (§4.1) - shadow rating + remaining term -> monthly
+  cumulative PD curve from the default-rate table (zero after maturity is
+  handled by the ``maturity`` argument of the simulation).
+- :func:`exposure_schedule` - scheduled balance per month by amortisation.
+- :func:`recoveries` (§4.2) - recovery fraction and lag (months).
+- :func:`concentration_multipliers` (§4.3) - PD multipliers by share bands.
+- :func:`correlation_model`, :func:`loadings_from_matrix` (§4.4) - the
+  correlation matrix and its factor decomposition.
+
+All shipped tables are ``xlabs/data/corporate_*.csv`` (xlabs default
+assumptions; see their headers); pass a :class:`PortfolioTables` to override.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ...errors import Problem, ProblemList, ValidationError
+from ..default_table import DefaultRateTable, shipped_table
+from ..ratings import SCALE, is_rating, notch
+from .checks import check_correlation_matrix, check_loadings
+from .tables import read_rows
+
+AMORTISATION_TYPES = ("level", "equal_principal", "bullet")
+
+
+@dataclass
+class Obligor:
+    """One obligor (or one asset of it) as the workbook supplies it.
+
+    Attributes
+    ----------
+    id : str
+        Obligor identifier (assets of one obligor share it).
+    balance : float
+        Current principal (currency), > 0.
+    remaining_term : int
+        Remaining term in months, >= 1.
+    shadow_rating : str
+        §1 rating symbol (``sf`` optional).
+    rate : float
+        Annual interest rate (fraction), used for level-payment amortisation.
+    amortisation : str
+        ``"level"`` (annuity), ``"equal_principal"`` or ``"bullet"``.
+    industry, region : str
+    group : str or None
+        Related-party group (same group = same-group correlation add-on).
+    guarantor_rating : str or None
+    guarantee_type : str
+        Row of the guarantee-type table (``"none"`` for no guarantee).
+    collateral_type : str
+        Row of the collateral table (``"none"`` for no collateral).
+    appraised_value : float
+        Appraised collateral value (currency), >= 0.
+    seniority : str
+        Row of the seniority adjustments (e.g. ``"senior_unsecured"``).
+    servicer : str
+        Servicer capability level (``"average"`` by default).
+    """
+
+    id: str
+    balance: float
+    remaining_term: int
+    shadow_rating: str
+    rate: float = 0.0
+    amortisation: str = "bullet"
+    industry: str = "other"
+    region: str = "other"
+    group: str | None = None
+    guarantor_rating: str | None = None
+    guarantee_type: str = "none"
+    collateral_type: str = "none"
+    appraised_value: float = 0.0
+    seniority: str = "senior_unsecured"
+    servicer: str = "average"
+
+
+@dataclass
+class PortfolioTables:
+    """The rating tables of §2.4-§2.6 used to build inputs (defaults: shipped CSVs).
+
+    Attributes
+    ----------
+    industry_recovery : dict industry -> base recovery (fraction); key ``"other"`` is the fallback.
+    rating_adjustment : dict rating -> additive recovery adjustment.
+    guarantee_uplift : dict rating -> recovery added by a guarantor of that rating.
+    guarantee_factor : dict guarantee type -> factor on the uplift.
+    collateral : dict collateral type -> (haircut fraction, lag months).
+    seniority : dict level -> additive adjustment.
+    servicer : dict level -> additive adjustment.
+    concentration : dict dimension -> list of (lower, upper, multiplier).
+    correlation : dict with base, same_industry, same_region, same_group, cap.
+    default_rates : DefaultRateTable
+    """
+
+    industry_recovery: dict
+    rating_adjustment: dict
+    guarantee_uplift: dict
+    guarantee_factor: dict
+    collateral: dict
+    seniority: dict
+    servicer: dict
+    concentration: dict
+    correlation: dict
+    default_rates: DefaultRateTable = field(default_factory=shipped_table)
+
+    @classmethod
+    def shipped(cls) -> "PortfolioTables":
+        """Tables from ``xlabs/data/corporate_*.csv``."""
+        ind = {r["industry"]: float(r["base_recovery"]) for r in read_rows("corporate_recovery_industry.csv")[0]}
+        rr = read_rows("corporate_recovery_rating.csv")[0]
+        adj = {r["rating"]: float(r["rating_adjustment"]) for r in rr}
+        up = {r["rating"]: float(r["guarantee_uplift"]) for r in rr}
+        gt = {r["guarantee_type"]: float(r["factor"]) for r in read_rows("corporate_guarantee_type.csv")[0]}
+        col = {r["collateral_type"]: (float(r["haircut"]), int(r["lag_months"]))
+               for r in read_rows("corporate_collateral.csv")[0]}
+        sen, srv = {}, {}
+        for r in read_rows("corporate_recovery_adjustment.csv")[0]:
+            (sen if r["kind"] == "seniority" else srv)[r["level"]] = float(r["adjustment"])
+        conc: dict = {}
+        for r in read_rows("corporate_concentration.csv")[0]:
+            conc.setdefault(r["dimension"], []).append((float(r["lower"]), float(r["upper"]), float(r["multiplier"])))
+        corr = {r["parameter"]: float(r["value"]) for r in read_rows("corporate_correlation.csv")[0]}
+        return cls(ind, adj, up, gt, col, sen, srv, conc, corr)
+
+
+# --- §4.1 PD curves ---------------------------------------------------------
+def pd_curves(ratings, terms_months, months: int | None = None, table: DefaultRateTable | None = None,
+              multipliers=None) -> np.ndarray:
+    """Monthly cumulative PD curves from shadow ratings (METHODOLOGY §4.1, §4.3).
+
+    Parameters
+    ----------
+    ratings : sequence of str, length n
+        Shadow ratings.
+    terms_months : array_like of int, shape (n,)
+        Remaining terms (months); the simulation stops each obligor there.
+    months : int, optional
+        Curve length; default ``max(terms_months)``.
+    table : DefaultRateTable, optional
+        Default: shipped table.
+    multipliers : array_like, shape (n,), optional
+        Concentration multipliers (§4.3); the curve is multiplied and capped at 1.
+
+    Returns
+    -------
+    ndarray, shape (n, months)
+        ``PD_i(t)`` (fraction) at the end of months t = 1..months.
+    """
+    table = table or shipped_table()
+    terms = np.asarray(terms_months)
+    months = int(terms.max()) if months is None else int(months)
+    out = np.array([table.monthly_curve(r, months) for r in ratings]).reshape(len(ratings), months)
+    if multipliers is not None:
+        out = np.minimum(out * np.asarray(multipliers, dtype=float)[:, None], 1.0)
+    return out
+
+
+def exposure_schedule(balance, rate, terms_months, amortisation, months: int | None = None) -> np.ndarray:
+    """Scheduled balance outstanding at the start of each month (currency), shape (n, months).
+
+    A default in month t loses the balance outstanding during month t.
+    ``"level"``: annuity at ``rate / 12``; ``"equal_principal"``: balance / term
+    each month; ``"bullet"``: flat to maturity.  Zero after maturity.
+    """
+    b = np.asarray(balance, dtype=float)
+    r = np.asarray(rate, dtype=float) / 12.0
+    n_t = np.asarray(terms_months, dtype=int)
+    months = int(n_t.max()) if months is None else int(months)
+    t = np.arange(months)[None, :]
+    out = np.zeros((b.size, months))
+    for i, kind in enumerate(amortisation):
+        n, ti = n_t[i], t[0, : n_t[i]]
+        if kind == "bullet":
+            out[i, :n] = b[i]
+        elif kind == "equal_principal":
+            out[i, :n] = b[i] * (1.0 - ti / n)
+        elif kind == "level":
+            if r[i] == 0:
+                out[i, :n] = b[i] * (1.0 - ti / n)
+            else:
+                g = (1 + r[i]) ** n
+                out[i, :n] = b[i] * (g - (1 + r[i]) ** ti) / (g - 1)
+        else:
+            raise ValidationError([Problem(f"amortisation[{i}]", "must be one of "
+                                           + ", ".join(AMORTISATION_TYPES), kind)])
+    return out
+
+
+# --- §4.2 recovery ------------------------------------------------------------
+def recoveries(obligors, tables: PortfolioTables, exposure=None):
+    """Recovery fraction and lag of each obligor (METHODOLOGY §4.2).
+
+    ``R_i = clamp(industry base + rating adjustment + guarantee uplift(guarantor
+    rating) x factor(guarantee type) + appraised value x (1 - haircut(type)) /
+    exposure + seniority adjustment + servicer adjustment, 0, 1)``; all terms
+    are fractions of exposure, added (xlabs' reading of §4.2, which lists the
+    factors without a formula).  The lag is the collateral type's lag.
+
+    Parameters
+    ----------
+    obligors : sequence of Obligor
+    tables : PortfolioTables
+    exposure : array_like, shape (n,), optional
+        Exposure the collateral covers (currency); default each balance.
+
+    Returns
+    -------
+    (recovery, lag_months) : ndarrays (n,) float, (n,) int
+    """
+    n = len(obligors)
+    ex = np.array([o.balance for o in obligors], dtype=float) if exposure is None else np.asarray(exposure, float)
+    rec = np.empty(n)
+    lag = np.empty(n, dtype=np.int64)
+    for i, o in enumerate(obligors):
+        base = tables.industry_recovery.get(o.industry, tables.industry_recovery["other"])
+        x = base + tables.rating_adjustment[SCALE[notch(o.shadow_rating)]]
+        if o.guarantor_rating and o.guarantee_type != "none":
+            x += tables.guarantee_uplift[SCALE[notch(o.guarantor_rating)]] * tables.guarantee_factor[o.guarantee_type]
+        haircut, lg = tables.collateral[o.collateral_type]
+        if ex[i] > 0:
+            x += o.appraised_value * (1.0 - haircut) / ex[i]
+        x += tables.seniority[o.seniority] + tables.servicer[o.servicer]
+        rec[i] = min(max(x, 0.0), 1.0)
+        lag[i] = lg
+    return rec, lag
+
+
+# --- §4.3 concentration --------------------------------------------------------
+def _band(bands, share):
+    for lo, hi, mult in bands:
+        if lo <= share < hi or (hi >= 1.0 and share >= lo):
+            return mult
+    return 1.0
+
+
+def concentration_multipliers(balance, obligor_id, industry, region, bands: dict) -> np.ndarray:
+    """PD multiplier of each obligor (METHODOLOGY §4.3), shape (n,).
+
+    The shares in pool principal of the obligor (all its assets), its
+    industry and its region map through ``bands[dimension] = [(lower, upper,
+    multiplier), ...]`` (lower <= share < upper; the top band includes 1); the
+    multiplier is their product.  The caller caps PD x multiplier at 1.
+    """
+    b = np.asarray(balance, dtype=float)
+    total = b.sum()
+    out = np.ones(b.size)
+    for dim, keys in (("obligor", obligor_id), ("industry", industry), ("region", region)):
+        keys = list(keys)
+        share: dict = {}
+        for k, x in zip(keys, b):
+            share[k] = share.get(k, 0.0) + x / total
+        out *= np.array([_band(bands.get(dim, []), share[k]) for k in keys])
+    return out
+
+
+# --- §4.4 correlation ------------------------------------------------------------
+@dataclass
+class CorrelationModel:
+    """Correlation matrix and the factor loadings the simulation uses (§4.4).
+
+    Attributes
+    ----------
+    matrix : ndarray (n, n)
+        Asset correlation matrix actually simulated (after any repair).
+    loadings : ndarray (n, k)
+        Factor loadings, sum of squares < 1 per row; ``matrix = L L^T`` off
+        the diagonal.
+    factor_names : list of str
+    warnings : list of str
+        What was changed (PSD repair), in words.
+    """
+
+    matrix: np.ndarray
+    loadings: np.ndarray
+    factor_names: list
+    warnings: list = field(default_factory=list)
+
+
+def correlation_model(industry, region, group, params: dict) -> CorrelationModel:
+    """rho_ij = base + same-industry + same-region + same-group add-ons (§4.4).
+
+    When the sum of the add-ons stays below ``params["cap"]`` the matrix is
+    exactly a factor model: one global factor (loading sqrt(base)), one per
+    industry (sqrt(same_industry)), one per region, one per group with at
+    least two members - so the loadings reproduce every rho_ij exactly with
+    few factors.  Otherwise rho_ij is capped and the matrix goes through
+    :func:`loadings_from_matrix`.
+    """
+    ind, reg = list(industry), list(region)
+    grp = [g if g not in (None, "") else None for g in group]
+    n = len(ind)
+    base, si, sr, sg = (float(params[k]) for k in ("base", "same_industry", "same_region", "same_group"))
+    cap = float(params.get("cap", 0.99))
+    probs = ProblemList()
+    for k, v in (("base", base), ("same_industry", si), ("same_region", sr), ("same_group", sg)):
+        if not 0 <= v < 1:
+            probs.add(f"correlation.{k}", "must be a fraction in [0, 1)", v)
+    if not 0 < cap < 1:
+        probs.add("correlation.cap", "must be in (0, 1)", cap)
+    probs.raise_if_any()
+    same_i = np.array([[a == b for b in ind] for a in ind])
+    same_r = np.array([[a == b for b in reg] for a in reg])
+    same_g = np.array([[a is not None and a == b for b in grp] for a in grp])
+    rho = base + si * same_i + sr * same_r + sg * same_g
+    capped = np.any(rho[~np.eye(n, dtype=bool)] > cap) if n > 1 else False
+    rho = np.minimum(rho, cap)
+    np.fill_diagonal(rho, 1.0)
+    if capped or base + si + sr + sg >= 1.0:
+        m = loadings_from_matrix(rho)
+        m.warnings.insert(0, f"correlation add-ons exceed the cap {cap}; pairwise correlations capped")
+        return m
+    cols, names = [np.full(n, np.sqrt(base))], ["global"]
+    for label, keys, w in (("industry", ind, si), ("region", reg, sr)):
+        if w > 0:
+            for u in dict.fromkeys(keys):
+                cols.append(np.sqrt(w) * np.array([k == u for k in keys], dtype=float))
+                names.append(f"{label}:{u}")
+    if sg > 0:
+        counts: dict = {}
+        for g in grp:
+            if g is not None:
+                counts[g] = counts.get(g, 0) + 1
+        for u, c in counts.items():
+            if c >= 2:
+                cols.append(np.sqrt(sg) * np.array([g == u for g in grp], dtype=float))
+                names.append(f"group:{u}")
+    return CorrelationModel(rho, np.column_stack(cols), names)
+
+
+def loadings_from_matrix(matrix, floor: float = 1e-6) -> CorrelationModel:
+    """Factor loadings for a user correlation matrix (METHODOLOGY §4.4).
+
+    If the smallest eigenvalue is below ``floor``, the matrix is repaired to
+    the nearest positive-definite correlation matrix by eigenvalue clipping
+    (eigenvalues raised to ``floor``, then rescaled to unit diagonal) and a
+    warning says by how much it changed.  Then, with ``delta`` = half the
+    smallest eigenvalue, ``L = cholesky(Sigma - delta I)`` gives loadings
+    (n, n) with idiosyncratic weight sqrt(delta): ``L L^T + delta I = Sigma``
+    exactly.  n factors: fine for tens of obligors; use
+    :func:`correlation_model` or explicit loadings for large pools.
+
+    Raises
+    ------
+    ValidationError
+        Not square, not symmetric, diagonal not 1, entries outside [-1, 1].
+    """
+    probs = ProblemList()
+    s = check_correlation_matrix(matrix, probs)
+    probs.raise_if_any()
+    warnings = []
+    w, v = np.linalg.eigh(s)
+    if w.min() < floor:
+        w2 = np.maximum(w, floor)
+        r = (v * w2) @ v.T
+        d = np.sqrt(np.diag(r))
+        r = r / np.outer(d, d)
+        np.fill_diagonal(r, 1.0)
+        warnings.append(f"correlation matrix is not positive definite (smallest eigenvalue {w.min():.3g}); "
+                        f"{int(np.sum(w < floor))} eigenvalue(s) raised to {floor:g} and the matrix rescaled to "
+                        f"unit diagonal; largest change in any correlation {np.max(np.abs(r - s)):.3g}")
+        s = r
+        w = np.linalg.eigvalsh(s)
+    delta = 0.5 * w.min()
+    L = np.linalg.cholesky(s - delta * np.eye(s.shape[0]))
+    return CorrelationModel(s, L, [f"chol:{i}" for i in range(s.shape[0])], warnings)
+
+
+def check_loading_input(loadings, n: int):
+    """Validate user factor loadings (n, k); returns them as a CorrelationModel."""
+    probs = ProblemList()
+    a = check_loadings(loadings, n, probs)
+    probs.raise_if_any()
+    m = a @ a.T
+    np.fill_diagonal(m, 1.0)
+    return CorrelationModel(m, a, [f"factor:{j}" for j in range(a.shape[1])])
+
+
+# --- everything together -----------------------------------------------------------
+@dataclass
+class ModelInputs:
+    """Arrays for :func:`simulate_defaults` built from obligors (§4.1-§4.4).
+
+    Attributes
+    ----------
+    ids : list of str
+    pd : ndarray (n, months)      cumulative PD curves after concentration multipliers
+    exposure : ndarray (n, months) scheduled balances (currency)
+    recovery : ndarray (n,)        fractions
+    recovery_lag : ndarray (n,)    months
+    maturity : ndarray (n,)        months
+    multipliers : ndarray (n,)     §4.3 PD multipliers
+    correlation : CorrelationModel
+    weighted_recovery : float      balance-weighted average recovery (§4.2 output)
+    """
+
+    ids: list
+    pd: np.ndarray
+    exposure: np.ndarray
+    recovery: np.ndarray
+    recovery_lag: np.ndarray
+    maturity: np.ndarray
+    multipliers: np.ndarray
+    correlation: CorrelationModel
+    weighted_recovery: float
+
+
+def validate_obligors(obligors, tables: PortfolioTables) -> None:
+    """Collect every problem in the obligor list (row = position) and raise once."""
+    probs = ProblemList()
+    if not obligors:
+        probs.add("obligors", "needs at least one obligor")
+    for i, o in enumerate(obligors):
+        w = f"obligors!row {i + 1}"
+        if not (o.balance > 0):
+            probs.add(w, "balance must be > 0", o.balance)
+        if int(o.remaining_term) != o.remaining_term or o.remaining_term < 1:
+            probs.add(w, "remaining term must be a whole number of months >= 1", o.remaining_term)
+        if not is_rating(o.shadow_rating):
+            probs.add(w, "shadow rating is not on the sf scale", o.shadow_rating)
+        if o.guarantor_rating not in (None, "") and not is_rating(o.guarantor_rating):
+            probs.add(w, "guarantor rating is not on the sf scale", o.guarantor_rating)
+        if not 0 <= o.rate < 1:
+            probs.add(w, "rate must be an annual fraction in [0, 1)", o.rate)
+        if o.amortisation not in AMORTISATION_TYPES:
+            probs.add(w, f"amortisation must be one of {', '.join(AMORTISATION_TYPES)}", o.amortisation)
+        if o.guarantee_type not in tables.guarantee_factor:
+            probs.add(w, "unknown guarantee type", o.guarantee_type)
+        if o.collateral_type not in tables.collateral:
+            probs.add(w, "unknown collateral type", o.collateral_type)
+        if o.appraised_value < 0:
+            probs.add(w, "appraised value must be >= 0", o.appraised_value)
+        if o.seniority not in tables.seniority:
+            probs.add(w, "unknown seniority", o.seniority)
+        if o.servicer not in tables.servicer:
+            probs.add(w, "unknown servicer level", o.servicer)
+    probs.raise_if_any()
+
+
+def build_model_inputs(obligors, tables: PortfolioTables | None = None, correlation=None,
+                       months: int | None = None) -> ModelInputs:
+    """Obligor records -> simulation inputs (METHODOLOGY §4.1-§4.4).
+
+    Parameters
+    ----------
+    obligors : sequence of Obligor
+    tables : PortfolioTables, optional
+        Default: :meth:`PortfolioTables.shipped`.
+    correlation : None, ndarray (n, n) or ndarray (n, k)
+        None: the add-on model of §4.4 from the tables; a square matrix with
+        unit diagonal: a user correlation matrix; otherwise: factor loadings.
+    months : int, optional
+        Curve length; default the longest remaining term.
+    """
+    tables = tables or PortfolioTables.shipped()
+    validate_obligors(obligors, tables)
+    n = len(obligors)
+    terms = np.array([int(o.remaining_term) for o in obligors])
+    months = int(terms.max()) if months is None else int(months)
+    bal = np.array([o.balance for o in obligors], dtype=float)
+    mult = concentration_multipliers(bal, [o.id for o in obligors], [o.industry for o in obligors],
+                                     [o.region for o in obligors], tables.concentration)
+    pd = pd_curves([o.shadow_rating for o in obligors], terms, months, tables.default_rates, mult)
+    ex = exposure_schedule(bal, [o.rate for o in obligors], terms, [o.amortisation for o in obligors], months)
+    rec, lag = recoveries(obligors, tables)
+    if correlation is None:
+        cm = correlation_model([o.industry for o in obligors], [o.region for o in obligors],
+                               [o.group for o in obligors], tables.correlation)
+    else:
+        c = np.asarray(correlation, dtype=float)
+        if c.ndim == 2 and c.shape == (n, n) and np.allclose(np.diag(c), 1.0):
+            cm = loadings_from_matrix(c)
+        else:
+            cm = check_loading_input(c, n)
+    return ModelInputs([o.id for o in obligors], pd, ex, rec, lag, terms, mult, cm,
+                       float(np.dot(rec, bal) / bal.sum()))

@@ -1,0 +1,136 @@
+"""Key-obligor default test (METHODOLOGY §4.7) against credit enhancement (§4.8).
+
+For target rating r, the ``k_r`` largest obligors (by exposure, assets of one
+obligor added up) whose shadow rating is *below* r default at once with
+their recoveries (optionally haircut by a rating-specific stress, §2.3).  A
+tranche passes at r when its credit enhancement (a fraction of the initial
+pool principal, §4.8) covers the loss ratio.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from ...errors import ProblemList
+from ..ratings import SCALE, is_rating, notch
+from .checks import as_float_array, check_fraction
+from .tables import read_rows
+
+KEY_OBLIGOR_FILE = "corporate_key_obligor.csv"
+
+
+@lru_cache(maxsize=1)
+def shipped_key_obligor_table() -> dict:
+    """``{target rating: k}`` from ``xlabs/data/corporate_key_obligor.csv`` (xlabs assumption)."""
+    return {SCALE[notch(r["target_rating"])]: int(r["k"]) for r in read_rows(KEY_OBLIGOR_FILE)[0]}
+
+
+@dataclass(frozen=True)
+class KeyObligorOutcome:
+    """Result of the §4.7 test at one target rating.
+
+    Attributes
+    ----------
+    rating : str
+    k : int                      obligors assumed to default (table value)
+    defaulted : tuple            ids of the obligors that default (fewer than k if fewer are below r)
+    default_amount : float       their exposure (currency)
+    loss : float                 exposure x (1 - stressed recovery) (currency)
+    loss_ratio : float           loss / initial pool principal (fraction)
+    credit_enhancement : float   CE tested (fraction)
+    passed : bool                credit_enhancement >= loss_ratio
+    """
+
+    rating: str
+    k: int
+    defaulted: tuple
+    default_amount: float
+    loss: float
+    loss_ratio: float
+    credit_enhancement: float
+    passed: bool
+
+
+def credit_enhancement(junior_principal: float, overcollateral: float, initial_pool: float) -> float:
+    """CE = (principal of all tranches junior + overcollateral) / initial pool principal (§4.8)."""
+    if initial_pool <= 0:
+        raise ValueError("initial pool principal must be > 0")
+    return (junior_principal + overcollateral) / initial_pool
+
+
+def key_obligor_test(ids, exposure, ratings, recovery, credit_enhancement, table: dict | None = None,
+                     initial_principal: float | None = None, recovery_haircut: dict | None = None,
+                     targets=None) -> list[KeyObligorOutcome]:
+    """Key-obligor default test for every target rating in the table (METHODOLOGY §4.7).
+
+    Parameters
+    ----------
+    ids : sequence, length n
+        Obligor id of each asset (assets with one id are one obligor).
+    exposure : array_like, shape (n,)
+        Exposure of each asset (currency).
+    ratings : sequence of str, length n
+        Shadow rating of each asset's obligor.
+    recovery : float or array_like, shape (n,)
+        Recovery fraction of each asset (§4.2).
+    credit_enhancement : float
+        CE of the tranche tested (fraction of initial pool principal, §4.8).
+    table : dict, optional
+        ``{target rating: k}``; default the shipped (editable) table.
+    initial_principal : float, optional
+        Default: ``sum(exposure)``.
+    recovery_haircut : dict, optional
+        ``{target rating: haircut}``: recovery is multiplied by ``1 - haircut`` at that rating (§2.3).
+    targets : sequence of str, optional
+        Ratings to test (default: every rating in the table).
+
+    Returns
+    -------
+    list of KeyObligorOutcome, best rating first.
+    """
+    probs = ProblemList()
+    ex = as_float_array(exposure, "exposure", probs, (1,))
+    n = 0 if ex is None else ex.size
+    if ex is not None and np.any(ex < 0):
+        probs.add("exposure", "must be >= 0")
+    ids = list(ids)
+    ratings = list(ratings)
+    if len(ids) != n or len(ratings) != n:
+        probs.add("ids/ratings", f"need one per asset ({n})")
+    bad = [r for r in ratings if not is_rating(r)]
+    if bad:
+        probs.add("ratings", "not on the sf scale", bad[0])
+    rec = as_float_array(recovery, "recovery", probs, (0, 1))
+    if rec is not None:
+        rec = np.broadcast_to(rec, (n,)).astype(float)
+        check_fraction(rec, "recovery", probs)
+    if not 0 <= credit_enhancement <= 1:
+        probs.add("credit_enhancement", "must be a fraction in [0, 1]", credit_enhancement)
+    table = dict(shipped_key_obligor_table() if table is None else table)
+    for r, k in table.items():
+        if not is_rating(r) or int(k) != k or k < 0:
+            probs.add("key-obligor table", "rows need a rating and a whole number k >= 0", (r, k))
+    probs.raise_if_any()
+    init = float(ex.sum()) if initial_principal is None else float(initial_principal)
+    # Aggregate assets by obligor.
+    agg: dict = {}
+    for i, oid in enumerate(ids):
+        e, lossless, nt = agg.get(oid, (0.0, 0.0, notch(ratings[i])))
+        agg[oid] = (e + ex[i], lossless + ex[i] * rec[i], max(nt, notch(ratings[i])))
+    order = sorted(agg, key=lambda o: (-agg[o][0], str(o)))
+    targets = sorted((SCALE[notch(r)] for r in (targets or table)), key=notch)
+    out = []
+    for r in targets:
+        k = int(table.get(r, table.get(r[:-2], 0)))
+        below = [o for o in order if agg[o][2] > notch(r)][:k]
+        hair = 0.0 if not recovery_haircut else float(recovery_haircut.get(r, 0.0))
+        amount = float(sum(agg[o][0] for o in below))
+        recovered = float(sum(agg[o][1] for o in below)) * (1.0 - hair)
+        loss = amount - recovered
+        lr = loss / init
+        out.append(KeyObligorOutcome(r, k, tuple(below), amount, loss, lr, float(credit_enhancement),
+                                     bool(credit_enhancement >= lr - 1e-15)))
+    return out
