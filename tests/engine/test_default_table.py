@@ -136,3 +136,22 @@ def test_custom_table_fills_below_worst_with_one():
 def test_negative_years_rejected():
     with pytest.raises(ValueError):
         default_probability("A", -1.0)
+
+
+def test_row_reaching_certainty_stays_certain_beyond_the_table():
+    # A workbook table may give a weak rating 100 % before its last term; PD must stay 1 beyond the
+    # table (H = inf), not become NaN from inf - inf.
+    t = DefaultRateTable.from_rows([1, 2, 3], {"AAA": [0.01, 0.02, 0.03], "AA+": [0.5, 1.0, 1.0]})
+    assert t.probability("AA+", 1) == pytest.approx(0.5)
+    for y in (2.0, 2.5, 3.0, 4.0, 10.0):
+        assert t.probability("AA+", y) == 1.0
+    assert t.probability("AAA", 4.0) == pytest.approx(1 - math.exp(-(_h(0.03) + (_h(0.03) - _h(0.02)))), rel=1e-12)
+
+
+def test_rating_for_is_best_rating_whose_pd_covers():
+    table = shipped_table()
+    # Baa2 2-year PD is 0.47 %: a 0.47 % PD over 2 years fits BBBsf, 0.48 % needs BBB-sf (1.05 %).
+    assert table.rating_for(0.0047, 2) == "BBBsf"
+    assert table.rating_for(0.0048, 2) == "BBB-sf"
+    assert table.rating_for(0.0, 2) == "AAAsf"
+    assert table.rating_for(0.99, 2) is None

@@ -154,11 +154,15 @@ def _cum_hazard(terms: np.ndarray, row: np.ndarray, years: np.ndarray) -> np.nda
     t = np.concatenate(([0.0], terms))
     h = np.concatenate(([0.0], h_knots))
     out = np.interp(years, t, h)
-    # Flat hazard beyond the last term: slope of the last interval.
-    slope = (h[-1] - h[-2]) / (t[-1] - t[-2])
+    # Flat hazard beyond the last term: slope of the last interval.  A row that
+    # has reached PD = 1 (H = inf) stays there (inf - inf would give NaN).
     beyond = years > t[-1]
     if np.any(beyond):
-        out = np.where(beyond, h[-1] + slope * (years - t[-1]), out)
+        if np.isinf(h[-1]):
+            out = np.where(beyond, np.inf, out)
+        else:
+            slope = (h[-1] - h[-2]) / (t[-1] - t[-2])
+            out = np.where(beyond, h[-1] + slope * (years - t[-1]), out)
     return out
 
 
