@@ -1,0 +1,36 @@
+"""Default-timing curves (xlabs/engine/timing.py, METHODOLOGY §5.2, §6.2)."""
+
+import numpy as np
+import pytest
+
+from xlabs.engine.timing import fit_to_life, shaped
+
+
+def test_front_and_back_tilt_a_flat_curve_by_hand():
+    flat = np.full(3, 1 / 3)
+    # s = 0, 1/2, 1; front weights 1.5, 1.0, 0.5 (sum 3); back weights 0.5, 1.0, 1.5
+    np.testing.assert_allclose(shaped(flat, "front"), [0.5, 1 / 3, 1 / 6], rtol=1e-14)
+    np.testing.assert_allclose(shaped(flat, "back"), [1 / 6, 1 / 3, 0.5], rtol=1e-14)
+    np.testing.assert_allclose(shaped(flat, "base"), flat)
+
+
+def test_middle_shape_by_hand():
+    # L = 5: s = 0, .25, .5, .75, 1 -> weights 0.5, 1.0, 1.5, 1.0, 0.5 (sum 4.5)
+    np.testing.assert_allclose(shaped(np.full(5, 0.2), "middle"), np.array([0.5, 1.0, 1.5, 1.0, 0.5]) / 4.5,
+                               rtol=1e-14)
+
+
+def test_shapes_keep_total_and_move_mass():
+    base = np.random.default_rng(3).dirichlet(np.ones(24))
+    mean_t = lambda w: float((np.arange(24) * w).sum())  # noqa: E731
+    for shape in ("front", "middle", "back"):
+        assert shaped(base, shape).sum() == pytest.approx(1.0, rel=1e-14)
+    assert mean_t(shaped(base, "front")) < mean_t(base) < mean_t(shaped(base, "back"))
+    with pytest.raises(ValueError):
+        shaped(base, "sideways")
+
+
+def test_fit_to_life():
+    np.testing.assert_allclose(fit_to_life([0.1, 0.2, 0.3, 0.4], 2), [1 / 3, 2 / 3], rtol=1e-14)
+    np.testing.assert_allclose(fit_to_life([0.5, 0.5], 4), [0.5, 0.5, 0.0, 0.0])
+    np.testing.assert_allclose(fit_to_life([0.0, 0.0, 1.0], 2), [0.5, 0.5])     # nothing in life: spread evenly
