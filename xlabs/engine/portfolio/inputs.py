@@ -336,7 +336,7 @@ def correlation_model(industry, region, group, params: dict) -> CorrelationModel
     return CorrelationModel(rho, np.column_stack(cols), names)
 
 
-def loadings_from_matrix(matrix, floor: float = 1e-6) -> CorrelationModel:
+def loadings_from_matrix(matrix, floor: float = 1e-6, repair: bool = True) -> CorrelationModel:
     """Factor loadings for a user correlation matrix (METHODOLOGY §4.4).
 
     If the smallest eigenvalue is below ``floor``, the matrix is repaired to
@@ -348,16 +348,30 @@ def loadings_from_matrix(matrix, floor: float = 1e-6) -> CorrelationModel:
     exactly.  n factors: fine for tens of obligors; use
     :func:`correlation_model` or explicit loadings for large pools.
 
+    Parameters
+    ----------
+    matrix : array_like, shape (n, n)
+        Correlation matrix.
+    floor : float
+        Smallest eigenvalue accepted without repair.
+    repair : bool
+        False: a matrix that is not positive definite is rejected instead.
+
     Raises
     ------
     ValidationError
-        Not square, not symmetric, diagonal not 1, entries outside [-1, 1].
+        Not square, not symmetric, diagonal not 1, entries outside [-1, 1];
+        not positive definite when ``repair`` is False.
     """
     probs = ProblemList()
     s = check_correlation_matrix(matrix, probs)
     probs.raise_if_any()
     warnings = []
     w, v = np.linalg.eigh(s)
+    if w.min() < floor and not repair:
+        probs.add("correlation", f"matrix is not positive definite (smallest eigenvalue {w.min():.3g} < {floor:g}); "
+                                 "fix it or allow the nearest-PSD repair", float(w.min()))
+        probs.raise_if_any()
     if w.min() < floor:
         w2 = np.maximum(w, floor)
         r = (v * w2) @ v.T

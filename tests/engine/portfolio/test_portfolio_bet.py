@@ -1,0 +1,81 @@
+"""BET, diversity score, correlated BET and MBET (§7.1) against hand and direct computations."""
+
+from math import comb
+
+import numpy as np
+import pytest
+
+from xlabs.engine.portfolio import (
+    bet_default_distribution,
+    bet_expected_loss,
+    bet_tranche_expected_loss,
+    correlated_diversity,
+    diversity_score,
+    mbet_loss_distribution,
+    shipped_diversity_table,
+)
+
+
+def test_diversity_table_matches_seed_003_rows():
+    g = shipped_diversity_table()
+    seed = {1.0: 1.0, 1.5: 1.2, 2.0: 1.5, 2.5: 1.8, 3.0: 2.0, 3.5: 2.2, 4.0: 2.3, 4.5: 2.5,
+            5.0: 2.7, 5.5: 2.8, 6.0: 3.0}
+    for u, s in seed.items():
+        assert g(u) == pytest.approx(s)
+    assert g(1.25) == pytest.approx(1.1)          # halfway between 1.0 and 1.2
+    assert g(11.0) > g(10.0) > g(6.0)             # extended, increasing
+
+
+def test_diversity_score_hand_calculation():
+    par = [1, 1, 1, 2, 0.5, 1]
+    ind = ["a", "a", "b", "b", "c", "d"]
+    fbar = 6.5 / 6
+    u_a = 2 * (1 / fbar)                  # 1.846 -> 1.2 + 0.346/0.5 * 0.3
+    u_b = 1 / fbar + 1.0                  # 1.923
+    u_c = 0.5 / fbar                      # below 1: G(u) = u (xlabs row 0.0 -> 0.0)
+    u_d = 1 / fbar
+    hand = (1.2 + (u_a - 1.5) / 0.5 * 0.3) + (1.2 + (u_b - 1.5) / 0.5 * 0.3) + u_c + u_d
+    assert diversity_score(par, ind) == pytest.approx(hand)
+    # Ten equal obligors in ten industries: DS = 10; in one industry: G(10).
+    assert diversity_score([1] * 10, list("abcdefghij")) == pytest.approx(10.0)
+    assert diversity_score([1] * 4, ["x"] * 4) == pytest.approx(2.3)
+
+
+def test_bet_against_direct_binomial():
+    d, p = 12, 0.07
+    direct = np.array([comb(d, j) * p ** j * (1 - p) ** (d - j) for j in range(d + 1)])
+    assert np.allclose(bet_default_distribution(d, p), direct, rtol=1e-12)
+    lj = np.linspace(0, 1, d + 1) ** 2
+    assert bet_expected_loss(d, p, lj) == pytest.approx(float(np.dot(direct, lj)))
+    # Tranche 10-30 % with recovery 0.5, direct enumeration of j.
+    hand = sum(direct[j] * min(max(j / d * 0.5 - 0.1, 0), 0.2) / 0.2 for j in range(d + 1))
+    assert bet_tranche_expected_loss(d, p, 0.1, 0.3, recovery=0.5) == pytest.approx(hand)
+
+
+def test_correlated_diversity():
+    # Independent, equal par and PD: D = N.
+    n = 8
+    assert correlated_diversity(np.full(n, 0.1), np.ones(n), np.eye(n)) == pytest.approx(n)
+    # Perfect correlation: D = 1.
+    assert correlated_diversity(np.full(n, 0.1), np.ones(n), np.ones((n, n))) == pytest.approx(1.0)
+    # Hand: two assets, p = .1, .2, F = 1, 2, rho = .5.
+    p, f = np.array([0.1, 0.2]), np.array([1.0, 2.0])
+    s = np.sqrt(p * (1 - p)) * f
+    hand = (0.1 + 0.4) * (0.9 + 1.6) / (s[0] ** 2 + s[1] ** 2 + 2 * 0.5 * s[0] * s[1])
+    assert correlated_diversity(p, f, [[1, 0.5], [0.5, 1]]) == pytest.approx(hand)
+
+
+def test_mbet_single_pool_is_bet_and_two_pools_match_enumeration():
+    losses, probs = mbet_loss_distribution([(5, 0.1, 50.0, 0.0)])
+    assert np.allclose(losses[probs > 0], np.arange(6) * 10.0)
+    assert np.allclose(probs[probs > 0], bet_default_distribution(5, 0.1))
+    pools = [(3, 0.1, 30.0, 0.0), (2, 0.2, 20.0, 0.5)]   # per-default losses 10 and 5
+    losses, probs = mbet_loss_distribution(pools)
+    brute: dict = {}
+    for j in range(4):
+        for k in range(3):
+            pr = comb(3, j) * 0.1 ** j * 0.9 ** (3 - j) * comb(2, k) * 0.2 ** k * 0.8 ** (2 - k)
+            brute[10 * j + 5 * k] = brute.get(10 * j + 5 * k, 0.0) + pr
+    for value, pr in brute.items():
+        assert probs[np.argmin(np.abs(losses - value))] == pytest.approx(pr)
+    assert probs.sum() == pytest.approx(1.0)

@@ -1,0 +1,135 @@
+"""Obligor inputs (§4.1-§4.4): PD curves, recovery, concentration, correlation, validation."""
+
+import numpy as np
+import pytest
+
+from xlabs.engine.default_table import shipped_table
+from xlabs.engine.portfolio import (
+    Obligor,
+    PortfolioTables,
+    build_model_inputs,
+    concentration_multipliers,
+    correlation_model,
+    exposure_schedule,
+    loadings_from_matrix,
+    pd_curves,
+    recoveries,
+)
+from xlabs.engine.portfolio.inputs import check_loading_input
+from xlabs.errors import ValidationError
+
+
+def test_pd_curve_is_the_table_with_capped_multiplier():
+    t = shipped_table()
+    curves = pd_curves(["BBB", "CCC"], [24, 12], months=24, multipliers=[1.5, 3.0])
+    assert curves.shape == (2, 24)
+    assert curves[0, 11] == pytest.approx(1.5 * t.probability("BBB", 1.0))
+    assert curves[0, 23] == pytest.approx(1.5 * t.probability("BBB", 2.0))
+    assert curves[1, -1] == 1.0 or curves[1, -1] == pytest.approx(min(1.0, 3 * t.probability("CCC", 2.0)))
+    assert np.all(curves <= 1.0)
+
+
+def test_exposure_schedule_hand_calculation():
+    ex = exposure_schedule([120, 100, 100], [0.0, 0.12, 0.0], [4, 2, 3], ["equal_principal", "level", "bullet"])
+    assert np.allclose(ex[0], [120, 90, 60, 30])
+    # Level payment at 1 %/month over 2 months: payment = 100 * .01 / (1 - 1.01**-2) = 50.7512;
+    # balance after month 1 = 101 - 50.7512 = 50.2488.
+    assert np.allclose(ex[1], [100, 101 - 100 * 0.01 / (1 - 1.01 ** -2), 0, 0])
+    assert np.allclose(ex[2], [100, 100, 100, 0])
+
+
+def test_recovery_hand_calculation_and_clamp():
+    tab = PortfolioTables.shipped()
+    tab.industry_recovery = {"steel": 0.30, "other": 0.20}
+    tab.rating_adjustment = dict.fromkeys(tab.rating_adjustment, 0.0) | {"BBsf": -0.05}
+    tab.guarantee_uplift = dict.fromkeys(tab.guarantee_uplift, 0.0) | {"AAsf": 0.30}
+    tab.guarantee_factor = {"none": 0.0, "related_party": 0.5}
+    tab.collateral = {"none": (1.0, 0), "land": (0.4, 24)}
+    tab.seniority = {"senior_unsecured": 0.0, "subordinated": -0.1}
+    tab.servicer = {"average": 0.0, "weak": -0.02}
+    obs = [
+        Obligor("a", 100.0, 12, "BB", industry="steel", guarantor_rating="AA", guarantee_type="related_party",
+                collateral_type="land", appraised_value=50.0, seniority="subordinated", servicer="weak"),
+        Obligor("b", 100.0, 12, "BBB", industry="glass", collateral_type="land", appraised_value=500.0),
+        Obligor("c", 100.0, 12, "BB", industry="glass", seniority="subordinated"),
+    ]
+    rec, lag = recoveries(obs, tab)
+    # a: .30 - .05 + .30*.5 + 50*.6/100 - .1 - .02 = 0.58
+    assert rec[0] == pytest.approx(0.58)
+    assert rec[1] == 1.0                      # .20 + 3.0 clamped to 1
+    assert rec[2] == pytest.approx(0.05)      # .20 - .05 - .10
+    assert list(lag) == [24, 24, 0]
+
+
+def test_concentration_hand_calculation():
+    bands = {"obligor": [(0, 0.3, 1.0), (0.3, 1.0, 1.5)], "industry": [(0, 0.5, 1.0), (0.5, 1.0, 1.2)],
+             "region": [(0, 1.0, 1.1)]}
+    m = concentration_multipliers([40, 30, 30], ["x", "y", "z"], ["i", "i", "j"], ["r", "r", "r"], bands)
+    # x: share .4 -> 1.5; industry i .7 -> 1.2; region 1.0 -> 1.1 (top band includes 1).
+    assert m == pytest.approx([1.5 * 1.2 * 1.1, 1.5 * 1.2 * 1.1, 1.5 * 1.0 * 1.1])
+
+
+def test_correlation_add_ons_are_an_exact_factor_model():
+    params = {"base": 0.05, "same_industry": 0.15, "same_region": 0.05, "same_group": 0.3, "cap": 0.99}
+    cm = correlation_model(["i", "i", "j", "j"], ["r", "s", "r", "r"], ["g", "g", None, "h"], params)
+    hand = np.array([[1, 0.5, 0.1, 0.1], [0.5, 1, 0.05, 0.05], [0.1, 0.05, 1, 0.25], [0.1, 0.05, 0.25, 1]])
+    assert np.allclose(cm.matrix, hand)
+    implied = cm.loadings @ cm.loadings.T
+    off = ~np.eye(4, dtype=bool)
+    assert np.allclose(implied[off], hand[off])
+    assert np.all((cm.loadings ** 2).sum(1) < 1)
+    assert cm.warnings == []
+
+
+def test_capped_add_ons_go_through_matrix_route():
+    params = {"base": 0.3, "same_industry": 0.4, "same_region": 0.2, "same_group": 0.2, "cap": 0.95}
+    cm = correlation_model(["i", "i"], ["r", "r"], ["g", "g"], params)
+    assert cm.matrix[0, 1] == pytest.approx(0.95)
+    assert "capped" in cm.warnings[0]
+
+
+def test_user_matrix_cholesky_reproduces_it():
+    s = np.array([[1, 0.3, 0.2], [0.3, 1, 0.4], [0.2, 0.4, 1]])
+    cm = loadings_from_matrix(s)
+    a = cm.loadings
+    idio = 1 - (a ** 2).sum(1)
+    assert np.allclose(a @ a.T + np.diag(idio), s)
+    assert np.all(idio > 0) and cm.warnings == []
+
+
+def test_non_psd_matrix_repaired_with_warning_or_rejected():
+    bad = np.array([[1, 0.9, -0.9], [0.9, 1, 0.9], [-0.9, 0.9, 1]])
+    assert np.linalg.eigvalsh(bad).min() < 0
+    cm = loadings_from_matrix(bad)
+    assert np.linalg.eigvalsh(cm.matrix).min() > 0
+    assert np.allclose(np.diag(cm.matrix), 1)
+    assert "not positive definite" in cm.warnings[0] and "largest change" in cm.warnings[0]
+    with pytest.raises(ValidationError, match="not positive definite"):
+        loadings_from_matrix(bad, repair=False)
+
+
+def test_bad_matrices_and_loadings_rejected():
+    with pytest.raises(ValidationError) as e:
+        loadings_from_matrix([[1, 0.2], [0.3, 1.0]])
+    assert "symmetric" in str(e.value)
+    with pytest.raises(ValidationError, match="diagonal must be 1"):
+        loadings_from_matrix([[2, 0.2], [0.2, 1.0]])
+    with pytest.raises(ValidationError, match="sum of squared loadings"):
+        check_loading_input([[0.8, 0.6], [0.1, 0.1]], 2)
+
+
+def test_build_model_inputs_and_validation():
+    obs = [Obligor(f"o{i}", 100.0 + i, 12 + 6 * i, "BBB", industry="manufacturing" if i % 2 else "utilities",
+                   region="east", amortisation="level", rate=0.05) for i in range(5)]
+    m = build_model_inputs(obs)
+    assert m.pd.shape == (5, 36) and m.exposure.shape == (5, 36)
+    assert list(m.maturity) == [12, 18, 24, 30, 36]
+    assert m.weighted_recovery == pytest.approx(np.dot(m.recovery, [100, 101, 102, 103, 104]) / 510)
+    assert m.correlation.loadings.shape[0] == 5
+    bad = [Obligor("x", -1.0, 0, "ZZZ", amortisation="balloon", collateral_type="gold")]
+    with pytest.raises(ValidationError) as e:
+        build_model_inputs(bad)
+    rules = " ".join(p.rule for p in e.value.problems)
+    for word in ("balance", "remaining term", "shadow rating", "amortisation", "collateral"):
+        assert word in rules
+    assert all(p.where == "obligors!row 1" for p in e.value.problems)
