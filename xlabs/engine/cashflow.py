@@ -25,7 +25,9 @@ threshold for the period) combines interest, principal and reserve and pays
 taxes, fees, then for each tranche in order its interest and its principal.
 Interest of a tranche is *timely* (a shortfall is a default, §5.4) in normal
 mode when its ``timely`` flag is set, and in acceleration only while every
-more senior tranche has been repaid.  Unpaid principal or deferred interest
+more senior tranche has been repaid, and then only the period's own coupon:
+interest deferred while a senior tranche was outstanding is due, with
+interest on it, by the legal final date.  Unpaid principal or deferred interest
 at the legal final period is a default.
 
 ``waterfall`` is the numba kernel; ``cashflow_reference`` in
@@ -237,7 +239,9 @@ def waterfall(cdr, b0, timing, amort, yld, smm, rec_rate, rec_lag,
                 x = min(cash, due[j])
                 paid[j] = x
                 cash -= x
-                unpaid = due[j] - x
+                # Arrears deferred during acceleration fall due at the legal final
+                # date; only this period's coupon is timely (§5.4).
+                unpaid = bal[j] * tr_coupon[j, t] - x
                 if unpaid > tol[j] and seniors_repaid and tr_timely[j] == 1 and status[j, S_DEFAULTED] == 0.0:
                     status[j, S_DEFAULTED] = 1.0
                     status[j, S_PERIOD] = t + 1

@@ -192,7 +192,11 @@ class BDRResult:
 
     @property
     def converged(self) -> bool:
-        return self.state != "defaults at 0% CDR" or self.bdr == 0.0
+        """True when the bracket was narrowed to ``tol`` (or the answer is an end of the grid)."""
+        if self.state != "found":
+            return True
+        fails = self.path[self.path[:, 1] == 0.0, 0]
+        return fails.size > 0 and float(fails.min()) - self.bdr <= self.tol + 1e-15
 
 
 _STATES = {0: "found", 1: "no default up to 100%", 2: "defaults at 0% CDR"}

@@ -114,10 +114,11 @@ def cashflow_reference(cdr, inp):
                 x, cash = take(cash, due[key])
                 paid[key] += x
             all_senior_repaid = True
-            for tr in tranches:
+            for j, tr in enumerate(tranches):
                 x, cash = take(cash, tr["due"])
                 tr["paid"] = x
-                if tr["due"] - x > tr["tol"] and all_senior_repaid and tr["timely"]:
+                coupon_now = tr["bal"] * inp.tr_coupon[j][t]
+                if coupon_now - x > tr["tol"] and all_senior_repaid and tr["timely"]:
                     mark(tr, t, 1)
                 x, cash = take(cash, tr["bal"])
                 tr["bal"] -= x

@@ -1,9 +1,17 @@
-"""The small workbook adapter the run reads and writes through.
+"""The small workbook adapter every run reads and writes through.
+
+Contract (what the macros and ``rate_workbook`` use, nothing more):
+
+- ``sheet_names() -> list[str]``
+- ``values(name) -> list[tuple]``: the cell values of a sheet, row 1 first
+- ``write_sheet(SheetOut, protected)``: create or replace an *output* sheet
+- ``progress(fraction, message)``: report progress
+- ``save(path=None)``: persist (headless: atomic file save; Excel: the
+  workbook stays open for the user to save)
 
 :class:`OpenpyxlBook` is the headless implementation used by ``xlabs rate``,
-batch runs and the tests.  It loads the workbook once (keeping VBA for
-``.xlsm``), reads values, replaces *output* sheets only, and saves
-atomically (write a temporary file in the target folder, then rename).
+batch runs and the tests; :class:`xlabs.excel.xlwings_book.XlwingsBook` maps
+the same calls onto a live Excel workbook.
 """
 
 from __future__ import annotations
@@ -13,20 +21,23 @@ import tempfile
 from pathlib import Path
 
 import openpyxl
+from openpyxl.chart import BarChart, LineChart, Reference, ScatterChart
+from openpyxl.styles import Font, PatternFill
 
 from ..errors import Problem, ValidationError
+from .sheetout import SheetOut
 
 
 class OpenpyxlBook:
-    """A workbook on disk, opened with openpyxl."""
+    """A workbook on disk, opened with openpyxl (VBA kept for ``.xlsm``)."""
 
-    def __init__(self, path):
+    def __init__(self, path, progress=None):
         self.path = Path(path)
+        self._progress = progress
         if not self.path.exists():
             raise ValidationError([Problem(str(path), "file not found")])
         try:
-            self.wb = openpyxl.load_workbook(self.path, keep_vba=self.path.suffix.lower() == ".xlsm",
-                                             data_only=False)
+            self.wb = openpyxl.load_workbook(self.path, keep_vba=self.path.suffix.lower() == ".xlsm")
         except Exception as e:  # openpyxl raises many types for a bad file
             raise ValidationError([Problem(str(path), f"not a readable .xlsx/.xlsm workbook ({e})")]) from None
         self._values = {}
@@ -35,24 +46,39 @@ class OpenpyxlBook:
         return list(self.wb.sheetnames)
 
     def values(self, name: str) -> list:
-        """Cell values of sheet ``name`` as a list of row tuples (row 1 first)."""
         if name not in self._values:
             self._values[name] = list(self.wb[name].iter_rows(values_only=True))
         return self._values[name]
 
-    def replace_sheet(self, name: str, protected=()):
-        """A fresh, empty sheet ``name`` at the end (an old one is removed).
+    def progress(self, fraction: float, message: str) -> None:
+        if self._progress is not None:
+            self._progress(fraction, message)
 
-        Refuses to touch a sheet in ``protected`` (the input sheets).
-        """
-        if name in protected:
-            raise ValueError(f"refusing to overwrite input sheet {name}")
-        if name in self.wb.sheetnames:
-            del self.wb[name]
-        return self.wb.create_sheet(name)
+    def write_sheet(self, out: SheetOut, protected=()) -> None:
+        """Render ``out`` on a fresh sheet of its name (an old one is removed)."""
+        if out.name in protected:
+            raise ValueError(f"refusing to overwrite input sheet {out.name}")
+        if out.name in self.wb.sheetnames:
+            del self.wb[out.name]
+        ws = self.wb.create_sheet(out.name)
+        for c in out.cells:
+            cell = ws.cell(c.row, c.col, c.value)
+            if c.number_format:
+                cell.number_format = c.number_format
+            if c.bold or c.size:
+                cell.font = Font(bold=c.bold, size=c.size)
+            if c.fill:
+                cell.fill = PatternFill("solid", fgColor=c.fill)
+        for col, w in out.widths.items():
+            ws.column_dimensions[col].width = w
+        for ch in out.charts:
+            ws.add_chart(_openpyxl_chart(ws, ch), ch.anchor)
+
+    def save(self, path=None) -> Path:
+        return self.save_atomic(path or self.path)
 
     def save_atomic(self, path) -> Path:
-        """Save to ``path`` through a temporary file and an atomic rename."""
+        """Save to ``path`` through a temporary file in the same folder and an atomic rename."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".xlabs-", suffix=path.suffix, dir=path.parent)
@@ -64,3 +90,57 @@ class OpenpyxlBook:
             if os.path.exists(tmp):
                 os.unlink(tmp)
         return path
+
+
+def _openpyxl_chart(ws, ch):
+    if ch.kind == "line":
+        chart = LineChart()
+    elif ch.kind == "bar":
+        chart = BarChart()
+        chart.type = "col"
+    elif ch.kind == "scatter":
+        chart = ScatterChart()
+    else:
+        raise ValueError(f"unknown chart kind {ch.kind!r}")
+    chart.title = ch.title
+    chart.x_axis.title = ch.x_title
+    chart.y_axis.title = ch.y_title
+    if ch.y_format:
+        chart.y_axis.number_format = ch.y_format
+    chart.width, chart.height = ch.width_cm, ch.height_cm
+    cat_col, c0, c1 = ch.categories
+    cats = Reference(ws, min_col=cat_col, min_row=c0, max_row=c1)
+    from openpyxl.chart import Series as OSeries
+    for s in ch.series:
+        ref = Reference(ws, min_col=s.col, min_row=s.first_row, max_row=s.last_row)
+        title_ref = f"'{ws.title}'!${_col(s.col)}${s.title_row}"
+        if ch.kind == "scatter":
+            ser = OSeries(ref, cats, title_from_data=False)
+            from openpyxl.chart.data_source import StrRef
+            from openpyxl.chart.series import SeriesLabel
+            ser.tx = SeriesLabel(strRef=StrRef(title_ref))
+            chart.series.append(ser)
+        else:
+            chart.add_data(Reference(ws, min_col=s.col, min_row=s.title_row, max_row=s.last_row)
+                           if s.title_row == s.first_row - 1 else ref, titles_from_data=s.title_row == s.first_row - 1)
+            ser = chart.series[-1]
+        ser.smooth = False
+        if s.dashed:
+            ser.graphicalProperties.line.dashStyle = "dash"
+        if s.width_emu:
+            ser.graphicalProperties.line.width = s.width_emu
+        if ch.kind in ("line", "scatter") and not s.marker:
+            ser.marker.symbol = "none"
+        if ch.kind == "scatter" and s.marker:
+            ser.marker.symbol = "diamond"
+            ser.graphicalProperties.line.noFill = True
+    if ch.kind != "scatter":
+        chart.set_categories(cats)
+    if not ch.legend:
+        chart.legend = None
+    return chart
+
+
+def _col(n: int) -> str:
+    from openpyxl.utils import get_column_letter
+    return get_column_letter(n)

@@ -12,13 +12,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..engine.consumer import check_deal, rate_consumer
-from ..engine.static_pool import VintageError
 from ..errors import Problem, ValidationError
-from . import schema as S
-from . import writer as W
+from ..excel import macros
 from .adapter import OpenpyxlBook
-from .reader import read_consumer, vintage_problems
 
 
 @dataclass
@@ -47,8 +43,7 @@ def file_sha256(path: Path) -> str:
 def validate_workbook(path) -> tuple:
     """Read and validate; return ``(book, deal, index)`` or raise ValidationError."""
     book = OpenpyxlBook(path)
-    deal, index = read_consumer(book)
-    check_deal(deal)
+    deal, index = macros.read_deal(book)
     return book, deal, index
 
 
@@ -81,32 +76,24 @@ def rate_workbook(path, out=None, progress=None, in_place: bool = False) -> RunS
         raise ValidationError([Problem(str(out), "output would overwrite the input workbook; "
                                                  "choose another -o or pass --in-place")])
     checksum = file_sha256(path) if path.exists() else ""
-    book, deal, index = validate_workbook(path)
-    t_read = time.perf_counter() - t0
-    try:
-        res = rate_consumer(deal, progress=progress)
-    except VintageError as e:
-        raise ValidationError(vintage_problems(e, index)) from None
-    t1 = time.perf_counter()
-    protected = tuple(n for n in book.sheet_names() if n in S.INPUT_SHEETS)
-    W.write_tdr(book.replace_sheet("TDR", protected), res, deal)
-    W.write_stress(book.replace_sheet("Stress", protected), res, deal)
-    W.write_rating(book.replace_sheet("Rating", protected), res.ratings,
-                   {t.name: t.balance for t in deal.tranches}, deal.name,
-                   "Consumer method (CSPY Pengyuan): model-indicated rating = highest rating whose stressed BDRs "
-                   "all reach its TDR. Caps 1 and 3 apply to corporate pools only.")
-    W.write_cashflows(book.replace_sheet("CashFlows", protected), res, deal)
+    book = OpenpyxlBook(path, progress=progress)
+    deal, res, info = macros.rate_deal(book, source_name=path.name, checksum=checksum)
+    book.save_atomic(out)
+    timings = {k: v for k, v in info.items() if k.endswith("(s)")}
+    timings["total (s)"] = round(time.perf_counter() - t0, 3)
+    return RunSummary(output=out, ratings=res.ratings, result=res, timings=timings)
+
+
+def run_info(source_name: str, checksum: str, deal, res, t_read: float) -> dict:
+    """The Run sheet record: version, time, input checksum, seed, sources, timings."""
     import numba
     import numpy
 
     from .. import __version__
-    timings = {"read and validate (s)": round(t_read, 3)}
-    timings.update({f"{k} (s)" if k != "BDR searches" else k: (round(v, 3) if isinstance(v, float) else v)
-                    for k, v in res.timings.items()})
     info = {
         "xlabs version": __version__,
         "run at (UTC)": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
-        "input file": path.name,
+        "input file": source_name,
         "input SHA-256": checksum,
         "seed": deal.seed,
         "method": deal.assumptions.method,
@@ -114,13 +101,10 @@ def rate_workbook(path, out=None, progress=None, in_place: bool = False) -> RunS
                                "shipped: Moody's idealized cumulative expected default rates"),
         "stress scenarios": f"{len(deal.scenarios)} rows",
         "python / numpy / numba": f"{platform.python_version()} / {numpy.__version__} / {numba.__version__}",
+        "read and validate (s)": round(t_read, 3),
     }
-    info.update(timings)
+    for k, v in res.timings.items():
+        info[k if k == "BDR searches" else f"{k} (s)"] = round(v, 3) if isinstance(v, float) else v
     for k, note in enumerate(res.notes):
         info[f"note {k + 1}"] = note
-    t_write = time.perf_counter() - t1
-    info["write (s)"] = round(t_write, 3)
-    W.write_run(book.replace_sheet("Run", protected), info)
-    book.save_atomic(out)
-    timings["total (s)"] = round(time.perf_counter() - t0, 3)
-    return RunSummary(output=out, ratings=res.ratings, result=res, timings=timings)
+    return info

@@ -1,0 +1,226 @@
+"""xlabs user-defined functions for Excel (xlwings).
+
+Each workbook's ``_xlwings.conf`` names this module as its UDF module; import
+the functions in Excel with the xlwings add-in's *Import Functions*.  Every
+function normalises its own arguments (scalar / row / column / block, blanks,
+numbers typed as text) and never raises into a cell: a problem comes back as
+a short ``#XLABS: ...`` string.  Rates and probabilities are fractions.
+
+The same functions are registered with the ``formulas`` package for headless
+recalculation in the tests (see tests/excel/test_udfs_recalc.py).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import xlwings as xw
+
+from xlabs.engine.default_table import shipped_table
+from xlabs.engine.lognormal import fit_lognormal, target_default_rate
+from xlabs.engine.portfolio.bet import bet_tranche_expected_loss, diversity_score
+from xlabs.engine.portfolio.semi_analytic import vasicek_quantile
+from xlabs.engine.ratings import canonical, is_rating, shift, worst_of
+from xlabs.engine.static_pool import extrapolate_vintages
+from xlabs.errors import ValidationError
+from xlabs.excel.normalise import UdfInputError, column, labels, matrix, number, text, vector
+
+PREFIX = "#XLABS: "
+
+
+def _cell_error(msg: str) -> str:
+    msg = " ".join(str(msg).split())
+    return PREFIX + (msg if len(msg) <= 120 else msg[:117] + "...")
+
+
+def safe(fn):
+    """Turn any exception into a short ``#XLABS:`` string (never a traceback in a cell)."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except UdfInputError as e:
+            return _cell_error(str(e))
+        except ValidationError as e:
+            p = e.problems[0]
+            more = f" (+{len(e.problems) - 1} more)" if len(e.problems) > 1 else ""
+            return _cell_error(f"{p.rule}{more}")
+        except Exception as e:  # an engine defect must still not show a traceback
+            return _cell_error(f"{type(e).__name__}: {e}")
+    return wrapper
+
+
+def _rating(v, name="rating"):
+    s = text(v, name)
+    if not is_rating(s):
+        raise UdfInputError(f"unknown rating '{s[:12]}'")
+    return canonical(s)
+
+
+def _fraction_open(v, name):
+    x = number(v, name)
+    if not 0 < x < 1:
+        raise UdfInputError(f"{name} must be between 0 and 1")
+    return x
+
+
+@xw.func
+@safe
+def XLABS_TDR(mu, sigma, p):
+    """TDR = exp(sigma * NORM.S.INV(1 - p) + mu) (METHODOLOGY 3.4).  =XLABS_TDR(mu, sigma, p)"""
+    s = number(sigma, "sigma")
+    if not s > 0:
+        raise UdfInputError("sigma must be > 0")
+    return float(target_default_rate(number(mu, "mu"), s, _fraction_open(p, "p")))
+
+
+@xw.func
+@safe
+def XLABS_TDR_RATING(mu, sigma, rating, years):
+    """TDR at a target rating and term: P_A from the shipped default-rate table.  =XLABS_TDR_RATING(mu, sigma, "AA", 3)"""
+    s = number(sigma, "sigma")
+    if not s > 0:
+        raise UdfInputError("sigma must be > 0")
+    y = number(years, "years")
+    if not y > 0:
+        raise UdfInputError("years must be > 0")
+    pa = float(shipped_table().probability(_rating(rating), y))
+    if not 0 < pa < 1:
+        raise UdfInputError("P_A is 0 or 1 at this rating and term")
+    return float(target_default_rate(number(mu, "mu"), s, pa))
+
+
+@xw.func
+@xw.ret(expand="table")
+@safe
+def XLABS_FIT_LOGNORMAL(cdrs, floor=None):
+    """MLE lognormal fit of vintage CDRs (3.3); spills [[mu, sigma]].  =XLABS_FIT_LOGNORMAL(B2:B31)"""
+    x = vector(cdrs, "cdrs")
+    fl = None if floor is None or (isinstance(floor, str) and not floor.strip()) else number(floor, "floor")
+    f = fit_lognormal(x, floor=fl)
+    return [[f.mu, f.sigma]]
+
+
+@xw.func
+@xw.ret(expand="table")
+@safe
+def XLABS_EXTRAPOLATE(vintages, horizon, balances=None):
+    """Each vintage's CDR at the horizon by the ratio method (3.2); spills a column.
+
+    =XLABS_EXTRAPOLATE(C3:Z32, 24) with cumulative default rates, blanks where not observed.
+    """
+    m = matrix(vintages, "vintages")
+    h = number(horizon, "horizon")
+    if h < 1 or h != int(h):
+        raise UdfInputError("horizon must be a whole number of months >= 1")
+    b = None if balances is None else vector(balances, "balances")
+    return column(extrapolate_vintages(m, int(h), balances=b).cdr)
+
+
+@xw.func
+@xw.ret(expand="table")
+@safe
+def XLABS_TIMING(vintages, horizon, balances=None):
+    """Base default-timing curve d(m)/C(T) (3.2); spills a column summing to 1."""
+    m = matrix(vintages, "vintages")
+    h = number(horizon, "horizon")
+    if h < 1 or h != int(h):
+        raise UdfInputError("horizon must be a whole number of months >= 1")
+    b = None if balances is None else vector(balances, "balances")
+    return column(extrapolate_vintages(m, int(h), balances=b).timing)
+
+
+@xw.func
+@safe
+def XLABS_PD(rating, years):
+    """Cumulative default probability of a rating over a term (2.1).  =XLABS_PD("BBB", 2.5)"""
+    y = number(years, "years")
+    if y < 0:
+        raise UdfInputError("years must be >= 0")
+    return float(shipped_table().probability(_rating(rating), y))
+
+
+@xw.func
+@safe
+def XLABS_RATING_FROM_PD(pd, years):
+    """Best rating whose table PD at the term is at least pd.  =XLABS_RATING_FROM_PD(0.01, 3)"""
+    p = number(pd, "pd")
+    if not 0 <= p <= 1:
+        raise UdfInputError("pd must be a fraction in [0, 1]")
+    y = number(years, "years")
+    if not y > 0:
+        raise UdfInputError("years must be > 0")
+    r = shipped_table().rating_for(p, y)
+    return r if r is not None else "CCCsf or below"
+
+
+@xw.func
+@safe
+def XLABS_VASICEK_QUANTILE(pd, rho, q):
+    """Large-pool q-quantile of the default fraction (7.2).  =XLABS_VASICEK_QUANTILE(0.02, 0.2, 0.999)"""
+    return float(vasicek_quantile(_fraction_open(q, "q"), _fraction_open(pd, "pd"), _fraction_open(rho, "rho")))
+
+
+@xw.func
+@safe
+def XLABS_DIVERSITY_SCORE(par, industry):
+    """Moody's diversity score from par amounts and industries (7.1).  =XLABS_DIVERSITY_SCORE(C2:C61, D2:D61)"""
+    p = vector(par, "par", skip_blank=False)
+    ind = labels(industry, "industry")
+    if len(ind) != p.size:
+        raise UdfInputError("par and industry must have the same length")
+    if any(not s for s in ind):
+        raise UdfInputError("industry has a blank cell")
+    if np.any(p <= 0):
+        raise UdfInputError("par amounts must be > 0")
+    return float(diversity_score(p, ind))
+
+
+@xw.func
+@safe
+def XLABS_BET_EL(diversity, pd, attach, detach, recovery=0.0):
+    """BET expected loss of tranche [attach, detach) as a fraction of its size (7.1).
+
+    =XLABS_BET_EL(D, pd, attach, detach, [recovery]); D is rounded to a whole number.
+    """
+    d = number(diversity, "diversity")
+    if d < 1:
+        raise UdfInputError("diversity must be >= 1")
+    p = number(pd, "pd")
+    if not 0 <= p <= 1:
+        raise UdfInputError("pd must be a fraction in [0, 1]")
+    a, b = number(attach, "attach"), number(detach, "detach")
+    if not 0 <= a < b <= 1:
+        raise UdfInputError("need 0 <= attach < detach <= 1")
+    r = number(recovery, "recovery", blank=0.0)
+    if not 0 <= r <= 1:
+        raise UdfInputError("recovery must be a fraction in [0, 1]")
+    return float(bet_tranche_expected_loss(int(round(d)), p, a, b, r))
+
+
+@xw.func
+@safe
+def XLABS_NOTCH(rating, notches):
+    """Move a rating down by n notches (negative = up), clamped to AAAsf..Csf.  =XLABS_NOTCH("AA", 2)"""
+    n = number(notches, "notches")
+    if n != int(n):
+        raise UdfInputError("notches must be a whole number")
+    return shift(_rating(rating), int(n))
+
+
+@xw.func
+@safe
+def XLABS_WORST_RATING(ratings):
+    """The worst (lowest) rating in a range (the 'min' of METHODOLOGY 8).  =XLABS_WORST_RATING(B2:D2)"""
+    rs = [s for s in labels(ratings, "ratings") if s]
+    if not rs:
+        raise UdfInputError("ratings is empty")
+    bad = [s for s in rs if not is_rating(s)]
+    if bad:
+        raise UdfInputError(f"unknown rating '{bad[0][:12]}'")
+    return worst_of(*rs)
+
+
+UDFS = {name: obj for name, obj in dict(globals()).items() if name.startswith("XLABS_")}
+"""Every UDF by its Excel name (used for the formulas registration)."""

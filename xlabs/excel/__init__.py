@@ -1,0 +1,1 @@
+"""Excel boundary: input normalisation for UDFs and the macro entry points."""

@@ -1,0 +1,132 @@
+"""Normalise values as Excel hands them to a UDF.
+
+On Windows/macOS xlwings converts arguments; on Linux (and in the
+``formulas`` headless recalculation) nothing is converted, so every UDF
+normalises its own inputs with these helpers (DESIGN.md, Excel facts):
+a scalar, a row, a column or a 2-D block of cells; ``None`` for blanks;
+numbers stored as text.  Problems raise :class:`UdfInputError` with a short
+message, which the UDF returns as ``#XLABS: <message>``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+class UdfInputError(ValueError):
+    """An input a UDF cannot use; its message goes into the cell."""
+
+
+def _unwrap(x):
+    """Unwrap numpy / formulas array-likes into nested Python lists or scalars."""
+    if hasattr(x, "tolist") and not isinstance(x, (str, bytes)):
+        x = x.tolist()
+    return x
+
+
+def grid(x) -> list:
+    """Any range value -> a list of rows (each a list); a scalar is [[x]]."""
+    x = _unwrap(x)
+    if not isinstance(x, (list, tuple)):
+        return [[x]]
+    if not x:
+        return [[]]
+    if all(not isinstance(r, (list, tuple)) and not hasattr(r, "tolist") for r in x):
+        return [list(x)]
+    return [list(_unwrap(r)) if isinstance(_unwrap(r), (list, tuple)) else [_unwrap(r)] for r in x]
+
+
+def is_blank(v) -> bool:
+    return v is None or (isinstance(v, str) and not v.strip()) or (isinstance(v, float) and math.isnan(v))
+
+
+def number(v, name: str, *, blank=None):
+    """One cell -> float.  Text that parses as a number is accepted; a
+    percent string ('5%') is refused (fractions only); blank -> ``blank`` or
+    an error when ``blank`` is None."""
+    v = _unwrap(v)
+    if isinstance(v, (list, tuple)):
+        g = grid(v)
+        if len(g) == 1 and len(g[0]) == 1:
+            v = g[0][0]
+        else:
+            raise UdfInputError(f"{name} must be a single cell")
+    if is_blank(v):
+        if blank is None:
+            raise UdfInputError(f"{name} is blank")
+        return float(blank)
+    if isinstance(v, bool):
+        raise UdfInputError(f"{name} must be a number")
+    if isinstance(v, (int, float, np.integer, np.floating)):
+        x = float(v)
+    elif isinstance(v, str):
+        s = v.strip().replace(",", "")
+        if s.endswith("%"):
+            raise UdfInputError(f"{name} must be a fraction (0.05), not '{v.strip()}'")
+        try:
+            x = float(s)
+        except ValueError:
+            raise UdfInputError(f"{name} must be a number, got '{v.strip()[:20]}'") from None
+    else:
+        raise UdfInputError(f"{name} must be a number")
+    if not math.isfinite(x):
+        raise UdfInputError(f"{name} must be finite")
+    return x
+
+
+def text(v, name: str) -> str:
+    v = _unwrap(v)
+    if isinstance(v, (list, tuple)):
+        g = grid(v)
+        if len(g) == 1 and len(g[0]) == 1:
+            v = g[0][0]
+        else:
+            raise UdfInputError(f"{name} must be a single cell")
+    if is_blank(v):
+        raise UdfInputError(f"{name} is blank")
+    return str(v).strip()
+
+
+def vector(x, name: str, *, skip_blank: bool = True) -> np.ndarray:
+    """A row, a column or a one-cell range -> 1-D float array (blanks skipped)."""
+    g = grid(x)
+    if len(g) > 1 and max(len(r) for r in g) > 1:
+        raise UdfInputError(f"{name} must be one row or one column")
+    flat = [v for r in g for v in r]
+    out = []
+    for k, v in enumerate(flat):
+        if is_blank(v):
+            if skip_blank:
+                continue
+            raise UdfInputError(f"{name} has a blank cell at position {k + 1}")
+        out.append(number(v, f"{name} cell {k + 1}"))
+    if not out:
+        raise UdfInputError(f"{name} is empty")
+    return np.asarray(out, dtype=float)
+
+
+def labels(x, name: str) -> list:
+    """A row or column of text labels (blanks kept as '')."""
+    g = grid(x)
+    if len(g) > 1 and max(len(r) for r in g) > 1:
+        raise UdfInputError(f"{name} must be one row or one column")
+    return ["" if is_blank(v) else str(v).strip() for r in g for v in r]
+
+
+def matrix(x, name: str) -> np.ndarray:
+    """A 2-D block -> float array, blanks -> NaN (e.g. unobserved vintage months)."""
+    g = grid(x)
+    width = max(len(r) for r in g)
+    out = np.full((len(g), width), np.nan)
+    for i, r in enumerate(g):
+        for k, v in enumerate(r):
+            if not is_blank(v):
+                out[i, k] = number(v, f"{name} row {i + 1} col {k + 1}")
+    return out
+
+
+def column(values) -> list:
+    """A 1-D result as an Excel column (list of one-element rows), so it spills down."""
+    return [[float(v) if isinstance(v, (int, float, np.floating, np.integer)) else v] for v in values]
