@@ -37,3 +37,10 @@ def test_importing_the_consumer_engine_loads_no_excel_library():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=ENGINE.parent.parent)
     assert out.stdout.strip() == ""
+
+
+def test_engine_has_no_print_calls():
+    """DESIGN.md: no cell or print I/O in the engine."""
+    import re
+    bad = [str(f) for f in ENGINE.rglob("*.py") if re.search(r"^\s*print\(", f.read_text(encoding="utf-8"), re.M)]
+    assert bad == []

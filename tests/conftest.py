@@ -1,4 +1,4 @@
-"""Builders for small consumer-deal workbooks (good and deliberately broken)."""
+"""Shared test fixtures: builders for small consumer-deal workbooks (good and deliberately broken)."""
 
 from __future__ import annotations
 

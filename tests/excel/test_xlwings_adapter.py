@@ -1,0 +1,245 @@
+"""The xlwings adapter against a recording stand-in of the xlwings calls it makes.
+
+xlwings can only drive a real Excel on Windows or macOS; on this platform we
+check the *mapping*: the stand-in below implements just the xlwings surface
+listed in ``xlabs/excel/xlwings_book.py`` (sheets, used_range, range value /
+number_format / font, charts.add, app.status_bar) and records every call.
+The same macro run through both adapters must leave the same cell values.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from xlabs.excel import macros
+from xlabs.excel.xlwings_book import XlwingsBook
+from xlabs.workbook.adapter import OpenpyxlBook
+
+
+class _Font:
+    def __init__(self, cell):
+        self._cell = cell
+
+    @property
+    def bold(self):
+        return self._cell.get("bold", False)
+
+    @bold.setter
+    def bold(self, v):
+        self._cell["bold"] = v
+
+
+class FakeRange:
+    def __init__(self, sheet, a, b=None):
+        self.sheet, self.a, self.b = sheet, a, b
+
+    @property
+    def _key(self):
+        return self.a
+
+    def _cell(self):
+        return self.sheet.cells.setdefault(self.a, {})
+
+    @property
+    def value(self):
+        return self._cell().get("value")
+
+    @value.setter
+    def value(self, v):
+        self.sheet.log.append(("value", self.a, v))
+        self._cell()["value"] = v
+
+    @property
+    def number_format(self):
+        return self._cell().get("fmt")
+
+    @number_format.setter
+    def number_format(self, v):
+        self._cell()["fmt"] = v
+
+    @property
+    def font(self):
+        return _Font(self._cell())
+
+    @property
+    def column_width(self):
+        return None
+
+    @column_width.setter
+    def column_width(self, w):
+        self.sheet.log.append(("width", self.a, w))
+
+    left = 0.0
+    top = 0.0
+
+    def options(self, ndim=None):
+        assert ndim == 2
+        return self
+
+
+class FakeUsedRange:
+    def __init__(self, rows):
+        self._rows = rows
+
+    def options(self, ndim=None):
+        assert ndim == 2
+        return self
+
+    @property
+    def value(self):
+        return [list(r) for r in self._rows]
+
+
+class FakeChart:
+    def __init__(self, log):
+        self.log = log
+        self.chart_type = None
+        self.name = None
+
+    def set_source_data(self, rng):
+        self.log.append(("chart_source", rng.a, rng.b))
+
+
+class FakeCharts:
+    def __init__(self, sheet):
+        self.sheet = sheet
+        self.items = []
+
+    def add(self, left, top, width, height):
+        c = FakeChart(self.sheet.log)
+        self.items.append(c)
+        return c
+
+
+class FakeSheet:
+    def __init__(self, book, name, rows=()):
+        self.book, self.name = book, name
+        self._rows = list(rows)
+        self.cells = {}
+        self.log = []
+        self.charts = FakeCharts(self)
+
+    @property
+    def used_range(self):
+        return FakeUsedRange(self._rows)
+
+    def range(self, a, b=None):
+        if isinstance(a, str):
+            return FakeRange(self, a, b)
+        return FakeRange(self, tuple(a), tuple(b) if b is not None else None)
+
+    def delete(self):
+        self.book.sheets._list.remove(self)
+
+
+class FakeSheets:
+    def __init__(self, book):
+        self.book = book
+        self._list = []
+
+    def __iter__(self):
+        return iter(list(self._list))
+
+    def __getitem__(self, name):
+        for s in self._list:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    def add(self, name, after=None):
+        s = FakeSheet(self.book, name)
+        i = self._list.index(after) + 1 if after is not None else 0
+        self._list.insert(i, s)
+        return s
+
+
+class FakeApp:
+    def __init__(self):
+        self.status = []
+
+    @property
+    def status_bar(self):
+        return self.status[-1] if self.status else False
+
+    @status_bar.setter
+    def status_bar(self, v):
+        self.status.append(v)
+
+
+class FakeBook:
+    """Stands in for ``xlwings.Book``: built from an .xlsx so the inputs are real."""
+
+    def __init__(self, path):
+        self.app = FakeApp()
+        self.sheets = FakeSheets(self)
+        wb = openpyxl.load_workbook(path)
+        for ws in wb:
+            s = FakeSheet(self, ws.title, ws.iter_rows(values_only=True))
+            self.sheets._list.append(s)
+
+
+@pytest.fixture
+def deal_path(make_workbook):
+    return make_workbook()
+
+
+def test_rate_deal_through_xlwings_adapter_writes_what_openpyxl_writes(deal_path):
+    fake = FakeBook(deal_path)
+    inputs_before = {s.name: [tuple(r) for r in s._rows] for s in fake.sheets}
+    xl = XlwingsBook(fake)
+    _, res_xl, _ = macros.rate_deal(xl, source_name="deal.xlsx")
+
+    ob = OpenpyxlBook(deal_path)
+    _, res_op, _ = macros.rate_deal(ob, source_name="deal.xlsx")
+
+    names = [s.name for s in fake.sheets]
+    assert names == ob.sheet_names()
+    for name in ("TDR", "Stress", "Rating", "CashFlows"):
+        ws = ob.wb[name]
+        sheet = fake.sheets[name]
+        for (r, c), cell in sheet.cells.items():
+            if isinstance(r, int):
+                assert ws.cell(r, c).value == cell.get("value"), (name, r, c)
+        assert len(sheet.cells) >= sum(1 for row in ws.iter_rows() for x in row if x.value is not None)
+    # inputs untouched: no write went to an input sheet
+    for s in fake.sheets:
+        if s.name in inputs_before:
+            assert not s.log and [tuple(r) for r in s._rows] == inputs_before[s.name]
+    # charts created with a type and a source range
+    assert fake.sheets["TDR"].charts.items[0].chart_type == "line"
+    assert any(e[0] == "chart_source" for e in fake.sheets["CashFlows"].log)
+    # status bar reported progress and was cleared at the end
+    assert len(fake.app.status) >= 3 and fake.app.status[-1] is False
+    assert [t.final for t in res_xl.ratings] == [t.final for t in res_op.ratings]
+
+
+def test_rerun_stress_replaces_only_stress_and_rating(deal_path):
+    fake = FakeBook(deal_path)
+    xl = XlwingsBook(fake)
+    macros.rate_deal(xl)
+    tdr_sheet = fake.sheets["TDR"]
+    macros.rerun_stress(xl)
+    assert fake.sheets["TDR"] is tdr_sheet
+    assert [s.name for s in fake.sheets][-2:] == ["Stress", "Rating"]
+
+
+def test_validate_inputs_lists_problems_on_a_sheet(make_workbook):
+    path = make_workbook(lambda kw: kw["tranches"][0].update(coupon=4.0))
+    fake = FakeBook(path)
+    problems = macros.validate_inputs(XlwingsBook(fake))
+    assert [p.where for p in problems] == ["Tranches!C3"]
+    vals = [c.get("value") for c in fake.sheets["Validation"].cells.values()]
+    assert "Tranches!C3" in vals
+
+
+def test_refuses_to_write_an_input_sheet(deal_path):
+    from xlabs.workbook.sheetout import SheetOut
+    xl = XlwingsBook(FakeBook(deal_path))
+    with pytest.raises(ValueError):
+        xl.write_sheet(SheetOut("Tranches"), protected=("Tranches",))
+
+
+SAMPLE = Path(__file__).resolve().parents[2] / "workbooks" / "consumer_sample.xlsx"

@@ -1,0 +1,83 @@
+"""The workbook adapter for a live Excel workbook, through xlwings.
+
+A thin mapping of the adapter contract (see ``xlabs/workbook/adapter.py``)
+onto the few xlwings calls it needs:
+
+===========================  ==============================================
+adapter call                 xlwings calls
+===========================  ==============================================
+``sheet_names()``            ``book.sheets`` → ``sheet.name``
+``values(name)``             ``sheet.used_range.options(ndim=2).value``
+``write_sheet(out)``         ``sheets[name].delete()``, ``sheets.add(name, after=last)``,
+                             ``sheet.range((r, c)).value / .number_format / .font.bold``,
+                             ``sheet.range(col:col).column_width``,
+                             ``sheet.charts.add(left, top, width, height)``,
+                             ``chart.chart_type``, ``chart.set_source_data(range)``,
+                             ``chart.api[1]`` (Windows) or ``chart.api`` title only
+``progress(f, msg)``         ``book.app.status_bar = text`` (cleared at 1.0)
+``save()``                   nothing: the user saves the open workbook
+===========================  ==============================================
+
+It can only drive a real Excel on Windows or macOS; the tests check it
+against a recording stand-in of exactly these calls
+(``tests/excel/test_xlwings_adapter.py``).  Chart styling beyond type, data
+and title (dashes, widths) is left to Excel's defaults here.
+"""
+
+from __future__ import annotations
+
+from ..workbook.sheetout import SheetOut
+
+_CHART_TYPES = {"line": "line", "bar": "column_clustered", "scatter": "xy_scatter_lines_no_markers"}
+_CM_TO_PT = 28.3465
+
+
+class XlwingsBook:
+    """Adapter over an ``xlwings.Book`` (e.g. ``xw.Book.caller()``)."""
+
+    def __init__(self, book):
+        self.book = book
+
+    def sheet_names(self) -> list:
+        return [s.name for s in self.book.sheets]
+
+    def values(self, name: str) -> list:
+        v = self.book.sheets[name].used_range.options(ndim=2).value
+        return [tuple(r) for r in (v or [])]
+
+    def progress(self, fraction: float, message: str) -> None:
+        self.book.app.status_bar = False if fraction >= 1.0 else f"xlabs: {fraction:4.0%} {message}"
+
+    def write_sheet(self, out: SheetOut, protected=()) -> None:
+        if out.name in protected:
+            raise ValueError(f"refusing to overwrite input sheet {out.name}")
+        names = self.sheet_names()
+        if out.name in names:
+            self.book.sheets[out.name].delete()
+            names.remove(out.name)
+        sheet = self.book.sheets.add(out.name, after=self.book.sheets[names[-1]] if names else None)
+        # One write per contiguous row block would be faster in Excel; values
+        # go cell by cell here to keep the mapping obvious and testable.
+        for c in out.cells:
+            rng = sheet.range((c.row, c.col))
+            rng.value = c.value
+            if c.number_format:
+                rng.number_format = c.number_format
+            if c.bold:
+                rng.font.bold = True
+        for col, w in out.widths.items():
+            sheet.range(f"{col}:{col}").column_width = w
+        for ch in out.charts:
+            anchor = sheet.range(ch.anchor)
+            chart = sheet.charts.add(anchor.left, anchor.top, ch.width_cm * _CM_TO_PT, ch.height_cm * _CM_TO_PT)
+            chart.chart_type = _CHART_TYPES[ch.kind]
+            cat_col, first, last = ch.categories
+            cols = [s.col for s in ch.series]
+            title_row = ch.series[0].title_row if ch.series else first - 1
+            # Source: the category column and the series columns' block, header row included.
+            chart.set_source_data(sheet.range((title_row, min([cat_col] + cols)), (last, max([cat_col] + cols))))
+            chart.name = ch.title[:31]
+
+    def save(self, path=None):
+        """Nothing to do: in Excel the user saves the workbook."""
+        return None
