@@ -14,6 +14,7 @@ from xlabs.engine.portfolio import (
     loadings_from_matrix,
     pd_curves,
     recoveries,
+    simulate_pool,
 )
 from xlabs.engine.portfolio.inputs import check_loading_input
 from xlabs.errors import ValidationError
@@ -126,6 +127,10 @@ def test_build_model_inputs_and_validation():
     assert list(m.maturity) == [12, 18, 24, 30, 36]
     assert m.weighted_recovery == pytest.approx(np.dot(m.recovery, [100, 101, 102, 103, 104]) / 510)
     assert m.correlation.loadings.shape[0] == 5
+    res = simulate_pool(m, n_paths=2000, seed=4)
+    assert res.n_obligors == 5 and res.n_months == 36 and res.seed == 4
+    # Defaults stop at each maturity: no timing mass for obligor-free months is possible past month 36.
+    assert res.timing.shape == (36,) and np.all(res.loss_ratio <= res.default_ratio + 1e-15)
     bad = [Obligor("x", -1.0, 0, "ZZZ", amortisation="balloon", collateral_type="gold")]
     with pytest.raises(ValidationError) as e:
         build_model_inputs(bad)

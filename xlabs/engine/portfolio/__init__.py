@@ -4,7 +4,8 @@ Public API (re-exported by :mod:`xlabs`):
 
 Monte Carlo (§4.5)
     :func:`simulate_defaults` -> :class:`PortfolioResult` (per-path default and
-    loss ratios, ``trdr(p)``, ``trlr(p)``, ``rating_table``, ``convergence``).
+    loss ratios, ``trdr(p)``, ``trlr(p)``, ``rating_table``, ``convergence``);
+    :func:`simulate_pool` runs it on :class:`ModelInputs`.
 Inputs (§4.1-§4.4)
     :class:`Obligor`, :class:`PortfolioTables`, :func:`build_model_inputs`,
     :func:`pd_curves`, :func:`exposure_schedule`, :func:`recoveries`,
@@ -45,7 +46,7 @@ from .inputs import (
     recoveries,
 )
 from .key_obligor import KeyObligorOutcome, credit_enhancement, key_obligor_test, shipped_key_obligor_table
-from .montecarlo import simulate_defaults
+from .montecarlo import simulate_defaults, simulate_pool
 from .results import PortfolioResult, QuantileEstimate
 from .semi_analytic import (
     default_count_distribution,
@@ -56,7 +57,7 @@ from .semi_analytic import (
 )
 
 __all__ = [
-    "simulate_defaults", "PortfolioResult", "QuantileEstimate",
+    "simulate_defaults", "simulate_pool", "PortfolioResult", "QuantileEstimate",
     "Obligor", "PortfolioTables", "ModelInputs", "CorrelationModel", "build_model_inputs",
     "pd_curves", "exposure_schedule", "recoveries", "concentration_multipliers",
     "correlation_model", "loadings_from_matrix",

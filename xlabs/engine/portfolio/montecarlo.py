@@ -202,6 +202,13 @@ def simulate_defaults(pd, loadings, exposure=None, recovery=None, n_paths=1_000_
     block_size : int
         Paths per random-stream block (changing it changes the numbers).
 
+    Notes
+    -----
+    Losses are undiscounted, so the recovery lag of §4.2 does not change the
+    loss ratio; the lags (:func:`~xlabs.engine.portfolio.recoveries`) are for
+    the cash-flow model.  Cost grows with the number of defaults per path
+    and the number of distinct loading rows, not with the number of obligors.
+
     Returns
     -------
     PortfolioResult
@@ -277,3 +284,14 @@ def simulate_defaults_reference(pd, loadings, exposure=None, recovery=None, n_pa
             lr[p] += ex[i, t] * (1.0 - x["recovery"][i])
             timing[t] += ex[i, t]
     return dr / x["initial"], lr / x["initial"], timing / (x["initial"] * n_paths)
+
+
+def simulate_pool(inputs, n_paths=1_000_000, seed=0, **kwargs):
+    """:func:`simulate_defaults` on :class:`~xlabs.engine.portfolio.inputs.ModelInputs` (§4.1-§4.5).
+
+    Uses ``inputs.pd``, ``inputs.correlation.loadings``, ``inputs.exposure``,
+    ``inputs.recovery`` and ``inputs.maturity``; extra keyword arguments go
+    to :func:`simulate_defaults`.
+    """
+    return simulate_defaults(inputs.pd, inputs.correlation.loadings, inputs.exposure, inputs.recovery,
+                             n_paths=n_paths, seed=seed, maturity=inputs.maturity, **kwargs)
