@@ -54,6 +54,13 @@ def cmd_validate(args) -> int:
     return 0
 
 
+def cmd_warm(args) -> int:
+    from .warm import warm
+    for k, v in warm().items():
+        print(f"{k:<24} {v:6.2f} s")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
     p = argparse.ArgumentParser(prog="xlabs", description="Credit ratings for ABS from Excel workbooks.")
@@ -69,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="check a workbook and list every problem")
     v.add_argument("workbook")
     v.set_defaults(func=cmd_validate)
+    w = sub.add_parser("warm", help="compile (or load cached) numba kernels once, e.g. after install")
+    w.set_defaults(func=cmd_warm)
     return p
 
 

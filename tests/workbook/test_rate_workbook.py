@@ -166,7 +166,7 @@ def test_rerun_replaces_output_sheets_only(make_workbook, tmp_path):
     out2 = tmp_path / "r2.xlsx"
     rate_workbook(out1, out=out2)
     wb = openpyxl.load_workbook(out2)
-    assert wb.sheetnames == list(INPUT_SHEETS) + list(OUTPUT_SHEETS)
+    assert wb.sheetnames == list(INPUT_SHEETS) + ["_xlwings.conf"] + list(OUTPUT_SHEETS)
 
 
 def test_cli_validate(make_workbook, capsys):

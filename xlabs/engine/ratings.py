@@ -24,9 +24,14 @@ BELOW_SCALE = "CCCsf or below"
 """What §8 reports for a tranche that passes no tested rating."""
 
 
+def _key(text) -> str:
+    s = text.strip()
+    return s[:-2] + "sf" if s[-2:].lower() == "sf" else s
+
+
 def is_rating(text) -> bool:
-    """True when ``text`` is a rating symbol of §1 (with or without ``sf``)."""
-    return isinstance(text, str) and text.strip() in _INDEX
+    """True when ``text`` is a rating symbol of §1 (with or without ``sf``, in any case)."""
+    return isinstance(text, str) and _key(text) in _INDEX
 
 
 def notch(rating: str) -> int:
@@ -37,8 +42,8 @@ def notch(rating: str) -> int:
     ValidationError
         If ``rating`` is not a symbol of the §1 scale.
     """
-    if isinstance(rating, str) and rating.strip() in _INDEX:
-        return _INDEX[rating.strip()]
+    if isinstance(rating, str) and _key(rating) in _INDEX:
+        return _INDEX[_key(rating)]
     raise ValidationError(
         [Problem("rating", "not a rating of the sf scale (AAAsf ... Csf; 'sf' may be omitted)", rating)]
     )

@@ -39,7 +39,15 @@ def grid(x) -> list:
 
 
 def is_blank(v) -> bool:
+    """None (xlwings), '' , NaN, or the headless ``formulas`` engine's empty-cell token."""
+    if type(v).__name__ == "Token" and str(v) == "empty":
+        return True
     return v is None or (isinstance(v, str) and not v.strip()) or (isinstance(v, float) and math.isnan(v))
+
+
+def is_error(v) -> bool:
+    """An Excel error value (#N/A, #VALUE! ...) as the headless engine passes it."""
+    return type(v).__name__ == "XlError" or (isinstance(v, str) and v.startswith("#") and v.endswith(("!", "?", "A")))
 
 
 def number(v, name: str, *, blank=None):
@@ -59,6 +67,8 @@ def number(v, name: str, *, blank=None):
         return float(blank)
     if isinstance(v, bool):
         raise UdfInputError(f"{name} must be a number")
+    if is_error(v):
+        raise UdfInputError(f"{name} holds an error value {str(v)[:8]}")
     if isinstance(v, (int, float, np.integer, np.floating)):
         x = float(v)
     elif isinstance(v, str):

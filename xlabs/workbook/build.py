@@ -48,7 +48,8 @@ def _kv(ws, top, title, items: dict, notes: dict | None = None) -> int:
 
 def build_consumer_workbook(path, *, deal: dict, tranches: list, fees: list, loans: dict, vintages: dict,
                             assumptions: dict, fit_adjustments=(), scenarios=None, multiples=None,
-                            default_rates="shipped", adjustments=(), notes: dict | None = None):
+                            default_rates="shipped", adjustments=(), notes: dict | None = None,
+                            xlwings_conf: bool = True):
     """Write a consumer deal workbook.
 
     ``loans`` maps the Pool columns to equal-length sequences; ``vintages``
@@ -115,6 +116,9 @@ def build_consumer_workbook(path, *, deal: dict, tranches: list, fees: list, loa
     ws = wb.create_sheet("Adjustments")
     heads = ["tranche", "factor", "kind", "value", "reason"]
     _block(ws, 1, "Rating adjustments", heads, [[a.get(h) for h in heads] for a in adjustments])
+    if xlwings_conf:
+        from ..excel.templates import add_xlwings_conf
+        add_xlwings_conf(wb)
     wb.save(path)
     return path
 

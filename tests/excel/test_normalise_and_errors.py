@@ -1,0 +1,83 @@
+"""UDF input normalisation (scalar / 1-D / 2-D, blanks, text in number cells) and error strings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.excel.udf_loader import load_udfs
+from xlabs.excel.normalise import UdfInputError, column, grid, is_blank, labels, matrix, number, text, vector
+
+u = load_udfs()
+
+
+@pytest.mark.parametrize("raw, expect", [
+    (5, [[5]]), ([1, 2], [[1, 2]]), ([[1], [2]], [[1], [2]]), (np.array([[1.0, 2.0]]), [[1.0, 2.0]]),
+    ((3, 4), [[3, 4]]),
+])
+def test_grid_shapes(raw, expect):
+    assert grid(raw) == expect
+
+
+def test_number_accepts_numbers_and_numeric_text_only():
+    assert number(0.05, "x") == 0.05
+    assert number(" 1,250.5 ", "x") == 1250.5
+    assert number([[0.2]], "x") == 0.2
+    assert number(None, "x", blank=0.0) == 0.0
+    for bad, msg in [("5%", "fraction (0.05)"), ("abc", "must be a number"), (True, "must be a number"),
+                     (None, "is blank"), ([[1, 2]], "single cell"), (float("inf"), "finite")]:
+        with pytest.raises(UdfInputError, match=msg.replace("(", r"\(").replace(")", r"\)")):
+            number(bad, "x")
+
+
+def test_vector_row_column_and_blanks():
+    np.testing.assert_array_equal(vector([[1], [None], ["2"]], "v"), [1.0, 2.0])
+    np.testing.assert_array_equal(vector([1, 2, 3], "v"), [1.0, 2.0, 3.0])
+    with pytest.raises(UdfInputError, match="one row or one column"):
+        vector([[1, 2], [3, 4]], "v")
+    with pytest.raises(UdfInputError, match="blank cell at position 2"):
+        vector([1, None], "v", skip_blank=False)
+    with pytest.raises(UdfInputError, match="empty"):
+        vector([None, ""], "v")
+
+
+def test_matrix_blanks_become_nan_and_text_is_reported():
+    m = matrix([[0.1, None], [0.2, "0.3"]], "m")
+    assert np.isnan(m[0, 1]) and m[1, 1] == 0.3
+    with pytest.raises(UdfInputError, match="row 2 col 1"):
+        matrix([[0.1], ["x"]], "m")
+
+
+def test_labels_text_and_column_helpers():
+    assert labels([["a"], [None], [" b "]], "l") == ["a", "", "b"]
+    assert text(" AA ", "t") == "AA"
+    assert column([1, 2.5]) == [[1.0], [2.5]]
+    assert is_blank(None) and is_blank("  ") and is_blank(float("nan")) and not is_blank(0)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: u.XLABS_TDR(-3, 0, 0.01), "#XLABS: sigma must be > 0"),
+    (lambda: u.XLABS_TDR(-3, 0.3, 1.5), "#XLABS: p must be between 0 and 1"),
+    (lambda: u.XLABS_TDR(-3, 0.3, "1%"), "#XLABS: p must be a fraction (0.05), not '1%'"),
+    (lambda: u.XLABS_PD("AAA+", 2), "#XLABS: unknown rating 'AAA+'"),
+    (lambda: u.XLABS_PD("AA", -1), "#XLABS: years must be >= 0"),
+    (lambda: u.XLABS_FIT_LOGNORMAL([[0.02], [0.0], [0.03]]), "#XLABS: CDR of 0 cannot enter the lognormal fit"),
+    (lambda: u.XLABS_EXTRAPOLATE([[0.01, 0.02]], 1.5), "#XLABS: horizon must be a whole number"),
+    (lambda: u.XLABS_DIVERSITY_SCORE([1, 2], ["a"]), "#XLABS: par and industry must have the same length"),
+    (lambda: u.XLABS_BET_EL(10, 0.02, 0.3, 0.1), "#XLABS: need 0 <= attach < detach <= 1"),
+    (lambda: u.XLABS_NOTCH("BBB", 1.5), "#XLABS: notches must be a whole number"),
+    (lambda: u.XLABS_WORST_RATING([["AA", "ZZ"]]), "#XLABS: unknown rating 'ZZ'"),
+    (lambda: u.XLABS_VASICEK_QUANTILE(0.02, 1.0, 0.99), "#XLABS: rho must be between 0 and 1"),
+])
+def test_udfs_return_short_error_strings(call, message):
+    out = call()
+    assert isinstance(out, str) and out.startswith(message)
+    assert len(out) <= 128 and "Traceback" not in out
+
+
+def test_udfs_accept_the_shapes_excel_passes():
+    assert u.XLABS_TDR([[-3.4]], [[0.35]], [[0.002]]) == pytest.approx(u.XLABS_TDR(-3.4, 0.35, 0.002))
+    assert u.XLABS_PD("bbb-sf".upper(), "3") == pytest.approx(u.XLABS_PD("BBB-", 3))
+    col = u.XLABS_EXTRAPOLATE([[0.01, 0.02, 0.03], [0.01, None, None]], 3)
+    assert isinstance(col, list) and all(len(r) == 1 for r in col) and len(col) == 2
+    assert u.XLABS_WORST_RATING([["AA"], [None], ["A-"]]) == "A-sf"
