@@ -1,0 +1,15 @@
+"""Cash-flow engine with the waterfall as data (METHODOLOGY §5, §6).
+
+A :class:`~xlabs.model.waterfall.WaterfallDeal` (tranches, fees, steps,
+triggers, pool, obligors, revolving period) is validated and compiled by
+:func:`compile_deal` into a :class:`Program` of arrays that one numba kernel
+(:func:`~.kernel.run_waterfall`) runs; :func:`run` labels one evaluation;
+:func:`breakeven_table` finds every tranche's BDR under every scenario;
+:func:`protection_table` adds TDRs (Pengyuan Table 3).
+"""
+
+from .compile import Program, ScenarioArrays, compile_deal, scenario_arrays, validate
+from .run import WaterfallResult, cash_balance, run, run_arrays
+
+__all__ = ["Program", "ScenarioArrays", "compile_deal", "scenario_arrays", "validate", "WaterfallResult",
+           "cash_balance", "run", "run_arrays"]

@@ -1,0 +1,195 @@
+"""BDR of every tranche under every stress scenario, and the protection-distance table (METHODOLOGY §6.1–6.3).
+
+The search for one (tranche, scenario) pair scans a coarse CDR grid
+(0, step, 2 step, ... 1) until the tranche first defaults — the waterfall
+can be non-monotone in CDR because of triggers — then bisects the failing
+interval to ``tol`` (1e-4).  BDR is the largest CDR found with no default.
+All pairs run inside one numba ``prange`` loop (:func:`bdr_grid_kernel`);
+each evaluation stops as soon as the searched tranche defaults.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from numba import njit, prange
+
+from ...errors import ProblemList
+from .codes import S_DEFAULTED
+from .compile import Program, scenario_arrays
+from .kernel import run_waterfall
+
+BDR_GRID_STEP = 0.02
+BDR_TOL = 1e-4
+STATES = {0: "found", 1: "no default up to 100%", 2: "defaults at 0% CDR"}
+
+
+@njit(cache=True)
+def _defaults(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab, ob_bal0, ob_sched,
+              ob_rate, ob_rec, ob_lag, ob_def, tr_bal0, tr_int, fee_int, fee_fixed, step_int, step_cap, payees,
+              trig_int, trig_level, sched, pool_out, acc_out, tr_out, fee_out, trig_out, status, j):
+    run_waterfall(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab, ob_bal0, ob_sched,
+                  ob_rate, ob_rec, ob_lag, ob_def, tr_bal0, tr_int, fee_int, fee_fixed, step_int, step_cap, payees,
+                  trig_int, trig_level, sched, pool_out, acc_out, tr_out, fee_out, trig_out, status, j)
+    return status[j, S_DEFAULTED] != 0.0
+
+
+@njit(cache=True)
+def search_one(grid, tol, j, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab, ob_bal0,
+               ob_sched, ob_rate, ob_rec, ob_lag, ob_def, tr_bal0, tr_int, fee_int, fee_fixed, step_int, step_cap,
+               payees, trig_int, trig_level, sched):
+    """BDR of tranche ``j`` under one scenario: grid scan, then bisection of the
+    first failing interval to ``tol`` (§6.1).  Returns ``(bdr, evaluations, state)``,
+    state 0 found / 1 no default up to the last grid point / 2 defaults at CDR 0."""
+    H = timing.shape[0]
+    J = tr_bal0.shape[0]
+    pool_out = np.empty((H, 10))
+    acc_out = np.empty((H, 10))
+    tr_out = np.empty((H, J, 6))
+    fee_out = np.empty((H, fee_fixed.shape[0], 2))
+    trig_out = np.empty((H, trig_int.shape[0]))
+    status = np.empty((J, 4))
+    n = 0
+    prev = 0.0
+    hi = -1.0
+    for g in range(grid.shape[0]):
+        c = grid[g]
+        n += 1
+        if _defaults(c, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab, ob_bal0,
+                     ob_sched, ob_rate, ob_rec, ob_lag, ob_def, tr_bal0, tr_int, fee_int, fee_fixed, step_int,
+                     step_cap, payees, trig_int, trig_level, sched, pool_out, acc_out, tr_out, fee_out, trig_out,
+                     status, j):
+            hi = c
+            break
+        prev = c
+    if hi < 0.0:
+        return grid[grid.shape[0] - 1], n, 1
+    if hi == grid[0]:
+        return 0.0, n, 2
+    lo = prev
+    while hi - lo > tol:
+        mid = 0.5 * (lo + hi)
+        n += 1
+        if _defaults(mid, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab, ob_bal0,
+                     ob_sched, ob_rate, ob_rec, ob_lag, ob_def, tr_bal0, tr_int, fee_int, fee_fixed, step_int,
+                     step_cap, payees, trig_int, trig_level, sched, pool_out, acc_out, tr_out, fee_out, trig_out,
+                     status, j):
+            hi = mid
+        else:
+            lo = mid
+    return lo, n, 0
+
+
+@njit(cache=True, parallel=True)
+def bdr_grid_kernel(grid, tol, tranches, timing, smm, sc_f, sc_i, coupon, fee_rate,
+                    par, ipar, amort_tab, yld_tab, ob_bal0, ob_sched, ob_rate, ob_rec, ob_lag, ob_def,
+                    tr_bal0, tr_int, fee_int, fee_fixed, step_int, step_cap, payees, trig_int, trig_level, sched_tab,
+                    bdr, n_eval, state):
+    """BDR for every (scenario, tranche) pair (METHODOLOGY §6.1), in parallel.
+
+    Parameters
+    ----------
+    grid : (G,) increasing CDRs from 0; tol : float  bisection width.
+    tranches : (T,) int64  tranche indexes to search.
+    timing, smm : (NSc, H); sc_f : (NSc, 2); sc_i : (NSc, 2) int64;
+    coupon : (NSc, J, H); fee_rate : (NSc, F)  stacked scenario arrays.
+    Remaining deal arrays as in ``kernel.run_waterfall``.
+    bdr : (NSc, T) float64; n_eval : (NSc, T) int64; state : (NSc, T) int64
+        Outputs, see :func:`search_one`.
+    """
+    T = tranches.shape[0]
+    for q in prange(timing.shape[0] * T):
+        i = q // T
+        k = q % T
+        b, n, st = search_one(grid, tol, tranches[k], timing[i], smm[i], sc_f[i], sc_i[i], coupon[i], fee_rate[i],
+                              par, ipar, amort_tab, yld_tab, ob_bal0, ob_sched, ob_rate, ob_rec, ob_lag, ob_def,
+                              tr_bal0, tr_int, fee_int, fee_fixed, step_int, step_cap, payees, trig_int,
+                              trig_level, sched_tab)
+        bdr[i, k] = b
+        n_eval[i, k] = n
+        state[i, k] = st
+
+
+def stack_scenarios(deal, scenarios):
+    """Scenario arrays of ``deal`` for each scenario, stacked along a first axis."""
+    arrs = [scenario_arrays(deal, s) for s in scenarios]
+    return (np.ascontiguousarray(np.stack([a.timing for a in arrs])),
+            np.ascontiguousarray(np.stack([a.smm for a in arrs])),
+            np.ascontiguousarray(np.stack([a.sc_f for a in arrs])),
+            np.ascontiguousarray(np.stack([a.sc_i for a in arrs])),
+            np.ascontiguousarray(np.stack([a.coupon for a in arrs])),
+            np.ascontiguousarray(np.stack([a.fee_rate for a in arrs]).reshape(len(arrs), -1)))
+
+
+@dataclass
+class BDRTable:
+    """BDRs (NSc, T) with evaluations and search states; ``frame()`` as a long table."""
+
+    scenarios: list
+    tranches: list
+    bdr: np.ndarray
+    evaluations: np.ndarray
+    state: np.ndarray
+    tol: float
+
+    def frame(self) -> pd.DataFrame:
+        rows = []
+        for i, s in enumerate(self.scenarios):
+            for k, t in enumerate(self.tranches):
+                rows.append({"scenario": getattr(s, "name", str(s)), "rating": getattr(s, "rating", ""),
+                             "tranche": t, "bdr": float(self.bdr[i, k]), "evaluations": int(self.evaluations[i, k]),
+                             "state": STATES[int(self.state[i, k])]})
+        return pd.DataFrame(rows)
+
+
+def breakeven_table(prog: Program, scenarios, tranches=None, step: float = BDR_GRID_STEP,
+                    tol: float = BDR_TOL) -> BDRTable:
+    """BDR of each tranche (default: the rated ones) under each scenario (§6.1, §6.3).
+
+    ``scenarios``: :class:`~xlabs.model.waterfall.Scenario` or
+    ``xlabs.model.StressScenario`` objects (or None for the base case).
+    """
+    deal = prog.deal
+    probs = ProblemList()
+    if not (0 < step <= 1):
+        probs.add("bdr", "grid step must be in (0, 1]", step)
+    if not (0 < tol < step):
+        probs.add("bdr", "tolerance must be in (0, step)", tol)
+    names = list(prog.tranche_names)
+    if tranches is None:
+        tranches = [n for n, r in zip(names, prog.rated) if r]
+    for t in tranches:
+        if t not in names:
+            probs.add("bdr", "no tranche of that name", t)
+    probs.raise_if_any()
+    scenarios = list(scenarios) if scenarios else [None]
+    idx = np.array([names.index(t) for t in tranches], dtype=np.int64)
+    grid = np.linspace(0.0, 1.0, int(round(1.0 / step)) + 1)
+    NSc, T = len(scenarios), idx.size
+    bdr = np.zeros((NSc, T))
+    n_eval = np.zeros((NSc, T), dtype=np.int64)
+    state = np.zeros((NSc, T), dtype=np.int64)
+    bdr_grid_kernel(grid, float(tol), idx, *stack_scenarios(deal, scenarios), *prog.args(), bdr, n_eval, state)
+    return BDRTable(scenarios, list(tranches), bdr, n_eval, state, tol)
+
+
+def protection_table(table: BDRTable, tdr: dict) -> pd.DataFrame:
+    """Pengyuan Table 3 (§6.2): BDR, TDR, BDR − TDR and (BDR − TDR)/TDR for each
+    (scenario, tranche), with TDR looked up by the scenario's rating in ``tdr``
+    ({rating: TDR}); a scenario without a rating uses ``tdr[""]`` if given.
+    ``passes`` = BDR >= TDR (§6.3)."""
+    df = table.frame()
+    probs = ProblemList()
+    for r in sorted(set(df["rating"])):
+        if r not in tdr:
+            probs.add("TDR", "no TDR for this rating", r)
+        elif not (0 < tdr[r] <= 1):
+            probs.add("TDR", f"TDR for {r} must be a fraction in (0, 1]", tdr[r])
+    probs.raise_if_any()
+    df["tdr"] = df["rating"].map(tdr).astype(float)
+    df["protection"] = df["bdr"] - df["tdr"]
+    df["relative_protection"] = df["protection"] / df["tdr"]
+    df["passes"] = df["bdr"] >= df["tdr"]
+    return df

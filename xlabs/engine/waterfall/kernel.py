@@ -1,0 +1,596 @@
+"""The one numba kernel that runs any compiled waterfall (METHODOLOGY §5.2–5.4).
+
+Each period t (0-based here, period t+1 in outputs):
+
+1. **Pool.**  Every cohort c (the aggregated initial pool, then one cohort
+   per revolving purchase, starting the period after it is bought) at age
+   a = t - start_c: defaults ``d = CDR x B0_c x timing[a]`` capped at its
+   performing balance (CDR is a fraction of the cohort's *purchased*
+   balance, §5.2); on the survivors scheduled principal ``amort[k, a]``,
+   interest ``yield[k, a]``, prepayment ``SMM_t`` of what is left;
+   recovery ``R x d`` lands ``lag`` periods later.  Every loan-level
+   obligor amortises on its own schedule, pays its own rate, prepays at
+   ``SMM_t`` and defaults in full at its named period, recovering its own
+   ``R_i`` after its own lag.  Interest goes to the interest account;
+   scheduled principal, prepayments and recoveries to the principal account.
+2. **Dues.**  Fees and taxes (with arrears), tranche interest
+   ``balance x coupon_t + deferred`` where deferred interest first accrues
+   at the coupon (interest on interest).  Annualised excess spread of the
+   period = (interest - current fees/taxes - current tranche interest) /
+   pool balance at the start x frequency.  Reserve target = max(floor,
+   k x (next-period fees on the end-of-period pool + fixed fees + next-period
+   interest of the most senior outstanding tranche)); 0 in the last period.
+3. **Triggers**, in order, set their state (curable: test holds now;
+   non-curable: ever held) and the union of effects.  A trigger with
+   ``end_revolving`` ends revolving for good.
+4. **Steps**, in table order, each if its condition holds, moving cash out
+   of its source account (``combined`` = interest, then principal, then
+   reserve; effect ``combine_accounts`` turns interest/principal sources
+   into ``combined``).  Pro-rata groups split by what each payee is owed;
+   effect ``sequential`` makes pro-rata principal groups sequential;
+   ``stop_subordinated`` skips interest/principal to any tranche other than
+   the most senior outstanding one and every residual step; ``turbo`` makes
+   a residual step pay principal, senior first, before the residual payee.
+   Cash left in an account stays there for the next period.
+5. **Tranche default (§5.4)**: unpaid interest of a tranche whose interest
+   is timely (``timely``, or ``timely_when_senior`` while it is the most
+   senior outstanding) on any date, or principal + deferred interest unpaid
+   after its legal final period (or the horizon).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .codes import (
+    ACT_FEE,
+    ACT_INTEREST,
+    ACT_PRINCIPAL,
+    ACT_PURCHASE,
+    ACT_RESERVE,
+    ACT_RESIDUAL,
+    ACT_TAX,
+    ACT_TRANSFER,
+    AMT_ALL,
+    AMT_CAPPED,
+    AMT_EXCESS,
+    AMT_PDL,
+    AMT_TARGET,
+    BASIS_INTEREST,
+    BASIS_POOL,
+    BASIS_TRANCHE,
+    COND_AFTER,
+    COND_AMORT,
+    COND_BEFORE,
+    COND_REVOLVING,
+    DEFAULT_FINAL,
+    DEFAULT_INTEREST,
+    EFF_COMBINE,
+    EFF_END_REVOLVING,
+    EFF_SEQUENTIAL,
+    EFF_STOP_SUB,
+    EFF_TURBO,
+    FI_BASIS,
+    FI_KIND,
+    FI_TRANCHE,
+    INT_TIMELY,
+    INT_TIMELY_SENIOR,
+    IPAR_MAX_COHORTS,
+    IPAR_REV_END,
+    KI_CURABLE,
+    KI_EFFECTS,
+    KI_SCHED,
+    KI_TEST,
+    KIND_FEE,
+    KIND_TAX,
+    MODE_PRORATA,
+    MODE_SEQ,
+    P_BEGIN,
+    P_CDR,
+    P_DEFAULT,
+    P_END,
+    P_INTEREST,
+    P_PREPAY,
+    P_PURCH,
+    P_PURCH_CASH,
+    P_RECOVERY,
+    P_SCHED,
+    PAR_B0,
+    PAR_FREQ,
+    PAR_PRICE,
+    PAR_RES0,
+    PAR_RESFLOOR,
+    PAR_RESK,
+    S_DEFAULTED,
+    S_KIND,
+    S_LOSS,
+    S_PERIOD,
+    SF_REC,
+    SF_REC_MULT,
+    SI_ACT,
+    SI_AMT,
+    SI_COND,
+    SI_LAG,
+    SI_LAG_EXTRA,
+    SI_MODE,
+    SI_NP,
+    SI_P0,
+    SI_SCHED,
+    SI_SRC,
+    SI_TO,
+    SI_TRIG,
+    SRC_COMBINED,
+    SRC_RESERVE,
+    TEST_CDR,
+    TEST_DATE,
+    TEST_RESERVE,
+    TEST_SENIOR_SHORT,
+    TEST_XS,
+    TI_LEGAL,
+    TI_RULE,
+)
+
+
+@njit(cache=True, inline="always")
+def _available(acc, src):
+    if src == SRC_COMBINED:
+        return acc[0] + acc[1] + acc[2]
+    return acc[src]
+
+
+@njit(cache=True, inline="always")
+def _withdraw(acc, src, x):
+    if src != SRC_COMBINED:
+        acc[src] -= x
+        return
+    for a in range(3):
+        y = min(acc[a], x)
+        acc[a] -= y
+        x -= y
+
+
+@njit(cache=True)
+def run_waterfall(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
+                  par, ipar, amort_tab, yld_tab,
+                  ob_bal0, ob_sched, ob_rate, ob_rec, ob_lag, ob_def,
+                  tr_bal0, tr_int, fee_int, fee_fixed,
+                  step_int, step_cap, payees, trig_int, trig_level, sched,
+                  pool_out, acc_out, tr_out, fee_out, trig_out, status, stop_j):
+    """Run one scenario at one CDR; write every output in place.
+
+    Parameters (H periods, J tranches, F fees, S steps, K triggers, N obligors)
+    ----------
+    cdr : float  cumulative default rate, fraction of each cohort's purchased balance.
+    timing : (H,) float64  default timing by asset age, sums to 1 (§5.2).
+    smm : (H,) float64  periodic prepayment rate.
+    sc_f : (2,) float64  [cohort recovery rate, obligor recovery multiplier].
+    sc_i : (2,) int64  [cohort recovery lag, extra obligor lag].
+    coupon : (J, H) float64  periodic coupon rate per period.
+    fee_rate : (F,) float64  periodic rate of each fee on its basis.
+    par : (6,) float64; ipar : (2,) int64  deal scalars (``codes.PAR_*``).
+    amort_tab, yld_tab : (2, H) float64  scheduled amortisation fraction and
+        interest yield by age, row 0 the initial pool, row 1 new purchases.
+    ob_bal0, ob_rate, ob_rec : (N,) float64; ob_lag, ob_def : (N,) int64
+        obligor balance, periodic rate, recovery, lag, default period (0-based, -1 none).
+    ob_sched : (N, H+1) float64  scheduled balance as a fraction of ``ob_bal0``.
+    tr_bal0 : (J,); tr_int : (J, 2) int64 [interest rule, legal final period].
+    fee_int : (F, 3) int64 [basis, kind, tranche]; fee_fixed : (F,) yuan per period.
+    step_int : (S, 10) int64; step_cap : (S,) yuan; payees : (P,) int64.
+    trig_int : (K, 4) int64; trig_level : (K,); sched : (NS, H) float64.
+    pool_out (H, 10), acc_out (H, 10), tr_out (H, J, 6), fee_out (H, F, 2),
+    trig_out (H, K), status (J, 4) : outputs (see ``codes``).
+    stop_j : int  stop as soon as tranche ``stop_j`` defaults (-1: never);
+        used by the BDR search, leaves later periods unwritten.
+    """
+    H = timing.shape[0]
+    J = tr_bal0.shape[0]
+    F = fee_fixed.shape[0]
+    S = step_int.shape[0]
+    K = trig_int.shape[0]
+    N = ob_bal0.shape[0]
+    C = ipar[IPAR_MAX_COHORTS]
+    rec_rate = sc_f[SF_REC]
+    rec_mult = sc_f[SF_REC_MULT]
+    rec_lag = sc_i[SI_LAG]
+    lag_extra = sc_i[SI_LAG_EXTRA]
+    freq = par[PAR_FREQ]
+    price = par[PAR_PRICE]
+    rev_end = ipar[IPAR_REV_END]
+
+    cb0 = np.zeros(C)
+    cperf = np.zeros(C)
+    cstart = np.zeros(C, dtype=np.int64)
+    ckind = np.zeros(C, dtype=np.int64)
+    nc = 0
+    b0 = par[PAR_B0]
+    if b0 > 0.0:
+        cb0[0] = b0
+        cperf[0] = b0
+        nc = 1
+    obp = ob_bal0.copy()
+    rec_sched = np.zeros(H + 1)
+    acc = np.zeros(3)
+    acc[2] = par[PAR_RES0]
+    bal = tr_bal0.copy()
+    deferred = np.zeros(J)
+    due = np.zeros(J)
+    ipaid = np.zeros(J)
+    ppaid = np.zeros(J)
+    resid = np.zeros(J)
+    tol = np.empty(J)
+    for j in range(J):
+        tol[j] = 1e-9 * max(tr_bal0[j], 1.0) + 1e-9
+        for c in range(4):
+            status[j, c] = 0.0
+    fdue = np.zeros(F)
+    fpaid = np.zeros(F)
+    farrears = np.zeros(F)
+    tstate = np.zeros(K, dtype=np.int64)
+    xs_hist = np.zeros(H)
+    need = np.zeros(max(J, F) + 1)
+    orig_total = b0
+    for i in range(N):
+        orig_total += ob_bal0[i]
+    cum_def = 0.0
+    pdl = 0.0
+    prev_short = False
+    rev_ended = False
+
+    for t in range(H):
+        # ---- 1. pool ------------------------------------------------------
+        begin = 0.0
+        dsum = 0.0
+        spsum = 0.0
+        ppsum = 0.0
+        itsum = 0.0
+        endb = 0.0
+        s_t = smm[t]
+        for c in range(nc):
+            if cstart[c] > t:
+                endb += cperf[c]
+                continue
+            p = cperf[c]
+            begin += p
+            if p <= 0.0:
+                continue
+            a = t - cstart[c]
+            d = cdr * cb0[c] * timing[a]
+            if d > p:
+                d = p
+            if d < 0.0:
+                d = 0.0
+            s = p - d
+            k = ckind[c]
+            sp = amort_tab[k, a] * s
+            it = yld_tab[k, a] * s
+            pp = s_t * (s - sp)
+            p2 = s - sp - pp
+            if p2 < 0.0:
+                p2 = 0.0
+            cperf[c] = p2
+            endb += p2
+            if t + rec_lag < H:
+                rec_sched[t + rec_lag] += rec_rate * d
+            dsum += d
+            spsum += sp
+            ppsum += pp
+            itsum += it
+        for i in range(N):
+            p = obp[i]
+            if p <= 0.0:
+                continue
+            begin += p
+            if ob_def[i] == t:
+                lag = ob_lag[i] + lag_extra
+                if t + lag < H:
+                    rec_sched[t + lag] += ob_rec[i] * rec_mult * p
+                dsum += p
+                obp[i] = 0.0
+                continue
+            s0 = ob_sched[i, t]
+            sp = p
+            if s0 > 0.0:
+                sp = p * (1.0 - ob_sched[i, t + 1] / s0)
+            itsum += p * ob_rate[i]
+            pp = s_t * (p - sp)
+            p2 = p - sp - pp
+            if p2 < 0.0:
+                p2 = 0.0
+            obp[i] = p2
+            endb += p2
+            spsum += sp
+            ppsum += pp
+        rec = rec_sched[t]
+        cum_def += dsum
+        pdl += dsum
+        cdr_ratio = cum_def / orig_total if orig_total > 0.0 else 0.0
+        acc[0] += itsum
+        acc[1] += spsum + ppsum + rec
+
+        # ---- 2. dues --------------------------------------------------------
+        senior = -1
+        for j in range(J):
+            if bal[j] > tol[j]:
+                senior = j
+                break
+        cur_costs = 0.0
+        next_fees = 0.0
+        for f in range(F):
+            basis = fee_int[f, FI_BASIS]
+            if basis == BASIS_POOL:
+                base = begin
+            elif basis == BASIS_TRANCHE:
+                base = bal[fee_int[f, FI_TRANCHE]]
+            elif basis == BASIS_INTEREST:
+                base = itsum
+            else:
+                base = 0.0
+            cur = fee_rate[f] * base + fee_fixed[f]
+            cur_costs += cur
+            fdue[f] = cur + farrears[f]
+            fpaid[f] = 0.0
+            if fee_int[f, FI_KIND] == KIND_FEE:
+                next_fees += fee_fixed[f]
+                if basis == BASIS_POOL:
+                    next_fees += fee_rate[f] * endb
+                elif basis == BASIS_TRANCHE:
+                    next_fees += fee_rate[f] * bal[fee_int[f, FI_TRANCHE]]
+        for j in range(J):
+            deferred[j] *= 1.0 + coupon[j, t]
+            cur = bal[j] * coupon[j, t]
+            cur_costs += cur
+            due[j] = cur + deferred[j]
+            ipaid[j] = 0.0
+            ppaid[j] = 0.0
+            resid[j] = 0.0
+        xs = 0.0
+        if begin > 0.0:
+            xs = (itsum - cur_costs) / begin * freq
+        xs_hist[t] = xs
+        t0 = t - 2 if t >= 2 else 0
+        xs_avg = 0.0
+        for u in range(t0, t + 1):
+            xs_avg += xs_hist[u]
+        xs_avg /= t + 1 - t0
+        target = 0.0
+        if t < H - 1:
+            sen_next = 0.0
+            if senior >= 0:
+                sen_next = bal[senior] * coupon[senior, t + 1]
+            target = par[PAR_RESK] * (next_fees + sen_next)
+            if target < par[PAR_RESFLOOR]:
+                target = par[PAR_RESFLOOR]
+
+        # ---- 3. triggers ----------------------------------------------------
+        fx = 0
+        for k in range(K):
+            test = trig_int[k, KI_TEST]
+            lvl = trig_level[k]
+            if trig_int[k, KI_SCHED] >= 0:
+                lvl = sched[trig_int[k, KI_SCHED], t]
+            hit = False
+            if test == TEST_CDR:
+                hit = cdr_ratio > lvl
+            elif test == TEST_RESERVE:
+                hit = acc[2] < lvl * target - 1e-9
+            elif test == TEST_XS:
+                hit = xs_avg < lvl
+            elif test == TEST_SENIOR_SHORT:
+                hit = prev_short
+            elif test == TEST_DATE:
+                hit = t + 1 >= lvl
+            if trig_int[k, KI_CURABLE] == 1:
+                tstate[k] = 1 if hit else 0
+            elif hit:
+                tstate[k] = 1
+            trig_out[t, k] = tstate[k]
+            if tstate[k] == 1:
+                fx |= trig_int[k, KI_EFFECTS]
+        if fx & EFF_END_REVOLVING:
+            rev_ended = True
+        revolving = (t + 1 <= rev_end) and not rev_ended
+        combine = (fx & EFF_COMBINE) != 0
+        stop_sub = (fx & EFF_STOP_SUB) != 0
+        seq = (fx & EFF_SEQUENTIAL) != 0
+        turbo = (fx & EFF_TURBO) != 0
+
+        # ---- 4. steps -------------------------------------------------------
+        tax_paid = 0.0
+        fees_paid = 0.0
+        equity = 0.0
+        purch = 0.0
+        purch_cash = 0.0
+        for s in range(S):
+            cond = step_int[s, SI_COND]
+            if cond == COND_BEFORE:
+                if tstate[step_int[s, SI_TRIG]] == 1:
+                    continue
+            elif cond == COND_AFTER:
+                if tstate[step_int[s, SI_TRIG]] == 0:
+                    continue
+            elif cond == COND_REVOLVING:
+                if not revolving:
+                    continue
+            elif cond == COND_AMORT:
+                if revolving:
+                    continue
+            src = step_int[s, SI_SRC]
+            if combine and src < SRC_RESERVE:
+                src = SRC_COMBINED
+            avail = _available(acc, src)
+            act = step_int[s, SI_ACT]
+            amt = step_int[s, SI_AMT]
+            cap = step_cap[s]
+            p0 = step_int[s, SI_P0]
+            np_ = step_int[s, SI_NP]
+            if act <= ACT_PRINCIPAL:
+                mode = step_int[s, SI_MODE]
+                if act == ACT_PRINCIPAL and seq and mode == MODE_PRORATA:
+                    mode = MODE_SEQ
+                tot_need = 0.0
+                for q in range(np_):
+                    x = p0 + q
+                    r = payees[x]
+                    n_ = 0.0
+                    if act == ACT_TAX or act == ACT_FEE:
+                        n_ = fdue[r] - fpaid[r]
+                    elif stop_sub and r != senior:
+                        n_ = 0.0
+                    elif act == ACT_INTEREST:
+                        n_ = due[r] - ipaid[r]
+                    else:
+                        n_ = bal[r]
+                        if amt == AMT_TARGET:
+                            n_ = bal[r] - sched[step_int[s, SI_SCHED], t] * tr_bal0[r]
+                    if n_ < 0.0:
+                        n_ = 0.0
+                    need[q] = n_
+                    tot_need += n_
+                lim = avail
+                if amt == AMT_CAPPED and cap < lim:
+                    lim = cap
+                pay = min(lim, tot_need)
+                if pay <= 0.0:
+                    continue
+                left = pay
+                for q in range(np_):
+                    r = payees[p0 + q]
+                    if mode == MODE_PRORATA:
+                        x = pay * need[q] / tot_need
+                    else:
+                        x = min(left, need[q])
+                        left -= x
+                    if act == ACT_TAX or act == ACT_FEE:
+                        fpaid[r] += x
+                        if fee_int[r, FI_KIND] == KIND_TAX:
+                            tax_paid += x
+                        else:
+                            fees_paid += x
+                    elif act == ACT_INTEREST:
+                        ipaid[r] += x
+                    else:
+                        bal[r] -= x
+                        ppaid[r] += x
+                _withdraw(acc, src, pay)
+            elif act == ACT_RESERVE:
+                x = target - acc[2]
+                if amt == AMT_ALL:
+                    x = avail
+                elif amt == AMT_CAPPED:
+                    x = min(x, cap)
+                x = min(x, avail)
+                if x > 0.0:
+                    _withdraw(acc, src, x)
+                    acc[2] += x
+            elif act == ACT_TRANSFER:
+                x = avail
+                if amt == AMT_CAPPED:
+                    x = min(avail, cap)
+                elif amt == AMT_PDL:
+                    x = min(avail, pdl)
+                    pdl -= x
+                elif amt == AMT_EXCESS:
+                    x = min(avail, acc[2] - target)
+                if x > 0.0:
+                    _withdraw(acc, src, x)
+                    acc[step_int[s, SI_TO]] += x
+            elif act == ACT_PURCHASE:
+                if not revolving or nc >= C or t + 1 >= H:
+                    continue
+                x = avail
+                if amt == AMT_CAPPED:
+                    x = min(avail, cap)
+                if x <= 0.0:
+                    continue
+                _withdraw(acc, src, x)
+                par_bought = x / price
+                cb0[nc] = par_bought
+                cperf[nc] = par_bought
+                cstart[nc] = t + 1
+                ckind[nc] = 1
+                nc += 1
+                orig_total += par_bought
+                purch += par_bought
+                purch_cash += x
+            elif act == ACT_RESIDUAL:
+                if stop_sub:
+                    continue
+                x = avail
+                if amt == AMT_CAPPED:
+                    x = min(avail, cap)
+                if x <= 0.0:
+                    continue
+                _withdraw(acc, src, x)
+                if turbo:
+                    for j in range(J):
+                        y = min(x, bal[j])
+                        bal[j] -= y
+                        ppaid[j] += y
+                        x -= y
+                r = payees[p0]
+                if r >= 0:
+                    resid[r] += x
+                else:
+                    equity += x
+
+        # ---- 5. end of period ----------------------------------------------
+        for f in range(F):
+            farrears[f] = fdue[f] - fpaid[f]
+            fee_out[t, f, 0] = fdue[f]
+            fee_out[t, f, 1] = fpaid[f]
+        stop = False
+        for j in range(J):
+            unpaid = due[j] - ipaid[j]
+            deferred[j] = unpaid if unpaid > 0.0 else 0.0
+            rule = tr_int[j, TI_RULE]
+            timely = rule == INT_TIMELY or (rule == INT_TIMELY_SENIOR and j == senior)
+            if status[j, S_DEFAULTED] == 0.0:
+                if timely and unpaid > tol[j]:
+                    status[j, S_DEFAULTED] = 1.0
+                    status[j, S_PERIOD] = t + 1
+                    status[j, S_KIND] = DEFAULT_INTEREST
+                elif t + 1 == tr_int[j, TI_LEGAL] and bal[j] + deferred[j] > tol[j]:
+                    status[j, S_DEFAULTED] = 1.0
+                    status[j, S_PERIOD] = t + 1
+                    status[j, S_KIND] = DEFAULT_FINAL
+            if j == stop_j and status[j, S_DEFAULTED] != 0.0:
+                stop = True
+            tr_out[t, j, 0] = due[j]
+            tr_out[t, j, 1] = ipaid[j]
+            tr_out[t, j, 2] = ppaid[j]
+            tr_out[t, j, 3] = bal[j]
+            tr_out[t, j, 4] = deferred[j]
+            tr_out[t, j, 5] = resid[j]
+        prev_short = senior >= 0 and due[senior] - ipaid[senior] > tol[senior]
+        pool_out[t, P_BEGIN] = begin
+        pool_out[t, P_DEFAULT] = dsum
+        pool_out[t, P_SCHED] = spsum
+        pool_out[t, P_PREPAY] = ppsum
+        pool_out[t, P_INTEREST] = itsum
+        pool_out[t, P_RECOVERY] = rec
+        pool_out[t, P_PURCH] = purch
+        pool_out[t, P_PURCH_CASH] = purch_cash
+        pool_out[t, P_END] = endb + purch
+        pool_out[t, P_CDR] = cdr_ratio
+        acc_out[t, 0] = acc[0]
+        acc_out[t, 1] = acc[1]
+        acc_out[t, 2] = acc[2]
+        acc_out[t, 3] = target
+        acc_out[t, 4] = tax_paid
+        acc_out[t, 5] = fees_paid
+        acc_out[t, 6] = equity
+        acc_out[t, 7] = 1.0 if revolving else 0.0
+        acc_out[t, 8] = xs
+        acc_out[t, 9] = pdl
+        if stop:
+            for j in range(J):
+                status[j, S_LOSS] = bal[j] + deferred[j]
+            return
+    for j in range(J):
+        loss = bal[j] + deferred[j]
+        status[j, S_LOSS] = loss
+        if loss > tol[j] and status[j, S_DEFAULTED] == 0.0:
+            status[j, S_DEFAULTED] = 1.0
+            status[j, S_PERIOD] = H
+            status[j, S_KIND] = DEFAULT_FINAL
