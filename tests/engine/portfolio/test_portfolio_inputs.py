@@ -129,7 +129,7 @@ def test_build_model_inputs_and_validation():
     assert m.correlation.loadings.shape[0] == 5
     res = simulate_pool(m, n_paths=2000, seed=4)
     assert res.n_obligors == 5 and res.n_months == 36 and res.seed == 4
-    # Defaults stop at each maturity: no timing mass for obligor-free months is possible past month 36.
+    # Curves run to the longest maturity; losses never exceed defaulted principal.
     assert res.timing.shape == (36,) and np.all(res.loss_ratio <= res.default_ratio + 1e-15)
     bad = [Obligor("x", -1.0, 0, "ZZZ", amortisation="balloon", collateral_type="gold")]
     with pytest.raises(ValidationError) as e:

@@ -16,6 +16,10 @@ place):
   (exact, both variates of each accepted pair used).
 - :func:`norm_cdf`, :func:`norm_ppf` - Phi and Phi^-1 in numba (Acklam's
   rational approximation refined by one Halley step, relative error ~1e-15).
+
+Note for developers: numba's on-disk cache (``cache=True``) of a kernel in
+another module is not invalidated when a function here changes; clear the
+``__pycache__`` ``*.nbi``/``*.nbc`` files after editing this module.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 from scipy import stats
 from scipy.special import ndtri
 
@@ -50,20 +50,30 @@ def _conditional_recursion(p, units, out):
         top += u
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def _integrate(c, a, units, nodes, weights, total):
+    """Sum over quadrature nodes of weight x conditional distribution (nodes in parallel).
+
+    Each node writes its own row; rows are added in node order afterwards, so
+    the result does not depend on the number of threads.
+    """
     s = np.sqrt(1.0 - a * a)
-    dist = np.zeros(total + 1)
-    cond = np.empty(total + 1)
-    p = np.empty(c.shape[0])
-    for q in range(nodes.shape[0]):
+    n_nodes = nodes.shape[0]
+    rows = np.empty((n_nodes, total + 1))
+    for q in prange(n_nodes):
         m = nodes[q]
+        p = np.empty(c.shape[0])
         for i in range(c.shape[0]):
             p[i] = 0.5 * math.erfc(-((c[i] - a[i] * m) / s[i]) / math.sqrt(2.0))
+        cond = rows[q]
         _conditional_recursion(p, units, cond)
         w = weights[q]
         for k in range(total + 1):
-            dist[k] += w * cond[k]
+            cond[k] *= w
+    dist = np.zeros(total + 1)
+    for q in range(n_nodes):
+        for k in range(total + 1):
+            dist[k] += rows[q, k]
     return dist
 
 
@@ -106,6 +116,11 @@ def loss_distribution(pd, loading, exposure=None, recovery=None, unit=None, n_no
     -------
     (losses, probs) : ndarrays (K + 1,)
         ``losses[k] = k * unit`` (currency) and P(L = k * unit).
+
+    Notes
+    -----
+    Cost O(n_nodes x n x K); memory n_nodes x (K + 1) doubles (nodes run in
+    parallel), K = total pool loss in units: choose ``unit`` accordingly.
     """
     probs = ProblemList()
     p = as_float_array(pd, "pd", probs, (1,))
