@@ -134,6 +134,17 @@ def _openpyxl_chart(ws, ch):
         if ch.kind == "scatter" and s.marker:
             ser.marker.symbol = "diamond"
             ser.graphicalProperties.line.noFill = True
+    for (xc, x0, x1), (yc, y0, y1), name in getattr(ch, "extra_series", []):
+        from openpyxl.chart.series import SeriesLabel
+        ser = OSeries(Reference(ws, min_col=yc, min_row=y0, max_row=y1),
+                      Reference(ws, min_col=xc, min_row=x0, max_row=x1), title_from_data=False)
+        ser.tx = SeriesLabel(v=name)
+        ser.marker.symbol = "diamond"
+        ser.marker.size = 9
+        ser.marker.graphicalProperties.solidFill = "C00000"
+        ser.marker.graphicalProperties.line.solidFill = "C00000"
+        ser.graphicalProperties.line.noFill = True
+        chart.series.append(ser)
     if ch.kind != "scatter":
         chart.set_categories(cats)
     if not ch.legend:

@@ -53,6 +53,8 @@ class Chart:
     legend: bool = True
     width_cm: float = 20.0
     height_cm: float = 9.0
+    extra_series: list = field(default_factory=list)
+    """Scatter only: ((x col, first, last), (y col, first, last), name) marker series."""
 
 
 @dataclass

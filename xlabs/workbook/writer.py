@@ -7,6 +7,8 @@ sheets are never touched.  Fractions are written as fractions with a percent
 
 from __future__ import annotations
 
+import numpy as np
+
 from .sheetout import Chart, Series, SheetOut
 
 PCT = "0.00%"
@@ -39,6 +41,8 @@ def tdr_sheet(res, deal) -> SheetOut:
                 ["tranche", "rating", "term (years)", "P_A", "TDR"],
                 res.tdr[["tranche", "rating", "term_years", "p_a", "tdr"]].itertuples(index=False),
                 {"P_A": PCT4, "TDR": PCT, "term (years)": "0.00"})
+    if res.adjusted is not None:
+        r = _density_block(s, r, res)
     labels = deal.static_pool.labels
     r = s.table(r, 1, "Vintage CDR at the horizon", ["vintage", "observed months", "CDR at horizon", "extrapolated"],
                 [(labels[v], int(va.observed_age[v]), va.cdr[v], "yes" if va.extrapolated[v] else "no")
@@ -67,6 +71,32 @@ def tdr_sheet(res, deal) -> SheetOut:
     return s
 
 
+def _density_block(s: SheetOut, top: int, res) -> int:
+    """Fitted lognormal density of the pool CDR with a marker at each TDR (first rated tranche)."""
+    from scipy.stats import lognorm
+    mu, sigma = res.adjusted.mu, res.adjusted.sigma
+    first = res.tdr.tranche.iloc[0]
+    tdr = res.tdr[res.tdr.tranche == first]
+    x_max = float(min(1.0, max(tdr.tdr.max() * 1.15, lognorm.ppf(0.999, sigma, scale=np.exp(mu)))))
+    xs = np.linspace(x_max / 200, x_max, 200)
+    dens = lognorm.pdf(xs, sigma, scale=np.exp(mu))
+    mark = 0.5 * float(dens.max())   # markers drawn at half the peak height, one per rating
+    r = s.table(top, 1, f"Target default rates on the fitted density ({first})",
+                ["rating", "TDR", "marker height", "density at TDR"],
+                [(rt, t, mark, float(lognorm.pdf(t, sigma, scale=np.exp(mu)))) for rt, t in zip(tdr.rating, tdr.tdr)],
+                {"TDR": PCT})
+    mark_first, mark_last = top + 2, top + 1 + len(tdr)
+    dtop = r
+    r = s.table(dtop, 1, "Fitted lognormal density of the pool CDR (adjusted mu', sigma')", ["CDR", "density"],
+                list(zip(xs, dens)), {"CDR": PCT})
+    s.charts.append(Chart("scatter", "Fitted CDR density and TDR per rating", f"H{top}",
+                          (1, dtop + 2, dtop + 1 + xs.size),
+                          [Series(2, dtop + 1, dtop + 2, dtop + 1 + xs.size)],
+                          x_title="cumulative default rate", y_title="density", legend=True))
+    s.charts[-1].extra_series = [((2, mark_first, mark_last), (3, mark_first, mark_last), "TDR by rating")]
+    return r
+
+
 def stress_sheet(res, deal) -> SheetOut:
     s = SheetOut("Stress")
     s.title(f"{deal.name}: breakeven default rates under rating stresses (METHODOLOGY 6, Pengyuan Table 3)")
@@ -81,6 +111,18 @@ def stress_sheet(res, deal) -> SheetOut:
         r = s.table(r, 1, f"Protection distance: {tr.tranche} at {rating}",
                     ["scenario", "BDR", "TDR", "protection distance", "relative distance"],
                     sub[["scenario", "bdr", "tdr", "distance", "relative_distance"]].itertuples(index=False), fm)
+    # BDR vs TDR bars per rating, one chart per rated tranche
+    for k, tr in enumerate(res.ratings):
+        sub = st[st.tranche == tr.tranche]
+        rows = [(rt, float(g.bdr.min()), float(g.tdr.iloc[0])) for rt, g in sub.groupby("rating", sort=False)]
+        top = r
+        r = s.table(top, 1, f"{tr.tranche}: lowest stressed BDR vs TDR by target rating",
+                    ["rating", "lowest stressed BDR", "TDR"], rows, {"lowest stressed BDR": PCT, "TDR": PCT})
+        s.charts.append(Chart("bar", f"{tr.tranche}: stressed BDR vs TDR", f"L{3 + 18 * k}",
+                              (1, top + 2, top + 1 + len(rows)),
+                              [Series(2, top + 1, top + 2, top + 1 + len(rows)),
+                               Series(3, top + 1, top + 2, top + 1 + len(rows))],
+                              x_title="target rating", y_title="CDR", y_format="0%"))
     s.table(r, 1, "All tranches x target ratings x scenarios (BDR by grid scan + bisection to 1e-4)",
             ["tranche", "rating", "scenario", "BDR", "TDR", "protection distance", "relative distance", "passes",
              "search result", "evaluations"],
