@@ -50,7 +50,7 @@ def consumer_revolving_deal(periods: int = 60, pool: float = 1e9, seed: int = 7)
     fees = [FeeSpec("VAT", "interest_income", 0.0326, kind="tax"),
             FeeSpec("trustee", "fixed", amount=20_000.0),
             FeeSpec("servicer", "pool_balance", 0.01, servicer=1)]
-    acc_sched = list(np.minimum(0.004 * np.arange(1, periods + 1), 0.08))
+    acc_sched = list(np.minimum(0.02 + 0.004 * np.arange(1, periods + 1), 0.10))
     triggers = [Trigger("acceleration", "cdr_above", schedule="acc_cdr", effects="end_revolving+turbo"),
                 Trigger("low_xs", "excess_spread_below", level=0.01, effects="end_revolving", curable=1),
                 Trigger("eod", "senior_interest_shortfall", effects="combine_accounts+stop_subordinated")]

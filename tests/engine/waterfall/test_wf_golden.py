@@ -1,0 +1,274 @@
+"""Golden tests of the data-driven waterfall, worked by hand (METHODOLOGY §5.2–5.4).
+
+All deals use ``wf_builders.tiny``: a 1,000-yuan pool over 3 periods with
+amortisation fractions 1/3, 1/2, 1 of the performing balance and a 1 %
+periodic yield.  The arithmetic is written next to each expected value.
+"""
+
+import numpy as np
+import pytest
+from wf_builders import evaluate, tiny
+
+from xlabs.engine.waterfall import cash_balance, compile_deal, run, scenario_arrays
+from xlabs.engine.waterfall import codes as c
+from xlabs.model.waterfall import FeeSpec, Obligor, Revolving, Scenario, Step, TrancheSpec, Trigger, WaterfallDeal
+
+approx = pytest.approx
+
+
+def test_sequential_tax_fee_timely_and_deferred_interest():
+    deal = tiny([TrancheSpec("A", 800, "fixed", 0.12, "timely"), TrancheSpec("B", 200, "fixed", 0.24, "deferrable")],
+                [Step("interest", "pay_tax", "tax"), Step("interest", "pay_fee", "fee"),
+                 Step("interest", "pay_interest", "A>B"), Step("principal", "pay_principal", "A>B"),
+                 Step("interest", "pay_residual", "equity", "all")],
+                fees=[FeeSpec("tax", "interest_income", 0.1, kind="tax"), FeeSpec("fee", "fixed", amount=1.0)],
+                triggers=[Trigger("eod", "senior_interest_shortfall")])
+    prog, raw = evaluate(deal, 0.10)
+    P, A, T = raw.pool, raw.accounts, raw.tranches
+    # period 1: defaults 0.1*1000*1 = 100; survivors 900; scheduled 900/3 = 300; interest 0.01*900 = 9
+    assert P[0, c.P_DEFAULT] == approx(100) and P[0, c.P_SCHED] == approx(300) and P[0, c.P_INTEREST] == approx(9)
+    # tax 0.1*9 = 0.9, fee 1, A interest due 800*0.01 = 8, paid 9-0.9-1 = 7.1 -> short 0.9: timely default in period 1
+    assert A[0, c.A_TAX] == approx(0.9) and A[0, c.A_FEE] == approx(1.0)
+    assert T[0, 0, c.T_DUE] == approx(8.0) and T[0, 0, c.T_INT] == approx(7.1)
+    assert raw.status[0, c.S_DEFAULTED] == 1 and raw.status[0, c.S_PERIOD] == 1 and raw.status[0, c.S_KIND] == 1
+    # B due 200*0.02 = 4, unpaid -> deferred 4; principal 300 -> A 500
+    assert T[0, 1, c.T_DEF] == approx(4.0) and T[0, 0, c.T_BAL] == approx(500)
+    # period 2: pool 600 -> scheduled 300, interest 6; A due 500*0.01 + 0.9*1.01 = 5.909; paid 6-0.6-1 = 4.4
+    assert T[1, 0, c.T_DUE] == approx(5.909) and T[1, 0, c.T_INT] == approx(4.4)
+    # B: deferred 4*1.02 = 4.08 (interest on interest) + 200*0.02 = 8.08
+    assert T[1, 1, c.T_DUE] == approx(8.08)
+    # the senior shortfall of period 1 puts the trigger in effect from period 2
+    assert list(raw.triggers[:, 0]) == [0, 1, 1]
+    # period 3: interest 3, tax 0.3, fee 1 -> A paid 1.7 of 200*0.01 + 1.509*1.01 = 3.52409
+    assert T[2, 0, c.T_DUE] == approx(3.52409) and T[2, 0, c.T_INT] == approx(1.7)
+    # principal 300 + 300 + 300: A 800 repaid, B 100 of 200; B loss 100 + (8.08*1.02 + 200*0.02) = 112.2416
+    assert T[2, 0, c.T_BAL] == approx(0) and T[2, 1, c.T_BAL] == approx(100)
+    assert raw.status[1, c.S_LOSS] == approx(112.2416) and raw.status[1, c.S_KIND] == 2
+    assert raw.status[0, c.S_LOSS] == approx(3.52409 - 1.7)
+    cin, cout, left = cash_balance(prog, raw)
+    assert cin == approx(918) and cout == approx(918) and left == approx(0)   # 9+6+3 + 900
+
+
+def test_pro_rata_switches_to_sequential_on_a_date_trigger_and_target_schedule():
+    deal = tiny([TrancheSpec("A", 600, "none"), TrancheSpec("B", 400, "none")],
+                [Step("principal", "pay_principal", "A+B"), Step("interest", "pay_residual", "equity", "all")],
+                triggers=[Trigger("seq", "date", level=2, effects="sequential")])
+    prog = compile_deal(deal)
+    r = run(prog, scenario_arrays(deal), 0.0)
+    A, B = r.tranches["A"], r.tranches["B"]
+    # period 1: 1000/3 pro rata 600:400 -> A 200, B 133.33
+    assert A.principal_paid[1] == approx(200) and B.principal_paid[1] == approx(400 / 3)
+    # period 2 (trigger in effect): 333.33 all to A (400 left) -> A 66.67
+    assert A.principal_paid[2] == approx(1000 / 3) and B.principal_paid[2] == approx(0)
+    # period 3: 333.33 -> A 66.67, B 266.67
+    assert A.principal_paid[3] == approx(200 / 3) and B.principal_paid[3] == approx(800 / 3)
+    assert r.trigger_first == {"seq": 2}
+    assert list(r.accounts.equity_residual) == approx([10, 1000 * 2 / 3 * 0.01, 1000 / 3 * 0.01])
+    # target schedule: A down to 90% of 600 in period 1 (pays 60), the rest to B
+    deal2 = tiny([TrancheSpec("A", 600, "none"), TrancheSpec("B", 400, "none")],
+                 [Step("principal", "pay_principal", "A", "target_balance", schedule="tgt"),
+                  Step("principal", "pay_principal", "B")], schedules={"tgt": [0.9, 0.5, 0.0]})
+    _, raw = evaluate(deal2, 0.0)
+    assert raw.tranches[0, 0, c.T_PRIN] == approx(60) and raw.tranches[0, 1, c.T_PRIN] == approx(1000 / 3 - 60)
+    # period 2: A target 0.5*600 = 300 -> pays 240 of 333.33, B 93.33
+    assert raw.tranches[1, 0, c.T_PRIN] == approx(240)
+
+
+def test_reserve_top_up_excess_release_and_pdl():
+    deal = tiny([TrancheSpec("A", 900, "fixed", 0.12), TrancheSpec("Sub", 100, "none", interest="deferrable")],
+                [Step("interest", "pay_fee", "fee"), Step("interest", "pay_interest", "A"),
+                 Step("reserve", "pay_interest", "A"), Step("interest", "top_up_reserve", "", "target_balance"),
+                 Step("reserve", "transfer", "", "excess", to="principal"),
+                 Step("interest", "transfer", "", "pdl", to="principal"),
+                 Step("principal", "pay_principal", "A>Sub"), Step("interest", "pay_residual", "equity", "all")],
+                fees=[FeeSpec("fee", "fixed", amount=2.0)], reserve_initial=50.0, reserve_multiple=1.0)
+    prog, raw = evaluate(deal, 0.10)
+    A = raw.accounts
+    # p1: interest 9 - fee 2 = 7 of A's 9 -> reserve pays 2 (48 left); target = 1*(fee 2 + 900*0.01) = 11;
+    # excess 48 - 11 = 37 to principal: A repaid 300 + 37 = 337
+    assert A[0, c.A_RES_TARGET] == approx(11) and A[0, c.A_RES] == approx(11)
+    assert raw.tranches[0, 0, c.T_INT] == approx(9) and raw.tranches[0, 0, c.T_PRIN] == approx(337)
+    # p2: interest 6 - 2 = 4 of A's 563*0.01 = 5.63 -> reserve 1.63 (9.37 left); target 2 + 5.63 = 7.63;
+    # excess 1.74; A repaid 301.74
+    assert A[1, c.A_RES_TARGET] == approx(7.63) and raw.tranches[1, 0, c.T_PRIN] == approx(301.74)
+    # p3 (last, target 0): interest 3 - 2 = 1 of 2.6126; reserve pays 1.6126, releases 6.0174;
+    # principal 306.0174 -> A 261.26, Sub 44.7574
+    assert raw.tranches[2, 1, c.T_PRIN] == approx(44.7574)
+    assert raw.status[1, c.S_LOSS] == approx(55.2426) and raw.status[0, c.S_DEFAULTED] == 0
+    # no excess interest ever covered the 100 of defaults
+    assert A[2, c.A_PDL] == approx(100)
+    cin, cout, left = cash_balance(prog, raw)
+    assert cin == approx(968) and cout + left == approx(968)   # 18 + 900 + reserve 50
+
+
+def test_pdl_transfer_covers_defaults_from_excess_interest():
+    deal = tiny([TrancheSpec("A", 1000, "none")],
+                [Step("interest", "transfer", "", "pdl", to="principal"), Step("principal", "pay_principal", "A"),
+                 Step("interest", "pay_residual", "equity", "all")])
+    _, raw = evaluate(deal, 0.01)
+    # p1: defaults 10; interest 0.01*990 = 9.9 all to principal (pdl 10 -> 0.1); principal 330 + 9.9
+    assert raw.accounts[0, c.A_PDL] == approx(0.1) and raw.tranches[0, 0, c.T_PRIN] == approx(339.9)
+    # p2: pool 660, interest 6.6: 0.1 covers the rest of the pdl, 6.5 to equity
+    assert raw.accounts[1, c.A_PDL] == approx(0) and raw.accounts[1, c.A_EQUITY] == approx(6.5)
+
+
+def test_revolving_purchase_at_a_premium_and_per_cohort_defaults():
+    deal = tiny([TrancheSpec("A", 1000, "none")],
+                [Step("principal", "purchase_assets", "", "all", condition="revolving"),
+                 Step("principal", "pay_principal", "A", condition="amortisation"),
+                 Step("interest", "pay_residual", "equity", "all")],
+                timing=[0.5, 0.5, 0.0], revolving=Revolving(1, 0.12, 2, "bullet", 1.25))
+    prog, raw = evaluate(deal, 0.10)
+    P = raw.pool
+    # p1: defaults 0.1*1000*0.5 = 50; scheduled 950/3 = 316.67 buys 316.67/1.25 = 253.33 of principal
+    assert P[0, c.P_PURCH_CASH] == approx(950 / 3) and P[0, c.P_PURCH] == approx(950 / 3 / 1.25)
+    assert raw.accounts[0, c.A_REVOLVING] == 1 and raw.accounts[1, c.A_REVOLVING] == 0
+    new = 950 / 3 / 1.25
+    # p2: old cohort defaults 50 more; the new cohort (age 0) defaults 0.1*253.33*0.5 = 12.67
+    assert P[1, c.P_DEFAULT] == approx(50 + 0.05 * new)
+    # new cohort pays 1 % on its survivors (bullet: no principal at age 0)
+    assert P[1, c.P_INTEREST] == approx(0.01 * (950 * 2 / 3 - 50) + 0.01 * 0.95 * new)
+    # p3: old cohort repays 291.67, new cohort defaults 12.67 and repays the rest 0.9*253.33 at maturity
+    assert P[2, c.P_SCHED] == approx((950 * 2 / 3 - 50) / 2 + 0.9 * new)
+    # every cohort has defaulted 10% of what was bought: cumulative default ratio = 0.1 exactly
+    assert P[2, c.P_CDR] == approx(0.10)
+    cin, cout, left = cash_balance(prog, raw)
+    assert cin == approx(cout + left)
+
+
+def test_revolving_ends_early_on_a_cdr_schedule_trigger():
+    deal = tiny([TrancheSpec("A", 1000, "none")],
+                [Step("principal", "purchase_assets", "", "all", condition="revolving"),
+                 Step("principal", "pay_principal", "A", condition="amortisation")],
+                periods=4, pool_amort=[0.25, 1 / 3, 0.5, 1.0], pool_yield=[0.0] * 4, timing=[0.5, 0.5],
+                revolving=Revolving(3, 0.0, 4, "equal_principal", 1.0), schedules={"cdr": [0.06, 0.08, 0.2, 0.2]},
+                triggers=[Trigger("early", "cdr_above", schedule="cdr", effects="end_revolving", curable=1)])
+    _, raw = evaluate(deal, 0.10)
+    # p1: cdr 50/1000 = 0.05 <= 0.06: revolving, buys 950/4 = 237.5
+    # p2: old defaults 50, new (age 0) 0.1*237.5*0.5 = 11.875 -> (100 + 11.875)/1237.5 = 0.0904 > 0.08: trigger,
+    # revolving ends for good even though the (curable) trigger cures in period 3
+    assert raw.pool[0, c.P_PURCH] == approx(237.5)
+    assert raw.pool[1, c.P_CDR] == approx(111.875 / 1237.5)
+    assert list(raw.triggers[:, 0]) == [0, 1, 0, 0]
+    assert list(raw.accounts[:, c.A_REVOLVING]) == [1, 0, 0, 0]
+    assert raw.pool[1, c.P_PURCH] == 0 and raw.tranches[1, 0, c.T_PRIN] > 0
+
+
+def test_named_obligor_defaults_with_own_recovery_and_lag():
+    obs = [Obligor("X", 600, 0.12, 4, "bullet", recovery=0.5, recovery_lag=2, default_period=2),
+           Obligor("Y", 400, 0.24, 4, "bullet", recovery=0.3, recovery_lag=1)]
+    deal = WaterfallDeal("obligors", 4, [TrancheSpec("A", 1000, "none")],
+                         [Step("principal", "pay_principal", "A"), Step("interest", "pay_residual", "equity", "all")],
+                         obligors=obs)
+    prog = compile_deal(deal)
+    r = run(prog, scenario_arrays(deal), 0.0)
+    # interest: p1 600*0.01 + 400*0.02 = 14; then Y only: 8, 8, 8
+    assert list(r.pool.interest) == approx([14, 8, 8, 8])
+    # X defaults 600 in period 2 (cumulative ratio 0.6), recovers 0.5*600 = 300 two periods later (period 4)
+    assert list(r.pool.defaults) == approx([0, 600, 0, 0]) and r.pool.cumulative_default_ratio[2] == approx(0.6)
+    assert list(r.pool.recoveries) == approx([0, 0, 0, 300])
+    # Y repays its bullet 400 in period 4: A gets 700, loses 300
+    assert r.tranches["A"].principal_paid[4] == approx(700) and r.status.loc["A", "loss"] == approx(300)
+    # key-obligor style override: Y also defaults, in period 3 -> recovers 0.3*400 = 120 in period 4
+    prog2 = prog.with_defaults({"Y": 3})
+    r2 = run(prog2, scenario_arrays(deal), 0.0)
+    assert list(r2.pool.recoveries) == approx([0, 0, 0, 420]) and list(r2.pool.interest) == approx([14, 8, 0, 0])
+    # recovery haircut 50 % halves the obligor recoveries
+    r3 = run(prog, scenario_arrays(deal, Scenario(recovery_haircut=0.5)), 0.0)
+    assert r3.pool.recoveries[4] == approx(150)
+
+
+def test_floating_coupon_benchmark_stress_tranche_fee_cap_and_legal_final():
+    deal = tiny([TrancheSpec("A", 1000, "floating", 0.012, legal_final=2)],
+                [Step("interest", "pay_fee", "mgr", "capped", cap=0.6), Step("interest", "pay_interest", "A"),
+                 Step("interest", "pay_fee", "mgr"), Step("principal", "pay_principal", "A"),
+                 Step("interest", "pay_residual", "equity", "all")],
+                fees=[FeeSpec("mgr", "tranche_balance", 0.012, tranche="A")], benchmark=[0.024, 0.036, 0.048])
+    prog = compile_deal(deal)
+    sc = scenario_arrays(deal, Scenario(benchmark_up=0.012))
+    # coupons (0.024+0.012+0.012)/12 = 0.004, 0.005, 0.006
+    assert sc.coupon[0] == approx([0.004, 0.005, 0.006])
+    r = run(prog, sc, 0.0)
+    # p1: fee 0.001*1000 = 1 paid 0.6 capped + 0.4 after A's 4; equity 10 - 1 - 4 = 5
+    assert r.fees["mgr"].due[1] == approx(1.0) and r.fees["mgr"].paid[1] == approx(1.0)
+    assert r.tranches["A"].interest_paid[1] == approx(4.0) and r.accounts.equity_residual[1] == approx(5.0)
+    # p2: A 666.67: fee 0.6667, interest 3.3333, equity 6.6667 - 4 = 2.6667
+    assert r.accounts.equity_residual[2] == approx(8 / 3)
+    # legal final period 2: 333.33 still outstanding -> default "unpaid at legal final" in period 2
+    assert r.status.loc["A", "kind"] == "unpaid at legal final" and r.status.loc["A", "period"] == 2
+    # coupon stress adds to the floating coupon as well: (0.024 + 0.012 + 0.012)/12 = 0.004 ...
+    assert scenario_arrays(deal, Scenario(coupon_up=0.012)).coupon[0] == approx([0.004, 0.005, 0.006])
+    assert scenario_arrays(deal).coupon[0] == approx([0.003, 0.004, 0.005])
+
+
+def test_turbo_combine_accounts_and_stop_subordinated():
+    # turbo from period 2: residual interest pays principal, senior first
+    deal = tiny([TrancheSpec("A", 500, "none"), TrancheSpec("B", 500, "none")],
+                [Step("principal", "pay_principal", "A>B"), Step("interest", "pay_residual", "equity", "all")],
+                triggers=[Trigger("t", "date", level=2, effects="turbo")])
+    prog, raw = evaluate(deal, 0.0)
+    # p2: principal 333.33 -> A 166.67, B 166.67; interest 6.667 turbo -> B
+    assert raw.tranches[1, 1, c.T_PRIN] == approx(1000 / 3 - 500 / 3 + 20 / 3)
+    assert raw.accounts[1, c.A_EQUITY] == approx(0)
+    # p3: B needs 326.67 of 333.33: 6.667 stays in the principal account; interest 3.333 -> equity
+    assert raw.accounts[2, c.A_PRIN] == approx(20 / 3) and raw.accounts[2, c.A_EQUITY] == approx(10 / 3)
+    cin, cout, left = cash_balance(prog, raw)
+    assert left == approx(20 / 3) and cin == approx(cout + left)
+
+    deal = tiny([TrancheSpec("A", 500, "fixed", 0.12, "deferrable"), TrancheSpec("B", 500, "fixed", 0.12, "deferrable")],
+                [Step("interest", "pay_interest", "A>B"), Step("principal", "pay_principal", "A>B"),
+                 Step("interest", "pay_residual", "equity", "all")],
+                triggers=[Trigger("eod", "date", level=2, effects="combine_accounts+stop_subordinated")])
+    _, raw = evaluate(deal, 0.0)
+    T = raw.tranches
+    # p1: interest 10 -> A 5, B 5; principal 333.33 -> A
+    assert T[0, 1, c.T_INT] == approx(5) and T[0, 0, c.T_BAL] == approx(500 / 3)
+    # p2: combined; B is not the most senior -> no interest or principal; A 1.667 interest and 166.67 principal
+    assert T[1, 0, c.T_INT] == approx(5 / 3) and T[1, 1, c.T_INT] == 0 and T[1, 1, c.T_DEF] == approx(5)
+    assert T[1, 0, c.T_PRIN] == approx(500 / 3) and raw.accounts[1, c.A_EQUITY] == 0
+    # what is left (6.667 + 333.33 - 1.667 - 166.67 = 171.67) stays in the accounts
+    assert raw.accounts[1, :3].sum() == approx(1020 / 3 - 5 / 3 - 500 / 3)
+    # p3: B now senior: due 500*0.01 + 5*1.01 = 10.05; combined cash 171.67 + 3.333 + 333.33 = 508.33
+    assert T[2, 1, c.T_INT] == approx(10.05) and T[2, 1, c.T_BAL] == approx(500 - (1525 / 3 - 10.05))
+
+
+def test_excess_spread_trigger_averages_three_periods_curable_or_not():
+    def deal(curable):
+        return tiny([TrancheSpec("A", 1000, "fixed", 0.06)],
+                    [Step("interest", "pay_interest", "A"), Step("principal", "pay_principal", "A"),
+                     Step("interest", "pay_residual", "equity", "all")],
+                    triggers=[Trigger("xs", "excess_spread_below", level=0.0485, curable=curable)])
+    _, raw = evaluate(deal(1), 0.10)
+    # xs_t = (interest - A interest)/begin*12: p1 (9-5)/1000*12 = 0.048; p2 A 700 -> (6-3.5)/600*12 = 0.05;
+    # p3 A 400 -> (3-2)/300*12 = 0.04.  Averages 0.048, 0.049, 0.046 against 0.0485
+    assert raw.accounts[:, c.A_XS] == approx([0.048, 0.05, 0.04])
+    assert list(raw.triggers[:, 0]) == [1, 0, 1]
+    _, raw = evaluate(deal(0), 0.10)
+    assert list(raw.triggers[:, 0]) == [1, 1, 1]
+
+
+def test_reserve_below_target_trigger():
+    deal = tiny([TrancheSpec("A", 1000, "fixed", 0.12)],
+                [Step("interest", "pay_interest", "A"), Step("principal", "pay_principal", "A"),
+                 Step("interest", "pay_residual", "equity", "all")],
+                reserve_initial=5.0, reserve_multiple=1.0,
+                triggers=[Trigger("low", "reserve_below_target", level=1.0, curable=1)])
+    _, raw = evaluate(deal, 0.0)
+    # target p1 = 1000*0.01 = 10 > reserve 5; p2 target 666.67*0.01 = 6.67 > 5; p3 (last) target 0
+    assert list(raw.triggers[:, 0]) == [1, 1, 0]
+    assert raw.accounts[:, c.A_RES_TARGET] == approx([10, 20 / 3, 0])
+
+
+def test_replacement_servicer_fee_and_prepayment_stress():
+    deal = tiny([TrancheSpec("A", 1000, "none")],
+                [Step("interest", "pay_fee", "svc"), Step("principal", "pay_principal", "A"),
+                 Step("interest", "pay_residual", "equity", "all")],
+                fees=[FeeSpec("svc", "pool_balance", 0.012, servicer=1)], cpr=0.2)
+    sc = scenario_arrays(deal, Scenario(servicer_fee_up=0.012, cpr_multiplier=1.5))
+    # fee rate (0.012 + 0.012)/12 = 0.002 per period; SMM = 1 - (1-0.3)^(1/12)
+    assert sc.fee_rate == approx([0.002]) and sc.smm[0] == approx(1 - 0.7 ** (1 / 12))
+    r = run(compile_deal(deal), sc, 0.0)
+    assert r.fees["svc"].paid[1] == approx(2.0)
+    smm = 1 - 0.7 ** (1 / 12)
+    assert r.pool.prepayments[1] == approx(smm * (1000 - 1000 / 3))
+    assert np.isclose(r.pool.end_balance[1], (1000 - 1000 / 3) * (1 - smm))
