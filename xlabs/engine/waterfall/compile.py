@@ -242,10 +242,11 @@ def validate(deal: m.WaterfallDeal) -> ProblemList:
         elif s.condition in ("before", "after") and s.trigger not in trig_names:
             P.add(w, f"condition '{s.condition}' names a trigger that does not exist", s.trigger)
         names, mode = _split_payees(s.payees)
-        if names is None:
+        mixed = names is None
+        if mixed:
             P.add(w, "payees mix '+' (pro rata) and '>' (sequence)", s.payees)
             names = []
-        if s.action in _NEEDS_PAYEES and not names:
+        if s.action in _NEEDS_PAYEES and not names and not mixed:
             P.add(w, f"{s.action} needs a payee", s.payees)
         if s.action not in _NEEDS_PAYEES and names:
             P.add(w, f"{s.action} takes no payees", s.payees)

@@ -1,0 +1,83 @@
+"""BDR grid + bisection for every tranche x scenario and the protection-distance table
+(xlabs/engine/waterfall/bdr.py, METHODOLOGY §6.1–6.3)."""
+
+import numpy as np
+import pytest
+from wf_builders import tiny
+
+from xlabs.engine.stress import shipped_scenarios
+from xlabs.engine.waterfall import compile_deal, run_arrays, scenario_arrays
+from xlabs.engine.waterfall.bdr import breakeven_table, protection_table
+from xlabs.engine.waterfall.examples import consumer_revolving_deal, corporate_clo_deal
+from xlabs.engine.waterfall.reference import reference_run
+from xlabs.errors import ValidationError
+from xlabs.model.waterfall import Scenario, Step, TrancheSpec
+
+
+def test_bdr_of_a_one_period_deal_matches_the_closed_form():
+    # one period, no interest, no recovery: A (balance a) is repaid in full iff (1 - CDR) * 1000 >= a.
+    # BDR_A = 1 - a/1000: 0.3 for a = 700; B (300) fails at any CDR > 0 -> BDR 0 with state "found" at
+    # the first bisection (grid point 0 passes, 0.02 fails).
+    deal = tiny([TrancheSpec("A", 700, "none"), TrancheSpec("B", 300, "none")],
+                [Step("principal", "pay_principal", "A>B")], periods=1, pool_amort=[1.0], pool_yield=[0.0],
+                timing=[1.0])
+    tb = breakeven_table(compile_deal(deal), [None], tol=1e-4)
+    assert tb.bdr[0, 0] == pytest.approx(0.3, abs=1e-4) and tb.bdr[0, 0] <= 0.3 + 1e-12
+    assert tb.bdr[0, 1] < 1e-4 and tb.frame().state.tolist() == ["found", "found"]
+
+
+def test_bdr_brackets_the_first_failure_and_agrees_with_the_reference():
+    deal = consumer_revolving_deal(periods=36)
+    prog = compile_deal(deal)
+    scs = [Scenario("base", "AAAsf"), Scenario("front", "AAAsf", 0.3, 1.5, 0.01, "front", 0.005)]
+    tb = breakeven_table(prog, scs)
+    assert (tb.state == 0).all()
+    for i, s in enumerate(scs):
+        arr = scenario_arrays(deal, s)
+        for k, name in enumerate(tb.tranches):
+            b = tb.bdr[i, k]
+            j = prog.tranche_names.index(name)
+            # paid in full at the BDR, defaults within one tolerance above it (kernel and reference agree)
+            assert run_arrays(prog, arr, b).status[j, 0] == 0
+            assert run_arrays(prog, arr, b + tb.tol).status[j, 0] == 1
+            assert not reference_run(deal, arr, b)["status"][name]["defaulted"]
+            assert reference_run(deal, arr, b + tb.tol)["status"][name]["defaulted"]
+            # and no grid point below the BDR fails (the first failing interval was bisected)
+            grid = np.arange(0, b, 0.02)
+            assert all(run_arrays(prog, arr, g).status[j, 0] == 0 for g in grid)
+
+
+def test_bdr_ordering_and_shipped_rating_scenarios():
+    deal = corporate_clo_deal(periods=60, loan_level=False)
+    prog = compile_deal(deal)
+    scs = shipped_scenarios()
+    tb = breakeven_table(prog, scs)
+    assert tb.bdr.shape == (len(scs), 3)
+    # seniority: A1 (paid first after the sequential trigger) >= A2 >= B
+    assert np.all(tb.bdr[:, 0] >= tb.bdr[:, 1] - 1e-4) and np.all(tb.bdr[:, 1] >= tb.bdr[:, 2] - 1e-4)
+    # a recovery haircut never raises the senior BDR relative to the base scenario of the same rating
+    df = tb.frame()
+    base = df[(df.scenario == "base") & (df.tranche == "A1")].set_index("rating").bdr
+    rec = df[(df.scenario == "recovery_down") & (df.tranche == "A1")].set_index("rating").bdr
+    assert (rec <= base + 1e-4).all()
+
+
+def test_protection_table_arithmetic_and_missing_tdr():
+    deal = consumer_revolving_deal(periods=36)
+    tb = breakeven_table(compile_deal(deal), [Scenario("base", "AAAsf"), Scenario("base", "AAsf")], ["A", "B"])
+    tdr = {"AAAsf": 0.25, "AAsf": 0.2}
+    pt = protection_table(tb, tdr)
+    for _, r in pt.iterrows():
+        t = tdr[r.rating]
+        assert r.protection == pytest.approx(r.bdr - t)
+        assert r.relative_protection == pytest.approx((r.bdr - t) / t)
+        assert r.passes == (r.bdr >= t)
+    with pytest.raises(ValidationError, match="no TDR for this rating"):
+        protection_table(tb, {"AAAsf": 0.25})
+
+
+def test_bdr_arguments_are_checked():
+    prog = compile_deal(consumer_revolving_deal(periods=24))
+    with pytest.raises(ValidationError) as e:
+        breakeven_table(prog, [None], ["Z"], step=0.0)
+    assert len(e.value.problems) == 3   # step, tol >= step, unknown tranche

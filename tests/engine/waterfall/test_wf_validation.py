@@ -1,0 +1,94 @@
+"""Malformed waterfalls are rejected with row-addressed problems, all at once (DESIGN.md convention 4)."""
+
+import pytest
+
+from xlabs.engine.waterfall import compile_deal, validate
+from xlabs.engine.waterfall.examples import consumer_revolving_deal, corporate_clo_deal
+from xlabs.errors import ValidationError
+from xlabs.model.waterfall import FeeSpec, Step, TrancheSpec, Trigger, WaterfallDeal
+
+
+def _deal(steps, triggers=(), **kw):
+    return WaterfallDeal("bad", 3, [TrancheSpec("A", 900, "fixed", 0.05), TrancheSpec("B", 100, "none")], steps,
+                         fees=[FeeSpec("svc", "pool_balance", 0.01)], triggers=list(triggers), pool_balance=1000,
+                         pool_amort=[0.5, 0.5, 1], pool_yield=[0.01] * 3, **kw)
+
+
+def test_unknown_payee_cycle_and_missing_source_reported_together():
+    steps = [
+        Step("interest", "pay_fee", "svc"),                                  # row 1 fine
+        Step("interest", "pay_interest", "A>D"),                             # row 2: D is not a tranche
+        Step("interest", "transfer", "", "all", to="principal"),             # row 3: cycle with row 4
+        Step("principal", "transfer", "", "all", to="interest"),             # row 4
+        Step("", "pay_principal", "A>B"),                                     # row 5: no source
+        Step("principal", "pay_residual", "B", "all"),                        # row 6 fine
+    ]
+    with pytest.raises(ValidationError) as e:
+        compile_deal(_deal(steps))
+    got = [(p.where, p.rule) for p in e.value.problems]
+    assert ("Waterfall row 2", "payee is not a tranche") in got
+    assert ("Waterfall row 3", "transfers form a cycle between accounts") in got
+    assert ("Waterfall row 4", "transfers form a cycle between accounts") in got
+    assert ("Waterfall row 5", "step has no source account") in got
+    assert len(got) == 4
+    assert "Waterfall row 2" in str(e.value) and "'D'" in str(e.value)
+
+
+def test_a_three_account_cycle_is_found_and_a_chain_is_not():
+    chain = [Step("reserve", "transfer", "", "excess", to="interest"),
+             Step("interest", "transfer", "", "pdl", to="principal"), Step("principal", "pay_principal", "A>B")]
+    assert not validate(_deal(chain))
+    cyc = chain + [Step("principal", "transfer", "", "capped", cap=5, to="reserve")]
+    rows = sorted(p.where for p in validate(_deal(cyc)).problems)
+    assert rows == ["Waterfall row 1", "Waterfall row 2", "Waterfall row 4"]
+
+
+@pytest.mark.parametrize("step, rule", [
+    (Step("interest", "pay_fee", "A"), "payee is not a fee in the Fees table"),
+    (Step("interest", "pay_tax", "svc"), "payee is not of kind 'tax'"),
+    (Step("interest", "pay_interest", "A+B>C"), "payees mix '+' (pro rata) and '>' (sequence)"),
+    (Step("interest", "pay_interest", ""), "pay_interest needs a payee"),
+    (Step("interest", "pay_principal", "A", "pdl"), "amount for pay_principal must be one of due, capped, target_balance, all"),
+    (Step("interest", "pay_principal", "A", "capped"), "a capped amount needs cap > 0 yuan"),
+    (Step("interest", "pay_principal", "A", "target_balance", schedule="nope"),
+     "target_balance needs a schedule of target balances (fractions of initial)"),
+    (Step("interest", "pay_residual", "A+B", "all"), "pay_residual has one payee (a tranche or 'equity')"),
+    (Step("reserve", "top_up_reserve", "", "target_balance"), "the reserve cannot top itself up; use interest or principal"),
+    (Step("interest", "transfer", "", "all", to="interest"), "transfer must move cash between two different accounts"),
+    (Step("interest", "transfer", "", "all", to="bank"), "transfer needs 'to' in interest, principal, reserve"),
+    (Step("interest", "transfer", "", "excess", to="principal"), "amount 'excess' applies to transfers from the reserve"),
+    (Step("principal", "purchase_assets", "", "all"), "purchase_assets needs a revolving period (Revolving)"),
+    (Step("interest", "pay_interest", "A", condition="after", trigger="ghost"),
+     "condition 'after' names a trigger that does not exist"),
+    (Step("interest", "pay_interest", "A", condition="sometimes"),
+     "condition must be one of always, before, after, revolving, amortisation"),
+    (Step("bank", "pay_interest", "A"), "source must be one of interest, principal, reserve, combined"),
+    (Step("interest", "pay_bonus", "A"),
+     "action must be one of pay_tax, pay_fee, pay_interest, pay_principal, top_up_reserve, transfer, purchase_assets, pay_residual"),
+])
+def test_each_rule_is_row_addressed(step, rule):
+    probs = validate(_deal([Step("interest", "pay_fee", "svc"), step])).problems
+    assert [(p.where, p.rule) for p in probs] == [("Waterfall row 2", rule)]
+
+
+def test_trigger_tranche_and_fee_rows():
+    d = _deal([Step("interest", "pay_interest", "A")],
+              triggers=[Trigger("k", "cdr_above", 1.5, effects="sequential+explode"), Trigger("k", "date", 3)])
+    d.tranches.append(TrancheSpec("C", 10, "float", 5.0, "sometimes"))
+    d.fees.append(FeeSpec("mgr", "tranche_balance", 0.01, tranche="Z"))
+    got = {(p.where, p.rule) for p in validate(d).problems}
+    assert ("Triggers row 1", "effect must be '+'-joined from end_revolving, sequential, turbo, combine_accounts, "
+            "stop_subordinated, none") in got
+    assert ("Triggers row 1", "level must be a fraction in [0, 1]") in got
+    assert ("Triggers row 2", "duplicate name") in got
+    assert ("Tranches row 3", "coupon_type must be one of fixed, floating, none") in got
+    assert ("Tranches row 3", "coupon must be an annual fraction (0.045 = 4.5%)") in got
+    assert ("Tranches row 3", "interest must be one of timely, deferrable, timely_when_senior") in got
+    assert ("Fees row 2", "tranche_balance fee needs an existing tranche") in got
+
+
+def test_both_deal_documents_compile_without_code_changes():
+    for d in (consumer_revolving_deal(), corporate_clo_deal()):
+        assert not validate(d)
+        prog = compile_deal(d)
+        assert prog.step_int.shape[0] == len(d.steps)
