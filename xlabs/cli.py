@@ -54,6 +54,31 @@ def cmd_validate(args) -> int:
     return 0
 
 
+def cmd_batch(args) -> int:
+    from .batch import find_workbooks, rate_many
+    paths = find_workbooks(args.pattern)
+    if not paths:
+        sys.stderr.write(f"xlabs: no .xlsx/.xlsm workbooks match {args.pattern}\n")
+        return 2
+    show = not args.quiet and sys.stderr.isatty()
+
+    def progress(done, total, name):
+        if show:
+            sys.stderr.write(f"\r{done}/{total} rated ({name[:40]})".ljust(70))
+            if done == total:
+                sys.stderr.write("\n")
+
+    try:
+        res = rate_many(paths, args.output, scheduler=args.scheduler, workers=args.workers, progress=progress)
+    except RuntimeError as e:
+        sys.stderr.write(f"xlabs: {e}\n")
+        return 2
+    if not args.quiet:
+        print(f"{res.n_workbooks} workbooks, {res.n_failed} failed, {res.seconds:.1f} s on {res.workers} "
+              f"worker(s); summary: {res.summary_csv} and {res.summary_xlsx}")
+    return 1 if res.n_failed else 0
+
+
 def cmd_warm(args) -> int:
     from .warm import warm
     for k, v in warm().items():
@@ -76,6 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="check a workbook and list every problem")
     v.add_argument("workbook")
     v.set_defaults(func=cmd_validate)
+    b = sub.add_parser("batch", help="rate many workbooks on Dask (pip install 'xlabs[dask]')")
+    b.add_argument("pattern", help="a folder or a glob such as 'deals/*.xlsx'")
+    b.add_argument("-o", "--output", required=True, help="output folder (rated workbooks + summary.csv/.xlsx)")
+    b.add_argument("--scheduler", help="tcp://host:port of an existing Dask scheduler (default: a local cluster)")
+    b.add_argument("--workers", type=int, help="workers of the local cluster (default: one per core)")
+    b.add_argument("-q", "--quiet", action="store_true")
+    b.set_defaults(func=cmd_batch)
     w = sub.add_parser("warm", help="compile (or load cached) numba kernels once, e.g. after install")
     w.set_defaults(func=cmd_warm)
     return p

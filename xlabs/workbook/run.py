@@ -25,6 +25,8 @@ class RunSummary:
     ratings: list          # TrancheRating
     result: object         # ConsumerRating
     timings: dict
+    deal_name: str = ""
+    balances: dict = None  # tranche -> initial balance
 
 
 def default_output(path: Path) -> Path:
@@ -81,7 +83,8 @@ def rate_workbook(path, out=None, progress=None, in_place: bool = False) -> RunS
     book.save_atomic(out)
     timings = {k: v for k, v in info.items() if k.endswith("(s)")}
     timings["total (s)"] = round(time.perf_counter() - t0, 3)
-    return RunSummary(output=out, ratings=res.ratings, result=res, timings=timings)
+    return RunSummary(output=out, ratings=res.ratings, result=res, timings=timings, deal_name=deal.name,
+                      balances={t.name: t.balance for t in deal.tranches})
 
 
 def run_info(source_name: str, checksum: str, deal, res, t_read: float) -> dict:

@@ -1,0 +1,89 @@
+"""Batch re-rating on a real Dask LocalCluster (two worker processes on loopback)."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+distributed = pytest.importorskip("distributed")
+
+from xlabs.batch import SUMMARY_COLUMNS, find_workbooks, rate_many  # noqa: E402
+from xlabs.cli import main  # noqa: E402
+from xlabs.workbook.run import rate_workbook  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    c = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                 host="127.0.0.1")
+    client = distributed.Client(c)
+    yield client
+    client.close()
+    c.close()
+
+
+@pytest.fixture
+def deals(make_workbook, tmp_path):
+    a = make_workbook(name="deal_a.xlsx")
+    b = make_workbook(name="deal_b.xlsx", seed=11)
+    def thicker_mezz(kw):
+        a, b = kw["tranches"][0], kw["tranches"][1]
+        a["balance"], b["balance"] = a["balance"] - 0.02 * a["balance"], b["balance"] + 0.02 * a["balance"]
+    c = make_workbook(thicker_mezz, name="deal_c.xlsx")
+    bad = make_workbook(lambda kw: kw["tranches"][0].update(coupon=3.0), name="deal_bad.xlsx")
+    junk = tmp_path / "deal_junk.xlsx"
+    junk.write_text("not a workbook")
+    return [a, b, c, bad, junk]
+
+
+def test_batch_rates_good_deals_and_reports_bad_ones(cluster, deals, tmp_path):
+    out = tmp_path / "out"
+    res = rate_many(deals, out, client=cluster)
+    assert res.workers == 2
+    assert res.n_workbooks == 5 and res.n_failed == 2
+    rows = list(csv.DictReader(open(res.summary_csv, encoding="utf-8")))
+    assert tuple(rows[0].keys()) == SUMMARY_COLUMNS
+    by_file = {}
+    for r in rows:
+        by_file.setdefault(r["deal_file"], []).append(r)
+    assert [r["tranche"] for r in by_file["deal_a.xlsx"]] == ["A", "B"]
+    assert "Tranches!C3" in by_file["deal_bad.xlsx"][0]["error"]
+    assert "not a readable" in by_file["deal_junk.xlsx"][0]["error"]
+    # each good deal's rated workbook exists and the summary agrees with a local run of the same deal
+    local = rate_workbook(deals[0], out=tmp_path / "local.xlsx")
+    assert [r["final"] for r in by_file["deal_a.xlsx"]] == [t.final for t in local.ratings]
+    for name in ("deal_a", "deal_b", "deal_c"):
+        wb = openpyxl.load_workbook(out / f"{name}.rated.xlsx")
+        assert "Rating" in wb.sheetnames
+    wb = openpyxl.load_workbook(res.summary_xlsx)
+    assert wb["Summary"].cell(5, 1).value == "deal_a.xlsx"
+
+
+def test_find_workbooks_folder_and_glob(deals, tmp_path):
+    folder = deals[0].parent
+    (folder / "x.rated.xlsx").write_text("")
+    found = [p.name for p in find_workbooks(str(folder))]
+    assert "x.rated.xlsx" not in found and "deal_a.xlsx" in found
+    assert [p.name for p in find_workbooks(str(folder / "deal_[ab].xlsx"))] == ["deal_a.xlsx", "deal_b.xlsx"]
+
+
+def test_cli_batch_on_a_scheduler_address(cluster, deals, tmp_path):
+    addr = cluster.scheduler.address
+    code = main(["batch", str(deals[0].parent / "deal_[ab].xlsx"), "-o", str(tmp_path / "o"), "--scheduler", addr,
+                 "-q"])
+    assert code == 0
+    assert (tmp_path / "o" / "summary.csv").exists()
+
+
+def test_core_and_excel_path_do_not_import_dask():
+    code = ("import sys; sys.path.insert(0, 'udfs'); import xlabs, xlabs.cli, xlabs.workbook.run, "
+            "xlabs.excel.macros, xlabs_udfs; print('dask' in sys.modules, 'distributed' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False False"

@@ -1,0 +1,170 @@
+"""Batch re-rating on Dask: many workbooks, one summary (optional extra ``xlabs[dask]``).
+
+``rate_many`` submits one task per workbook to a Dask cluster — an embedded
+``LocalCluster`` (processes, one single-threaded worker per core) by default,
+or an existing scheduler — and collects one summary row per tranche.  A
+workbook that fails validation or crashes is reported in the summary with
+its error; it never stops the batch.  Nothing here is imported by the core
+package or the Excel path: ``import xlabs`` does not import Dask.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SUMMARY_COLUMNS = ("deal_file", "deal", "tranche", "balance", "credit_enhancement", "cash_flow_cap",
+                   "model_indicated", "final", "lowest_bdr_at_indicated", "tdr_at_indicated", "output",
+                   "run_seconds", "error")
+
+
+def find_workbooks(pattern: str) -> list[Path]:
+    """A folder (every .xlsx/.xlsm in it, rated outputs excluded) or a glob pattern, sorted."""
+    p = Path(pattern)
+    if p.is_dir():
+        files = [f for f in p.iterdir() if f.suffix.lower() in (".xlsx", ".xlsm")]
+    else:
+        files = [Path(f) for f in glob.glob(pattern, recursive=True)]
+    files = [f for f in files if not f.name.startswith(("~$", ".")) and ".rated." not in f.name]
+    return sorted(files)
+
+
+def rate_one(path: str, outdir: str) -> list[dict]:
+    """Rate one workbook into ``outdir``; return summary rows (an error row on failure).
+
+    Runs on a Dask worker; imports stay inside so the task pickles small.
+    """
+    from .errors import ValidationError
+    from .workbook.run import rate_workbook
+    t0 = time.perf_counter()
+    src = Path(path)
+    out = Path(outdir) / (src.stem + ".rated" + src.suffix)
+    base = {c: "" for c in SUMMARY_COLUMNS}
+    base["deal_file"] = src.name
+    try:
+        s = rate_workbook(src, out=out)
+    except ValidationError as e:
+        return [dict(base, run_seconds=round(time.perf_counter() - t0, 3),
+                     error="; ".join(str(p) for p in e.problems[:20]) + (" ..." if len(e.problems) > 20 else ""))]
+    except Exception as e:  # a defect must be visible in the summary, not kill the batch
+        return [dict(base, run_seconds=round(time.perf_counter() - t0, 3), error=f"internal error: {type(e).__name__}: {e}")]
+    st = s.result.stress
+    rows = []
+    for t in s.ratings:
+        cap = t.caps.get("cash flow")
+        sub = st[(st.tranche == t.tranche) & (st.rating == cap)]
+        rows.append(dict(base, deal=s.deal_name, tranche=t.tranche, balance=s.balances.get(t.tranche, ""),
+                         credit_enhancement=round(t.credit_enhancement, 6), cash_flow_cap=cap or "",
+                         model_indicated=t.model_indicated, final=t.final,
+                         lowest_bdr_at_indicated=round(float(sub.bdr.min()), 6) if len(sub) else "",
+                         tdr_at_indicated=round(float(sub.tdr.iloc[0]), 6) if len(sub) else "",
+                         output=str(out), run_seconds=round(time.perf_counter() - t0, 3)))
+    return rows
+
+
+@dataclass
+class BatchResult:
+    rows: list = field(default_factory=list)
+    n_workbooks: int = 0
+    n_failed: int = 0
+    seconds: float = 0.0
+    workers: int = 0
+    summary_csv: Path | None = None
+    summary_xlsx: Path | None = None
+
+
+def _client(scheduler: str | None, workers: int | None):
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise RuntimeError("xlabs batch needs Dask: pip install 'xlabs[dask]'") from None
+    if scheduler:
+        return Client(scheduler), None
+    n = workers or os.cpu_count() or 1
+    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
+    return Client(cluster), cluster
+
+
+def rate_many(paths, outdir, *, scheduler: str | None = None, workers: int | None = None, client=None,
+              progress=None) -> BatchResult:
+    """Rate every workbook in ``paths`` on Dask; write per-deal outputs and summary.csv/.xlsx in ``outdir``.
+
+    Parameters
+    ----------
+    paths : list of path-like
+    outdir : path-like
+    scheduler : str, optional
+        ``tcp://host:port`` of an existing Dask scheduler (its workers must
+        have xlabs installed and see ``paths`` and ``outdir``).
+    workers : int, optional
+        Workers of the embedded LocalCluster (default: one per core).
+    client : dask.distributed.Client, optional
+        Use this client instead of creating one.
+    progress : callable, optional
+        ``progress(done, total, deal_file)``.
+    """
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    paths = [str(Path(p).resolve()) for p in paths]
+    t0 = time.perf_counter()
+    own_cluster = None
+    if client is None:
+        client, own_cluster = _client(scheduler, workers)
+        owns_client = True
+    else:
+        owns_client = False
+    try:
+        from dask.distributed import as_completed
+        n_workers = len(client.scheduler_info().get("workers", {}))
+        futures = {client.submit(rate_one, p, str(outdir.resolve()), pure=False): p for p in paths}
+        by_path = {}
+        done = 0
+        for fut in as_completed(futures):
+            p = futures[fut]
+            try:
+                by_path[p] = fut.result()
+            except Exception as e:  # worker died, pickling failed ...
+                by_path[p] = [dict({c: "" for c in SUMMARY_COLUMNS}, deal_file=Path(p).name,
+                                   error=f"task failed: {type(e).__name__}: {e}")]
+            done += 1
+            if progress:
+                progress(done, len(paths), Path(p).name)
+    finally:
+        if owns_client:
+            client.close()
+        if own_cluster is not None:
+            own_cluster.close()
+    rows = [r for p in paths for r in by_path[p]]
+    res = BatchResult(rows=rows, n_workbooks=len(paths), n_failed=sum(1 for p in paths if by_path[p][0]["error"]),
+                      seconds=time.perf_counter() - t0, workers=n_workers)
+    res.summary_csv = outdir / "summary.csv"
+    with open(res.summary_csv, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=SUMMARY_COLUMNS)
+        w.writeheader()
+        w.writerows(rows)
+    res.summary_xlsx = _write_summary_xlsx(outdir / "summary.xlsx", rows, res)
+    return res
+
+
+def _write_summary_xlsx(path: Path, rows, res: BatchResult) -> Path:
+    """The summary as a workbook, rendered by the same adapter code as a rating run; saved atomically."""
+    import openpyxl
+
+    from .workbook.adapter import OpenpyxlBook
+    from .workbook.sheetout import SheetOut
+    s = SheetOut("Summary")
+    s.title(f"Batch re-rating: {res.n_workbooks} workbooks, {res.n_failed} failed, {res.seconds:.1f} s "
+            f"on {res.workers} worker(s)")
+    s.table(3, 1, "One row per tranche (a failed workbook: one row with its error)", list(SUMMARY_COLUMNS),
+            [[r[c] for c in SUMMARY_COLUMNS] for r in rows],
+            {"credit_enhancement": "0.00%", "lowest_bdr_at_indicated": "0.00%", "tdr_at_indicated": "0.00%",
+             "balance": "#,##0.00"})
+    book = OpenpyxlBook.__new__(OpenpyxlBook)   # an in-memory book: no file to load
+    book.wb = openpyxl.Workbook()
+    book.wb.remove(book.wb.active)
+    book.write_sheet(s)
+    return book.save_atomic(path)
