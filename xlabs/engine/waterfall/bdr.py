@@ -4,8 +4,10 @@ The search for one (tranche, scenario) pair scans a coarse CDR grid
 (0, step, 2 step, ... 1) until the tranche first defaults — the waterfall
 can be non-monotone in CDR because of triggers — then bisects the failing
 interval to ``tol`` (1e-4).  BDR is the largest CDR found with no default.
-All pairs run inside one numba ``prange`` loop (:func:`bdr_grid_kernel`);
-each evaluation stops as soon as the searched tranche defaults.
+All scenarios run inside one numba ``prange`` loop (:func:`bdr_grid_kernel`);
+the grid scan of a scenario is shared by its tranches (one evaluation gives
+every tranche's default status) and each bisection evaluation stops as soon
+as the searched tranche defaults.
 """
 
 from __future__ import annotations
@@ -82,12 +84,82 @@ def search_one(grid, tol, j, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipa
     return lo, n, 0
 
 
+@njit(cache=True)
+def search_scenario(grid, tol, tranches, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab,
+                    ob_bal0, ob_sched, ob_rate, ob_rec, ob_lag, ob_def, tr_bal0, tr_int, fee_int, fee_fixed,
+                    step_int, step_cap, payees, trig_int, trig_level, sched_tab, bdr, n_eval, state):
+    """BDRs of several tranches under one scenario (§6.1), writing ``bdr``, ``n_eval``, ``state`` (T,).
+
+    One evaluation tells whether *every* tranche defaults, so the coarse grid
+    is scanned once for all tranches (until each has failed once); then the
+    first failing interval of each tranche is bisected to ``tol`` with an
+    evaluation that stops as soon as that tranche defaults.  The result is
+    the same as a separate scan per tranche.  ``n_eval`` counts the shared
+    grid evaluations plus the tranche's own bisection steps.
+    """
+    H = timing.shape[0]
+    J = tr_bal0.shape[0]
+    T = tranches.shape[0]
+    G = grid.shape[0]
+    pool_out = np.empty((H, 10))
+    acc_out = np.empty((H, 10))
+    tr_out = np.empty((H, J, 6))
+    fee_out = np.empty((H, fee_fixed.shape[0], 2))
+    trig_out = np.empty((H, trig_int.shape[0]))
+    status = np.empty((J, 4))
+    first = np.full(T, -1, dtype=np.int64)
+    n_grid = 0
+    for g in range(G):
+        run_waterfall(grid[g], timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab, ob_bal0,
+                      ob_sched, ob_rate, ob_rec, ob_lag, ob_def, tr_bal0, tr_int, fee_int, fee_fixed, step_int,
+                      step_cap, payees, trig_int, trig_level, sched_tab, pool_out, acc_out, tr_out, fee_out,
+                      trig_out, status, -1)
+        n_grid += 1
+        done = True
+        for k in range(T):
+            if first[k] < 0:
+                if status[tranches[k], S_DEFAULTED] != 0.0:
+                    first[k] = g
+                else:
+                    done = False
+        if done:
+            break
+    for k in range(T):
+        j = tranches[k]
+        if first[k] < 0:
+            bdr[k] = grid[G - 1]
+            n_eval[k] = n_grid
+            state[k] = 1
+            continue
+        if first[k] == 0:
+            bdr[k] = 0.0
+            n_eval[k] = n_grid
+            state[k] = 2
+            continue
+        lo = grid[first[k] - 1]
+        hi = grid[first[k]]
+        n = n_grid
+        while hi - lo > tol:
+            mid = 0.5 * (lo + hi)
+            n += 1
+            if _defaults(mid, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab, ob_bal0,
+                         ob_sched, ob_rate, ob_rec, ob_lag, ob_def, tr_bal0, tr_int, fee_int, fee_fixed, step_int,
+                         step_cap, payees, trig_int, trig_level, sched_tab, pool_out, acc_out, tr_out, fee_out,
+                         trig_out, status, j):
+                hi = mid
+            else:
+                lo = mid
+        bdr[k] = lo
+        n_eval[k] = n
+        state[k] = 0
+
+
 @njit(cache=True, parallel=True)
 def bdr_grid_kernel(grid, tol, tranches, timing, smm, sc_f, sc_i, coupon, fee_rate,
                     par, ipar, amort_tab, yld_tab, ob_bal0, ob_sched, ob_rate, ob_rec, ob_lag, ob_def,
                     tr_bal0, tr_int, fee_int, fee_fixed, step_int, step_cap, payees, trig_int, trig_level, sched_tab,
                     bdr, n_eval, state):
-    """BDR for every (scenario, tranche) pair (METHODOLOGY §6.1), in parallel.
+    """BDR for every (scenario, tranche) pair (METHODOLOGY §6.1), scenarios in parallel.
 
     Parameters
     ----------
@@ -97,19 +169,13 @@ def bdr_grid_kernel(grid, tol, tranches, timing, smm, sc_f, sc_i, coupon, fee_ra
     coupon : (NSc, J, H); fee_rate : (NSc, F)  stacked scenario arrays.
     Remaining deal arrays as in ``kernel.run_waterfall``.
     bdr : (NSc, T) float64; n_eval : (NSc, T) int64; state : (NSc, T) int64
-        Outputs, see :func:`search_one`.
+        Outputs, see :func:`search_scenario`.
     """
-    T = tranches.shape[0]
-    for q in prange(timing.shape[0] * T):
-        i = q // T
-        k = q % T
-        b, n, st = search_one(grid, tol, tranches[k], timing[i], smm[i], sc_f[i], sc_i[i], coupon[i], fee_rate[i],
-                              par, ipar, amort_tab, yld_tab, ob_bal0, ob_sched, ob_rate, ob_rec, ob_lag, ob_def,
-                              tr_bal0, tr_int, fee_int, fee_fixed, step_int, step_cap, payees, trig_int,
-                              trig_level, sched_tab)
-        bdr[i, k] = b
-        n_eval[i, k] = n
-        state[i, k] = st
+    for i in prange(timing.shape[0]):
+        search_scenario(grid, tol, tranches, timing[i], smm[i], sc_f[i], sc_i[i], coupon[i], fee_rate[i],
+                        par, ipar, amort_tab, yld_tab, ob_bal0, ob_sched, ob_rate, ob_rec, ob_lag, ob_def,
+                        tr_bal0, tr_int, fee_int, fee_fixed, step_int, step_cap, payees, trig_int, trig_level,
+                        sched_tab, bdr[i], n_eval[i], state[i])
 
 
 def stack_scenarios(deal, scenarios):

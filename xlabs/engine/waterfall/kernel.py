@@ -150,7 +150,7 @@ def _withdraw(acc, src, x):
         x -= y
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def run_waterfall(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
                   par, ipar, amort_tab, yld_tab,
                   ob_bal0, ob_sched, ob_rate, ob_rec, ob_lag, ob_def,
