@@ -34,54 +34,8 @@ def _defaults(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_t
               trig_int, trig_level, sched, pool_out, acc_out, tr_out, fee_out, trig_out, status, j):
     run_waterfall(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab, ob_bal0, ob_sched,
                   ob_rate, ob_rec, ob_lag, ob_def, tr_bal0, tr_int, fee_int, fee_fixed, step_int, step_cap, payees,
-                  trig_int, trig_level, sched, pool_out, acc_out, tr_out, fee_out, trig_out, status, j)
+                  trig_int, trig_level, sched, pool_out, acc_out, tr_out, fee_out, trig_out, status, j, 0)
     return status[j, S_DEFAULTED] != 0.0
-
-
-@njit(cache=True)
-def search_one(grid, tol, j, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab, ob_bal0,
-               ob_sched, ob_rate, ob_rec, ob_lag, ob_def, tr_bal0, tr_int, fee_int, fee_fixed, step_int, step_cap,
-               payees, trig_int, trig_level, sched):
-    """BDR of tranche ``j`` under one scenario: grid scan, then bisection of the
-    first failing interval to ``tol`` (§6.1).  Returns ``(bdr, evaluations, state)``,
-    state 0 found / 1 no default up to the last grid point / 2 defaults at CDR 0."""
-    H = timing.shape[0]
-    J = tr_bal0.shape[0]
-    pool_out = np.empty((H, 10))
-    acc_out = np.empty((H, 10))
-    tr_out = np.empty((H, J, 6))
-    fee_out = np.empty((H, fee_fixed.shape[0], 2))
-    trig_out = np.empty((H, trig_int.shape[0]))
-    status = np.empty((J, 4))
-    n = 0
-    prev = 0.0
-    hi = -1.0
-    for g in range(grid.shape[0]):
-        c = grid[g]
-        n += 1
-        if _defaults(c, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab, ob_bal0,
-                     ob_sched, ob_rate, ob_rec, ob_lag, ob_def, tr_bal0, tr_int, fee_int, fee_fixed, step_int,
-                     step_cap, payees, trig_int, trig_level, sched, pool_out, acc_out, tr_out, fee_out, trig_out,
-                     status, j):
-            hi = c
-            break
-        prev = c
-    if hi < 0.0:
-        return grid[grid.shape[0] - 1], n, 1
-    if hi == grid[0]:
-        return 0.0, n, 2
-    lo = prev
-    while hi - lo > tol:
-        mid = 0.5 * (lo + hi)
-        n += 1
-        if _defaults(mid, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab, ob_bal0,
-                     ob_sched, ob_rate, ob_rec, ob_lag, ob_def, tr_bal0, tr_int, fee_int, fee_fixed, step_int,
-                     step_cap, payees, trig_int, trig_level, sched, pool_out, acc_out, tr_out, fee_out, trig_out,
-                     status, j):
-            hi = mid
-        else:
-            lo = mid
-    return lo, n, 0
 
 
 @njit(cache=True)
@@ -113,7 +67,7 @@ def search_scenario(grid, tol, tranches, timing, smm, sc_f, sc_i, coupon, fee_ra
         run_waterfall(grid[g], timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab, ob_bal0,
                       ob_sched, ob_rate, ob_rec, ob_lag, ob_def, tr_bal0, tr_int, fee_int, fee_fixed, step_int,
                       step_cap, payees, trig_int, trig_level, sched_tab, pool_out, acc_out, tr_out, fee_out,
-                      trig_out, status, -1)
+                      trig_out, status, -1, 0)
         n_grid += 1
         done = True
         for k in range(T):

@@ -156,7 +156,7 @@ def run_waterfall(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
                   ob_bal0, ob_sched, ob_rate, ob_rec, ob_lag, ob_def,
                   tr_bal0, tr_int, fee_int, fee_fixed,
                   step_int, step_cap, payees, trig_int, trig_level, sched,
-                  pool_out, acc_out, tr_out, fee_out, trig_out, status, stop_j):
+                  pool_out, acc_out, tr_out, fee_out, trig_out, status, stop_j, detail):
     """Run one scenario at one CDR; write every output in place.
 
     Parameters (H periods, J tranches, F fees, S steps, K triggers, N obligors)
@@ -182,6 +182,8 @@ def run_waterfall(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
     trig_out (H, K), status (J, 4) : outputs (see ``codes``).
     stop_j : int  stop as soon as tranche ``stop_j`` defaults (-1: never);
         used by the BDR search, leaves later periods unwritten.
+    detail : int  1 writes the per-period outputs; 0 writes only ``status``
+        (the BDR search: the stores cost about a third of an evaluation).
     """
     H = timing.shape[0]
     J = tr_bal0.shape[0]
@@ -384,7 +386,8 @@ def run_waterfall(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
                 tstate[k] = 1 if hit else 0
             elif hit:
                 tstate[k] = 1
-            trig_out[t, k] = tstate[k]
+            if detail:
+                trig_out[t, k] = tstate[k]
             if tstate[k] == 1:
                 fx |= trig_int[k, KI_EFFECTS]
         if fx & EFF_END_REVOLVING:
@@ -419,6 +422,8 @@ def run_waterfall(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
             if combine and src < SRC_RESERVE:
                 src = SRC_COMBINED
             avail = _available(acc, src)
+            if avail <= 0.0:
+                continue  # every action moves cash out of its source
             act = step_int[s, SI_ACT]
             amt = step_int[s, SI_AMT]
             cap = step_cap[s]
@@ -537,8 +542,9 @@ def run_waterfall(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
         # ---- 5. end of period ----------------------------------------------
         for f in range(F):
             farrears[f] = fdue[f] - fpaid[f]
-            fee_out[t, f, 0] = fdue[f]
-            fee_out[t, f, 1] = fpaid[f]
+            if detail:
+                fee_out[t, f, 0] = fdue[f]
+                fee_out[t, f, 1] = fpaid[f]
         stop = False
         for j in range(J):
             unpaid = due[j] - ipaid[j]
@@ -556,33 +562,35 @@ def run_waterfall(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
                     status[j, S_KIND] = DEFAULT_FINAL
             if j == stop_j and status[j, S_DEFAULTED] != 0.0:
                 stop = True
-            tr_out[t, j, 0] = due[j]
-            tr_out[t, j, 1] = ipaid[j]
-            tr_out[t, j, 2] = ppaid[j]
-            tr_out[t, j, 3] = bal[j]
-            tr_out[t, j, 4] = deferred[j]
-            tr_out[t, j, 5] = resid[j]
+            if detail:
+                tr_out[t, j, 0] = due[j]
+                tr_out[t, j, 1] = ipaid[j]
+                tr_out[t, j, 2] = ppaid[j]
+                tr_out[t, j, 3] = bal[j]
+                tr_out[t, j, 4] = deferred[j]
+                tr_out[t, j, 5] = resid[j]
         prev_short = senior >= 0 and due[senior] - ipaid[senior] > tol[senior]
-        pool_out[t, P_BEGIN] = begin
-        pool_out[t, P_DEFAULT] = dsum
-        pool_out[t, P_SCHED] = spsum
-        pool_out[t, P_PREPAY] = ppsum
-        pool_out[t, P_INTEREST] = itsum
-        pool_out[t, P_RECOVERY] = rec
-        pool_out[t, P_PURCH] = purch
-        pool_out[t, P_PURCH_CASH] = purch_cash
-        pool_out[t, P_END] = endb + purch
-        pool_out[t, P_CDR] = cdr_ratio
-        acc_out[t, 0] = acc[0]
-        acc_out[t, 1] = acc[1]
-        acc_out[t, 2] = acc[2]
-        acc_out[t, 3] = target
-        acc_out[t, 4] = tax_paid
-        acc_out[t, 5] = fees_paid
-        acc_out[t, 6] = equity
-        acc_out[t, 7] = 1.0 if revolving else 0.0
-        acc_out[t, 8] = xs
-        acc_out[t, 9] = pdl
+        if detail:
+            pool_out[t, P_BEGIN] = begin
+            pool_out[t, P_DEFAULT] = dsum
+            pool_out[t, P_SCHED] = spsum
+            pool_out[t, P_PREPAY] = ppsum
+            pool_out[t, P_INTEREST] = itsum
+            pool_out[t, P_RECOVERY] = rec
+            pool_out[t, P_PURCH] = purch
+            pool_out[t, P_PURCH_CASH] = purch_cash
+            pool_out[t, P_END] = endb + purch
+            pool_out[t, P_CDR] = cdr_ratio
+            acc_out[t, 0] = acc[0]
+            acc_out[t, 1] = acc[1]
+            acc_out[t, 2] = acc[2]
+            acc_out[t, 3] = target
+            acc_out[t, 4] = tax_paid
+            acc_out[t, 5] = fees_paid
+            acc_out[t, 6] = equity
+            acc_out[t, 7] = 1.0 if revolving else 0.0
+            acc_out[t, 8] = xs
+            acc_out[t, 9] = pdl
         if stop:
             for j in range(J):
                 status[j, S_LOSS] = bal[j] + deferred[j]
