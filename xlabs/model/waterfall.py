@@ -135,8 +135,9 @@ class Step:
 class Trigger:
     """A trigger on pool and deal state (§5.3), tested each period before the waterfall.
 
-    ``test``: ``cdr_above`` (cumulative default ratio above ``level`` or the
-    per-period ``schedule``), ``reserve_below_target`` (reserve below
+    ``test``: ``cdr_above`` (cumulative default ratio — cumulative defaults /
+    (initial pool + principal bought while revolving so far) — above ``level``
+    or the per-period ``schedule``), ``reserve_below_target`` (reserve below
     ``level`` x target at the start of the period), ``excess_spread_below``
     (annualised excess spread averaged over the last 3 periods, this one
     included, below ``level``), ``senior_interest_shortfall`` (the most

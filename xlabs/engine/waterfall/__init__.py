@@ -8,8 +8,9 @@ triggers, pool, obligors, revolving period) is validated and compiled by
 :func:`protection_table` adds TDRs (Pengyuan Table 3).
 """
 
+from .bdr import BDRTable, breakeven_table, protection_table
 from .compile import Program, ScenarioArrays, compile_deal, scenario_arrays, validate
 from .run import WaterfallResult, cash_balance, run, run_arrays
 
 __all__ = ["Program", "ScenarioArrays", "compile_deal", "scenario_arrays", "validate", "WaterfallResult",
-           "cash_balance", "run", "run_arrays"]
+           "cash_balance", "run", "run_arrays", "BDRTable", "breakeven_table", "protection_table"]

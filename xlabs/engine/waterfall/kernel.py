@@ -20,8 +20,12 @@ Each period t (0-based here, period t+1 in outputs):
    pool balance at the start x frequency.  Reserve target = max(floor,
    k x (next-period fees on the end-of-period pool + fixed fees + next-period
    interest of the most senior outstanding tranche)); 0 in the last period.
-3. **Triggers**, in order, set their state (curable: test holds now;
-   non-curable: ever held) and the union of effects.  A trigger with
+3. **Triggers**, in order, set their state (tests see the cumulative default
+   ratio = cumulative defaults / (initial pool + principal bought so far),
+   the reserve at the start of the period against this period's target, the
+   3-period average excess spread, last period's senior interest shortfall,
+   the period number; curable: in effect while the test holds, non-curable:
+   once it has held) and collect the union of the effects in effect.  A trigger with
    ``end_revolving`` ends revolving for good.
 4. **Steps**, in table order, each if its condition holds, moving cash out
    of its source account (``combined`` = interest, then principal, then
