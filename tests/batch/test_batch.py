@@ -87,3 +87,25 @@ def test_core_and_excel_path_do_not_import_dask():
             "xlabs.excel.macros, xlabs_udfs; print('dask' in sys.modules, 'distributed' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False False"
+
+
+def test_distributed_monte_carlo_equals_local_bit_for_bit(cluster):
+    import numpy as np
+
+    from xlabs import simulate_defaults
+    rng = np.random.default_rng(5)
+    n, months = 60, 36
+    pd_end = rng.uniform(0.01, 0.08, n)
+    pd = pd_end[:, None] * (np.arange(1, months + 1) / months)[None, :]
+    loadings = np.zeros((n, 3))
+    loadings[np.arange(n), rng.integers(0, 3, n)] = 0.5
+    exposure = rng.uniform(1e6, 5e6, n)
+    kw = dict(exposure=exposure, recovery=0.4, n_paths=50_000, seed=2026)
+    local = simulate_defaults(pd, loadings, **kw)
+    dist = simulate_defaults(pd, loadings, client=cluster, chunks=5, **kw)
+    assert np.array_equal(local.default_ratio, dist.default_ratio)
+    assert np.array_equal(local.loss_ratio, dist.loss_ratio)
+    assert np.array_equal(local.timing, dist.timing)
+    assert dist.seed == 2026 and dist.n_paths == 50_000
+    other = simulate_defaults(pd, loadings, client=cluster, **dict(kw, seed=2027))
+    assert not np.array_equal(local.loss_ratio, other.loss_ratio)

@@ -44,13 +44,20 @@ DEFAULT_BLOCK = 4096
 
 
 @njit(cache=True, parallel=True)
-def _mc_kernel(seed, n_paths, block, A, s_g, gstart, obl, c_end, C, mat, E, lgd,
+def _mc_kernel(seed, n_paths, block, b_first, b_last, A, s_g, gstart, obl, c_end, C, mat, E, lgd,
                inv_init, dr, lr, timing):
-    """Fill ``dr``/``lr`` (n_paths,) and ``timing`` (n_blocks, M); see module doc."""
-    n_blocks = (n_paths + block - 1) // block
+    """Fill ``dr``/``lr`` and ``timing`` for the global blocks ``b_first..b_last-1``.
+
+    Path ``p`` of the run is written at ``dr[p - b_first * block]``; block
+    ``b`` adds its timing to ``timing[b - b_first]``.  A block's numbers
+    depend only on (seed, b), so any split of the blocks gives the same
+    per-path values (see module doc).
+    """
     n_groups = s_g.shape[0]
     k = A.shape[1]
-    for b in prange(n_blocks):
+    base = b_first * block
+    for lb in prange(b_last - b_first):
+        b = b_first + lb
         st = seed_state(seed, b)
         z = np.empty(k)
         p0 = b * block
@@ -95,11 +102,11 @@ def _mc_kernel(seed, n_paths, block, A, s_g, gstart, obl, c_end, C, mat, E, lgd,
                         e = E[i, lo]
                         d += e
                         loss += e * lgd[i]
-                        timing[b, lo] += e
+                        timing[lb, lo] += e
                     pc = pj
                     j += 1
-            dr[path] = d * inv_init
-            lr[path] = loss * inv_init
+            dr[path - base] = d * inv_init
+            lr[path - base] = loss * inv_init
 
 
 def _groups(loadings: np.ndarray, c_end: np.ndarray):
@@ -170,8 +177,35 @@ def prepare_inputs(pd, loadings, exposure=None, recovery=None, maturity=None,
                 maturity=np.ascontiguousarray(mat), initial=init)
 
 
+def _run_blocks(job: dict, b_first: int, b_last: int):
+    """Paths of blocks ``b_first..b_last-1`` of a prepared run; a Dask task."""
+    n = min(b_last * job["block"], job["n_paths"]) - b_first * job["block"]
+    dr = np.empty(n)
+    lr = np.empty(n)
+    timing = np.zeros((b_last - b_first, job["C"].shape[1]))
+    _mc_kernel(np.uint64(job["seed"]), job["n_paths"], job["block"], b_first, b_last, job["rows"], job["s_g"],
+               job["gstart"], job["order"], job["c_sorted"], job["C"], job["mat"], job["E"], job["lgd"],
+               job["inv_init"], dr, lr, timing)
+    return dr, lr, timing
+
+
+def _distributed_blocks(client, job: dict, n_blocks: int, chunks: int | None):
+    """Run the blocks on a Dask client in contiguous chunks; merge in block order."""
+    if chunks is None:
+        chunks = 4 * max(1, len(client.scheduler_info().get("workers", {})))
+    chunks = max(1, min(int(chunks), n_blocks))
+    edges = np.linspace(0, n_blocks, chunks + 1).round().astype(int)
+    [job_f] = client.scatter([job], broadcast=True)   # one object, sent once to every worker
+    futs = [client.submit(_run_blocks, job_f, int(a), int(b), pure=False)
+            for a, b in zip(edges[:-1], edges[1:]) if b > a]
+    parts = client.gather(futs)
+    return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+            np.concatenate([p[2] for p in parts], axis=0))
+
+
 def simulate_defaults(pd, loadings, exposure=None, recovery=None, n_paths=1_000_000, seed=0, *,
-                      maturity=None, initial_principal=None, block_size=DEFAULT_BLOCK):
+                      maturity=None, initial_principal=None, block_size=DEFAULT_BLOCK, client=None,
+                      chunks=None):
     """Monte Carlo of pool default and loss ratios (METHODOLOGY §4.5).
 
     Parameters
@@ -201,6 +235,14 @@ def simulate_defaults(pd, loadings, exposure=None, recovery=None, n_paths=1_000_
         Denominator of the ratios (currency); default ``exposure[:, 0].sum()``.
     block_size : int
         Paths per random-stream block (changing it changes the numbers).
+    client : dask.distributed.Client, optional
+        Split the blocks over the cluster's workers (``pip install
+        'xlabs[dask]'``).  Each block draws from its own stream seeded by
+        (seed, block), each task returns its blocks' per-path arrays, and the
+        merge concatenates them and sums the timing rows in block order, so
+        the result is bit-for-bit the single-machine result for the same seed.
+    chunks : int, optional
+        Number of tasks for ``client`` (default 4 per worker).
 
     Notes
     -----
@@ -241,11 +283,13 @@ def simulate_defaults(pd, loadings, exposure=None, recovery=None, n_paths=1_000_
     c_end = C[np.arange(n), mat - 1]
     rows, s_g, gstart, order, c_sorted = _groups(a, c_end)
     n_blocks = (n_paths + block_size - 1) // block_size
-    dr = np.empty(n_paths)
-    lr = np.empty(n_paths)
-    timing = np.zeros((n_blocks, months))
-    _mc_kernel(np.uint64(seed), n_paths, block_size, rows, s_g, gstart, order, c_sorted, C, mat,
-               x["exposure"], 1.0 - x["recovery"], 1.0 / x["initial"], dr, lr, timing)
+    job = {"seed": seed, "n_paths": n_paths, "block": block_size, "rows": rows, "s_g": s_g, "gstart": gstart,
+           "order": order, "c_sorted": c_sorted, "C": C, "mat": mat, "E": x["exposure"],
+           "lgd": 1.0 - x["recovery"], "inv_init": 1.0 / x["initial"]}
+    if client is None:
+        dr, lr, timing = _run_blocks(job, 0, n_blocks)
+    else:
+        dr, lr, timing = _distributed_blocks(client, job, n_blocks, chunks)
     timing_curve = timing.sum(axis=0) / (x["initial"] * n_paths)
     return PortfolioResult(default_ratio=dr, loss_ratio=lr, timing=timing_curve, seed=seed,
                            n_paths=n_paths, n_obligors=n, n_months=months, block_size=block_size)
