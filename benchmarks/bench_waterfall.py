@@ -42,7 +42,7 @@ def _repeat(n, detail, cdrs, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipa
         run_waterfall(cdrs[i % m], timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab,
                       ob_bal0, ob_sched, ob_rate, ob_rec, ob_lag, ob_def, tr_bal0, tr_int, fee_int, fee_fixed,
                       step_int, step_cap, payees, trig_int, trig_level, sched, pool_out, acc_out, tr_out, fee_out,
-                      trig_out, status, -1, detail)
+                      trig_out, status, -1, detail, tr_bal0.shape[0])
         tot += status[0, 3]
     return tot
 

@@ -82,3 +82,30 @@ def test_seniority_on_the_consumer_revolving_deal():
         # the rated notes lose interest too, in order (Sub has no coupon, so only principal)
         frac_all = raw.status[:3, 3] / prog.tr_bal0[:3]
         assert np.all(np.diff(frac_all) >= -1e-9), cdr
+
+
+@SETTINGS
+@given(seeds, cdrs, scenarios)
+def test_status_only_mode_gives_the_same_default_flags(seed, cdr, sc):
+    """The BDR search runs the kernel in status-only mode with early exits; the default flags of
+    the watched tranches (all of them; or 0..j with a stop at tranche j's default) equal a full run's."""
+    from xlabs.engine.waterfall.kernel import run_waterfall
+    from xlabs.engine.waterfall.run import allocate
+
+    deal = random_deal(seed)
+    prog = compile_deal(deal)
+    arrs = scenario_arrays(deal, sc)
+    full = run_arrays(prog, arrs, cdr).status[:, 0]
+    for stop_j in range(-1, prog.tr_bal0.size):
+        o = allocate(prog)
+        run_waterfall(float(cdr), *arrs.args(), *prog.args(), o.pool, o.accounts, o.tranches, o.fees, o.triggers,
+                      o.status, np.int64(stop_j), np.int64(0), np.int64(stop_j + 1 if stop_j >= 0 else 99))
+        if stop_j < 0:
+            np.testing.assert_array_equal(o.status[:, 0], full)
+        else:
+            assert o.status[stop_j, 0] == full[stop_j]
+        # watching the first w tranches: their flags are exact
+        for w in range(1, prog.tr_bal0.size + 1):
+            run_waterfall(float(cdr), *arrs.args(), *prog.args(), o.pool, o.accounts, o.tranches, o.fees,
+                          o.triggers, o.status, np.int64(-1), np.int64(0), np.int64(w))
+            np.testing.assert_array_equal(o.status[:w, 0], full[:w])

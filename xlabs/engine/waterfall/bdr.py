@@ -34,7 +34,7 @@ def _defaults(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_t
               trig_int, trig_level, sched, pool_out, acc_out, tr_out, fee_out, trig_out, status, j):
     run_waterfall(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab, ob_bal0, ob_sched,
                   ob_rate, ob_rec, ob_lag, ob_def, tr_bal0, tr_int, fee_int, fee_fixed, step_int, step_cap, payees,
-                  trig_int, trig_level, sched, pool_out, acc_out, tr_out, fee_out, trig_out, status, j, 0)
+                  trig_int, trig_level, sched, pool_out, acc_out, tr_out, fee_out, trig_out, status, j, 0, j + 1)
     return status[j, S_DEFAULTED] != 0.0
 
 
@@ -62,12 +62,15 @@ def search_scenario(grid, tol, tranches, timing, smm, sc_f, sc_i, coupon, fee_ra
     trig_out = np.empty((H, trig_int.shape[0]))
     status = np.empty((J, 4))
     first = np.full(T, -1, dtype=np.int64)
+    watch = 0
+    for k in range(T):
+        watch = max(watch, tranches[k] + 1)
     n_grid = 0
     for g in range(G):
         run_waterfall(grid[g], timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab, ob_bal0,
                       ob_sched, ob_rate, ob_rec, ob_lag, ob_def, tr_bal0, tr_int, fee_int, fee_fixed, step_int,
                       step_cap, payees, trig_int, trig_level, sched_tab, pool_out, acc_out, tr_out, fee_out,
-                      trig_out, status, -1, 0)
+                      trig_out, status, -1, 0, watch)
         n_grid += 1
         done = True
         for k in range(T):

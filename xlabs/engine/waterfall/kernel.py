@@ -160,7 +160,7 @@ def run_waterfall(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
                   ob_bal0, ob_sched, ob_rate, ob_rec, ob_lag, ob_def,
                   tr_bal0, tr_int, fee_int, fee_fixed,
                   step_int, step_cap, payees, trig_int, trig_level, sched,
-                  pool_out, acc_out, tr_out, fee_out, trig_out, status, stop_j, detail):
+                  pool_out, acc_out, tr_out, fee_out, trig_out, status, stop_j, detail, watch):
     """Run one scenario at one CDR; write every output in place.
 
     Parameters (H periods, J tranches, F fees, S steps, K triggers, N obligors)
@@ -187,7 +187,13 @@ def run_waterfall(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
     stop_j : int  stop as soon as tranche ``stop_j`` defaults (-1: never);
         used by the BDR search, leaves later periods unwritten.
     detail : int  1 writes the per-period outputs; 0 writes only ``status``
-        (the BDR search: the stores cost about a third of an evaluation).
+        (the BDR search: the stores cost about a third of an evaluation) and
+        stops once the first ``watch`` tranches are repaid, or once no
+        asset, recovery or cash is left (outstanding tranches are then
+        marked defaulted at their legal final): the default *flags* of the
+        first ``watch`` tranches equal a full run's; the period and kind of
+        such a default, and the flags of later tranches, may not.
+    watch : int  see ``detail`` (J to watch every tranche).
     """
     H = timing.shape[0]
     J = tr_bal0.shape[0]
@@ -242,6 +248,7 @@ def run_waterfall(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
     pdl = 0.0
     prev_short = False
     rev_ended = False
+    last_rec = -1
 
     for t in range(H):
         # ---- 1. pool ------------------------------------------------------
@@ -278,6 +285,8 @@ def run_waterfall(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
             endb += p2
             if t + rec_lag < H:
                 rec_sched[t + rec_lag] += rec_rate * d
+                if d > 0.0 and t + rec_lag > last_rec:
+                    last_rec = t + rec_lag
             dsum += d
             spsum += sp
             ppsum += pp
@@ -291,6 +300,8 @@ def run_waterfall(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
                 lag = ob_lag[i] + lag_extra
                 if t + lag < H:
                     rec_sched[t + lag] += ob_rec[i] * rec_mult * p
+                    if t + lag > last_rec:
+                        last_rec = t + lag
                 dsum += p
                 obp[i] = 0.0
                 continue
@@ -595,6 +606,22 @@ def run_waterfall(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
             acc_out[t, 7] = 1.0 if revolving else 0.0
             acc_out[t, 8] = xs
             acc_out[t, 9] = pdl
+        if detail == 0 and not stop:
+            # status-only mode: stop when nothing can change any tranche's default flag any more
+            outstanding = False
+            for j in range(min(watch, J)):
+                if bal[j] + deferred[j] > tol[j]:
+                    outstanding = True
+            if not outstanding:
+                stop = True        # every watched tranche repaid: no later shortfall or legal-final default
+            elif endb + purch <= 0.0 and last_rec <= t and acc[0] + acc[1] + acc[2] <= 0.0:
+                # no asset, no recovery to come, no cash: every outstanding tranche defaults by its legal final
+                stop = True
+                for j in range(J):
+                    if status[j, S_DEFAULTED] == 0.0 and bal[j] + deferred[j] > tol[j]:
+                        status[j, S_DEFAULTED] = 1.0
+                        status[j, S_PERIOD] = min(max(tr_int[j, TI_LEGAL], t + 1), H)
+                        status[j, S_KIND] = DEFAULT_FINAL
         if stop:
             for j in range(J):
                 status[j, S_LOSS] = bal[j] + deferred[j]

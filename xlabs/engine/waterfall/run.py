@@ -41,7 +41,7 @@ def run_arrays(prog: Program, sc: ScenarioArrays, cdr: float, out: RawOutputs | 
     """One kernel evaluation at ``cdr`` (fraction); fills and returns ``out``."""
     out = allocate(prog) if out is None else out
     run_waterfall(float(cdr), *sc.args(), *prog.args(), out.pool, out.accounts, out.tranches, out.fees,
-                  out.triggers, out.status, np.int64(-1), np.int64(1))
+                  out.triggers, out.status, np.int64(-1), np.int64(1), np.int64(prog.tr_bal0.size))
     return out
 
 
