@@ -32,7 +32,8 @@ CONSUMER_NOTE = ("Consumer method (CSPY Pengyuan): model-indicated rating = high
 
 
 def _protected(book):
-    return tuple(n for n in book.sheet_names() if n in S.INPUT_SHEETS)
+    from ..workbook import corporate_schema as CS
+    return tuple(n for n in book.sheet_names() if n in S.INPUT_SHEETS or n in CS.INPUT_SHEETS)
 
 
 def read_deal(book):
@@ -49,12 +50,84 @@ def _rate(book, deal, index):
         raise ValidationError(vintage_problems(e, index)) from None
 
 
-def rate_deal(book, *, source_name: str = "", checksum: str = "") -> tuple:
-    """Rate the deal in ``book`` and write TDR, Stress, Rating, CashFlows and Run.
+CORPORATE_NOTE = ("Corporate method (China Lianhe): cap 1 = highest rating with CE >= TRLR; cap 2 = highest rating "
+                  "whose stressed BDRs all reach TRDR; cap 3 = key-obligor test; model-indicated = the lowest.")
 
-    Returns ``(deal, result, info)``; raises ValidationError before writing
-    anything when an input is wrong.
+
+def is_corporate(book) -> bool:
+    from ..workbook.corporate_reader import deal_type
+    return deal_type(book) == "corporate"
+
+
+def read_corporate_deal(book):
+    from ..engine.corporate import check_corporate
+    from ..workbook.corporate_reader import read_corporate
+    deal = read_corporate(book)
+    check_corporate(deal)
+    return deal
+
+
+def _corporate_sheets(res, deal):
+    from ..workbook import corporate_writer as CW
+    return (CW.portfolio_sheet(res, deal), CW.stress_sheet(res, deal), CW.key_obligor_sheet(res, deal),
+            W.rating_sheet(res.ratings, {t.name: t.balance for t in deal.tranches}, deal.name, CORPORATE_NOTE))
+
+
+def rate_corporate_deal(book, *, source_name: str = "", checksum: str = "", client=None) -> tuple:
+    """Corporate deal: Portfolio, Stress, KeyObligor, Rating and Run sheets (METHODOLOGY 4, 6, 8)."""
+    from ..engine.corporate import rate_corporate
+    from ..workbook import corporate_schema as CS
+    t0 = time.perf_counter()
+    book.progress(0.0, "reading and validating inputs")
+    deal = read_corporate_deal(book)
+    t_read = time.perf_counter() - t0
+    res = rate_corporate(deal, progress=book.progress, client=client)
+    t1 = time.perf_counter()
+    protected = tuple(n for n in book.sheet_names() if n in CS.INPUT_SHEETS)
+    for sh in _corporate_sheets(res, deal):
+        book.write_sheet(sh, protected)
+    info = corporate_run_info(source_name, checksum, deal, res, t_read)
+    info["write (s)"] = round(time.perf_counter() - t1, 3)
+    book.write_sheet(W.run_sheet(info), protected)
+    book.progress(1.0, "rated")
+    return deal, res, info
+
+
+def corporate_run_info(source_name, checksum, deal, res, t_read) -> dict:
+    """Run record of a corporate run: version, input checksum, seed, paths, sources, timings."""
+    import datetime as _dt
+    import platform
+
+    import numba
+    import numpy
+
+    from .. import __version__
+    info = {
+        "xlabs version": __version__,
+        "run at (UTC)": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
+        "input file": source_name, "input SHA-256": checksum, "method": "corporate (Lianhe three models)",
+        "seed": res.mc.seed, "Monte Carlo paths": res.mc.n_paths, "path block size": res.mc.block_size,
+        "default-rate table": deal.tables.default_rates.source,
+        "stress scenarios": f"{len(deal.scenarios)} rows", "key-obligor table": f"{len(deal.key_obligors)} rows",
+        "python / numpy / numba": f"{platform.python_version()} / {numpy.__version__} / {numba.__version__}",
+        "read and validate (s)": round(t_read, 3),
+    }
+    for k, v in res.timings.items():
+        info[f"{k} (s)"] = round(v, 3)
+    for k, note in enumerate(res.notes):
+        info[f"note {k + 1}"] = note
+    return info
+
+
+def rate_deal(book, *, source_name: str = "", checksum: str = "") -> tuple:
+    """Rate the deal in ``book`` and write its output sheets (consumer or corporate, by Deal!deal_type).
+
+    Consumer: TDR, Stress, Rating, CashFlows, Run.  Corporate: Portfolio,
+    Stress, KeyObligor, Rating, Run.  Returns ``(deal, result, info)``;
+    raises ValidationError before writing anything when an input is wrong.
     """
+    if is_corporate(book):
+        return rate_corporate_deal(book, source_name=source_name, checksum=checksum)
     t0 = time.perf_counter()
     book.progress(0.0, "reading and validating inputs")
     deal, index = read_deal(book)
@@ -78,6 +151,16 @@ def _rating(res, deal) -> SheetOut:
 
 def rerun_stress(book) -> tuple:
     """Recompute the stress table and ratings; rewrite only Stress and Rating."""
+    if is_corporate(book):
+        from ..engine.corporate import rate_corporate
+        from ..workbook import corporate_schema as CS
+        deal = read_corporate_deal(book)
+        res = rate_corporate(deal, progress=book.progress)
+        protected = tuple(n for n in book.sheet_names() if n in CS.INPUT_SHEETS)
+        _, stress, _, rating = _corporate_sheets(res, deal)
+        book.write_sheet(stress, protected)
+        book.write_sheet(rating, protected)
+        return deal, res
     deal, index = read_deal(book)
     res = _rate(book, deal, index)
     protected = _protected(book)
@@ -88,12 +171,22 @@ def rerun_stress(book) -> tuple:
 
 
 def run_monte_carlo(book):
-    """The portfolio Monte Carlo step of a corporate deal.
+    """The portfolio Monte Carlo step alone: rewrites the Portfolio sheet of a corporate deal.
 
-    A consumer deal (the only schema the workbook layer reads today) has no
-    Monte Carlo step in its method (METHODOLOGY §3): this says so on the
-    Validation sheet instead of pretending to run anything.
+    A consumer deal has no Monte Carlo step in its method (METHODOLOGY §3):
+    this says so on the Validation sheet instead of pretending to run anything.
     """
+    if is_corporate(book):
+        from types import SimpleNamespace
+
+        from ..engine.corporate import run_portfolio
+        from ..workbook import corporate_writer as CW
+        deal = read_corporate_deal(book)
+        inputs, mc, targets, _ = run_portfolio(deal, book.progress)
+        book.write_sheet(CW.portfolio_sheet(SimpleNamespace(inputs=inputs, mc=mc, targets=targets), deal),
+                         _protected(book))
+        book.progress(1.0, "Monte Carlo done")
+        return mc
     deal, _ = read_deal(book)
     s = SheetOut(VALIDATION_SHEET)
     s.title(f"{deal.name}: Monte Carlo")
@@ -106,7 +199,10 @@ def run_monte_carlo(book):
 def validate_inputs(book) -> list:
     """Check every input; write the problems (or 'no problems') on a Validation sheet; return them."""
     try:
-        deal, index = read_deal(book)
+        if is_corporate(book):
+            read_corporate_deal(book)
+        else:
+            read_deal(book)
         problems = []
     except ValidationError as e:
         problems = e.problems

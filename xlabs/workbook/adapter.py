@@ -134,11 +134,18 @@ def _openpyxl_chart(ws, ch):
         if ch.kind == "scatter" and s.marker:
             ser.marker.symbol = "diamond"
             ser.graphicalProperties.line.noFill = True
-    for (xc, x0, x1), (yc, y0, y1), name in getattr(ch, "extra_series", []):
+    for extra in getattr(ch, "extra_series", []):
+        (xc, x0, x1), (yc, y0, y1), name = extra[:3]
+        style = extra[3] if len(extra) > 3 else "markers"
         from openpyxl.chart.series import SeriesLabel
         ser = OSeries(Reference(ws, min_col=yc, min_row=y0, max_row=y1),
                       Reference(ws, min_col=xc, min_row=x0, max_row=x1), title_from_data=False)
         ser.tx = SeriesLabel(v=name)
+        if style == "line":
+            ser.marker.symbol = "none"
+            ser.smooth = False
+            chart.series.append(ser)
+            continue
         ser.marker.symbol = "diamond"
         ser.marker.size = 9
         ser.marker.graphicalProperties.solidFill = "C00000"

@@ -54,7 +54,7 @@ class Chart:
     width_cm: float = 20.0
     height_cm: float = 9.0
     extra_series: list = field(default_factory=list)
-    """Scatter only: ((x col, first, last), (y col, first, last), name) marker series."""
+    """Scatter only: ((x col, first, last), (y col, first, last), name[, "markers" | "line"]) series."""
 
 
 @dataclass

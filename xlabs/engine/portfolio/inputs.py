@@ -113,23 +113,47 @@ class PortfolioTables:
     default_rates: DefaultRateTable = field(default_factory=shipped_table)
 
     @classmethod
+    def from_rows(cls, rows: dict, default_rates: DefaultRateTable | None = None) -> "PortfolioTables":
+        """Tables from row dicts keyed like :data:`TABLE_FILES` (the shipped CSVs' columns).
+
+        Values may be strings (CSV) or numbers (workbook cells).
+        """
+        ind = {str(r["industry"]).strip(): float(r["base_recovery"]) for r in rows["industry_recovery"]}
+        rr = rows["rating_recovery"]
+        adj = {SCALE[notch(str(r["rating"]))]: float(r["rating_adjustment"]) for r in rr}
+        up = {SCALE[notch(str(r["rating"]))]: float(r["guarantee_uplift"]) for r in rr}
+        gt = {str(r["guarantee_type"]).strip(): float(r["factor"]) for r in rows["guarantee_type"]}
+        col = {str(r["collateral_type"]).strip(): (float(r["haircut"]), int(float(r["lag_months"])))
+               for r in rows["collateral"]}
+        sen, srv = {}, {}
+        for r in rows["recovery_adjustment"]:
+            (sen if str(r["kind"]).strip() == "seniority" else srv)[str(r["level"]).strip()] = float(r["adjustment"])
+        conc: dict = {}
+        for r in rows["concentration"]:
+            conc.setdefault(str(r["dimension"]).strip(), []).append(
+                (float(r["lower"]), float(r["upper"]), float(r["multiplier"])))
+        corr = {str(r["parameter"]).strip(): float(r["value"]) for r in rows["correlation"]}
+        out = cls(ind, adj, up, gt, col, sen, srv, conc, corr)
+        if default_rates is not None:
+            out.default_rates = default_rates
+        return out
+
+    @classmethod
     def shipped(cls) -> "PortfolioTables":
         """Tables from ``xlabs/data/corporate_*.csv``."""
-        ind = {r["industry"]: float(r["base_recovery"]) for r in read_rows("corporate_recovery_industry.csv")[0]}
-        rr = read_rows("corporate_recovery_rating.csv")[0]
-        adj = {r["rating"]: float(r["rating_adjustment"]) for r in rr}
-        up = {r["rating"]: float(r["guarantee_uplift"]) for r in rr}
-        gt = {r["guarantee_type"]: float(r["factor"]) for r in read_rows("corporate_guarantee_type.csv")[0]}
-        col = {r["collateral_type"]: (float(r["haircut"]), int(r["lag_months"]))
-               for r in read_rows("corporate_collateral.csv")[0]}
-        sen, srv = {}, {}
-        for r in read_rows("corporate_recovery_adjustment.csv")[0]:
-            (sen if r["kind"] == "seniority" else srv)[r["level"]] = float(r["adjustment"])
-        conc: dict = {}
-        for r in read_rows("corporate_concentration.csv")[0]:
-            conc.setdefault(r["dimension"], []).append((float(r["lower"]), float(r["upper"]), float(r["multiplier"])))
-        corr = {r["parameter"]: float(r["value"]) for r in read_rows("corporate_correlation.csv")[0]}
-        return cls(ind, adj, up, gt, col, sen, srv, conc, corr)
+        return cls.from_rows({k: read_rows(f)[0] for k, f in TABLE_FILES.items()})
+
+
+TABLE_FILES = {
+    "industry_recovery": "corporate_recovery_industry.csv",
+    "rating_recovery": "corporate_recovery_rating.csv",
+    "guarantee_type": "corporate_guarantee_type.csv",
+    "collateral": "corporate_collateral.csv",
+    "recovery_adjustment": "corporate_recovery_adjustment.csv",
+    "concentration": "corporate_concentration.csv",
+    "correlation": "corporate_correlation.csv",
+}
+"""Each portfolio table's shipped CSV (its columns are the workbook block's columns)."""
 
 
 # --- §4.1 PD curves ---------------------------------------------------------

@@ -1,0 +1,233 @@
+"""The corporate (CLO) path end to end: three caps by hand, min-of-three, adjustments, bad inputs.
+
+A tiny pool (four independent obligors, no concentration multipliers) has an
+exact loss distribution by enumeration of the 2^4 default sets; the caps
+are recomputed here from METHODOLOGY §4.5, §4.7, §4.8 and §8 and compared
+with the run.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import openpyxl
+import pytest
+
+from xlabs import rate_workbook
+from xlabs.cli import main
+from xlabs.engine.default_table import default_probability
+from xlabs.engine.ratings import BELOW_SCALE, SCALE, notch, worst_of
+from xlabs.errors import ValidationError
+from xlabs.workbook.corporate_build import build_corporate_workbook
+
+SAMPLE = Path(__file__).resolve().parents[2] / "workbooks" / "corporate_sample.xlsx"
+TESTED = SCALE[:16]
+POOL = [("OB1", 40e6, "BB"), ("OB2", 30e6, "B"), ("OB3", 20e6, "BBB-"), ("OB4", 10e6, "B-")]
+TERM = 24          # months, bullet
+PERIODS = 30       # model horizon = legal final
+
+
+def tiny_kwargs(sub=0.15, mezz=0.15, adjustments=(), obligor_edit=None, key_obligors=None):
+    obligors = [{"id": i, "balance": b, "rate": 0.06, "amortisation": "bullet", "remaining_term": TERM,
+                 "shadow_rating": r, "industry": "manufacturing", "region": f"R{k}", "guarantee_type": "none",
+                 "collateral_type": "none", "seniority": "senior_unsecured", "servicer": "average"}
+                for k, (i, b, r) in enumerate(POOL)]
+    if obligor_edit:
+        obligor_edit(obligors)
+    pool = sum(b for _, b, _ in POOL)
+    zero_corr = [{"parameter": p, "value": 0.0} for p in ("base", "same_industry", "same_region", "same_group")]
+    zero_corr.append({"parameter": "cap", "value": 0.99})
+    flat_conc = [{"dimension": d, "lower": 0.0, "upper": 1.0, "multiplier": 1.0}
+                 for d in ("obligor", "industry", "region")]
+    return dict(
+        deal={"deal_name": "Tiny CLO", "deal_type": "corporate", "payment_frequency": 12, "periods": PERIODS,
+              "benchmark_rate": 0.0, "reserve_initial": 0.0, "reserve_multiple": 0.0, "cpr": 0.0},
+        tranches=[{"name": "A", "balance": (1 - sub - mezz) * pool, "coupon_type": "fixed", "coupon": 0.02,
+                   "interest": "timely", "legal_final": PERIODS, "rated": "yes"},
+                  {"name": "B", "balance": mezz * pool, "coupon_type": "fixed", "coupon": 0.03,
+                   "interest": "timely_when_senior", "legal_final": PERIODS, "rated": "yes"},
+                  {"name": "Sub", "balance": sub * pool, "coupon_type": "none", "interest": "deferrable",
+                   "legal_final": PERIODS, "rated": "no"}],
+        fees=[],
+        steps=[{"source": "interest", "action": "pay_interest", "payees": "A"},
+               {"source": "interest", "action": "pay_interest", "payees": "B"},
+               {"source": "interest", "action": "transfer", "amount": "pdl", "to": "principal"},
+               {"source": "interest", "action": "pay_residual", "payees": "Sub", "amount": "all"},
+               {"source": "principal", "action": "pay_principal", "payees": "A>B>Sub"},
+               {"source": "principal", "action": "pay_residual", "payees": "Sub", "amount": "all"}],
+        triggers=[], obligors=obligors, assumptions={"n_paths": N_PATHS, "seed": 7},
+        tables={"correlation": zero_corr, "concentration": flat_conc},
+        key_obligors=key_obligors if key_obligors is not None else [
+            {"target_rating": r, "k": k} for r, k in (("AAA", 2), ("AA", 2), ("A", 1), ("BBB", 1), ("BB", 1))],
+        adjustments=list(adjustments))
+
+
+def build(tmp_path, name="tiny.xlsx", **kw):
+    path = tmp_path / name
+    build_corporate_workbook(path, **tiny_kwargs(**kw))
+    return path
+
+
+N_PATHS = 400_000
+
+
+def candidates(levels, probs, pa, n):
+    """Exact (1 - pa) quantile of a discrete distribution, and its neighbours that a Monte Carlo
+    estimate from n paths can return (within 5 standard errors of the order statistic's rank)."""
+    band = 5 * np.sqrt(pa * (1 - pa) / n)
+    lo = exact_quantile(levels, probs, max(1 - pa - band, 0.0))[0]
+    hi = exact_quantile(levels, probs, min(1 - pa + band, 1.0))[0]
+    return sorted({x for x in levels if lo - 1e-15 <= x <= hi + 1e-15})
+
+
+def exact_quantile(levels, probs, q):
+    """Smallest level L with P(X <= L) >= q (the inverse CDF of a discrete distribution)."""
+    order = np.argsort(levels)
+    cdf = np.cumsum(np.asarray(probs)[order])
+    k = int(np.searchsorted(cdf, q - 1e-12))
+    return float(np.asarray(levels)[order][k]), cdf
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    d = tmp_path_factory.mktemp("tiny")
+    return rate_workbook(build(d), out=d / "tiny.rated.xlsx")
+
+
+def test_caps_by_hand_on_a_tiny_independent_pool(tiny):
+    res = tiny.result
+    pool = sum(b for _, b, _ in POOL)
+    pd = [float(default_probability(r, TERM / 12)) for _, _, r in POOL]
+    rec = res.inputs.recovery
+    np.testing.assert_allclose(res.inputs.pd[:, TERM - 1], pd, rtol=1e-12)
+    # exact loss distribution over the 16 default sets (independent obligors)
+    levels, probs = [], []
+    for mask in itertools.product((0, 1), repeat=4):
+        p = np.prod([pd[i] if m else 1 - pd[i] for i, m in enumerate(mask)])
+        loss = sum(POOL[i][1] * (1 - rec[i]) for i, m in enumerate(mask) if m) / pool
+        levels.append(loss)
+        probs.append(p)
+    ce = {"A": 0.30, "B": 0.15}
+    for tr in res.ratings:
+        assert tr.credit_enhancement == pytest.approx(ce[tr.tranche])
+        cap1 = BELOW_SCALE
+        for r in TESTED:
+            pa = float(default_probability(r, PERIODS / 12))
+            cands = candidates(levels, probs, pa, N_PATHS)
+            got = res.targets[(res.targets.tranche == tr.tranche) & (res.targets.rating == r)].trlr.iloc[0]
+            assert any(abs(got - c) < 1e-12 for c in cands), (tr.tranche, r, got, cands)
+            decided = {ce[tr.tranche] >= c for c in cands}
+            assert len(decided) == 1, f"the tiny pool does not decide {r} for {tr.tranche}"
+            if cap1 == BELOW_SCALE and decided == {True}:
+                cap1 = r
+        assert tr.caps["portfolio"] == cap1
+        # cap 3 by hand: the k largest obligors rated below the target default with their recoveries
+        # table AAA 2, AA 2, A 1, BBB 1, BB 1; an unlisted rating takes k of the nearest listed one above
+        listed = {"AAAsf": 2, "AAsf": 2, "Asf": 1, "BBBsf": 1, "BBsf": 1}
+        table = {r: listed[max((x for x in listed if notch(x) <= notch(r)), key=notch)] for r in TESTED}
+        assert table["AA+sf"] == 2 and table["A-sf"] == 1 and table["B-sf"] == 1
+        cap3 = BELOW_SCALE
+        for r in TESTED:
+            below = sorted([(b, i) for i, (_, b, rt) in enumerate(POOL) if notch(rt) > notch(r)], reverse=True)
+            loss = sum(b * (1 - rec[i]) for b, i in below[: table[r]]) / pool
+            if ce[tr.tranche] >= loss:
+                cap3 = r
+                break
+        assert tr.caps["key obligor"] == cap3
+        # cap 2 from the stress table: highest rating whose stressed BDRs all reach TRDR
+        st = res.stress[res.stress.tranche == tr.tranche]
+        cap2 = next((r for r in TESTED if r in set(st.rating) and (st[st.rating == r].bdr >= st[st.rating == r].tdr).all()),
+                    BELOW_SCALE)
+        assert tr.caps["cash flow"] == cap2
+        # min of three
+        caps = [c for c in tr.caps.values()]
+        expect = BELOW_SCALE if BELOW_SCALE in caps else worst_of(*caps)
+        assert tr.model_indicated == expect
+
+
+def test_trdr_is_the_exact_default_ratio_quantile(tiny):
+    res = tiny.result
+    pool = sum(b for _, b, _ in POOL)
+    pd = [float(default_probability(r, TERM / 12)) for _, _, r in POOL]
+    levels, probs = [], []
+    for mask in itertools.product((0, 1), repeat=4):
+        probs.append(np.prod([pd[i] if m else 1 - pd[i] for i, m in enumerate(mask)]))
+        levels.append(sum(POOL[i][1] for i, m in enumerate(mask) if m) / pool)
+    for r in TESTED:
+        pa = float(default_probability(r, PERIODS / 12))
+        got = res.targets[(res.targets.tranche == "A") & (res.targets.rating == r)].trdr.iloc[0]
+        assert any(abs(got - c) < 1e-12 for c in candidates(levels, probs, pa, N_PATHS)), r
+        if r in ("Asf", "BBB-sf", "B+sf"):     # far from any jump: exactly the quantile
+            assert got == pytest.approx(exact_quantile(levels, probs, 1 - pa)[0], abs=1e-12)
+
+
+def test_adjustment_caps_and_support_lifts_only_to_the_supporter(tmp_path):
+    base = rate_workbook(build(tmp_path, "a.xlsx"), out=tmp_path / "a.out.xlsx").ratings
+    adj = [{"tranche": "A", "factor": "commingling", "kind": "cap", "value": "B", "reason": "no trust account"},
+           {"tranche": "B", "factor": "guarantee", "kind": "support", "value": "AA-",
+            "reason": "shortfall commitment by an AA- originator"}]
+    out = rate_workbook(build(tmp_path, "b.xlsx", adjustments=adj), out=tmp_path / "b.out.xlsx").ratings
+    a0, b0 = base
+    a1, b1 = out
+    assert a1.model_indicated == a0.model_indicated != BELOW_SCALE
+    assert notch(a0.model_indicated) < notch("Bsf"), "the cap must bind in this test"
+    assert a1.final == "Bsf"
+    # support: lifted to AA-sf if the model said less, never above the supporter, never lowered
+    assert b0.final == BELOW_SCALE or notch(b0.final) > notch("AA-sf"), "the support must bind in this test"
+    assert b1.final == "AA-sf"
+    assert "AA-sf" in b1.support
+
+
+def test_more_subordination_never_lowers_a_rating(tmp_path):
+    prev = None
+    for k, sub in enumerate((0.05, 0.15, 0.30)):
+        r = rate_workbook(build(tmp_path, f"s{k}.xlsx", sub=sub, mezz=0.10), out=tmp_path / f"s{k}.o.xlsx").ratings
+        now = [notch(t.model_indicated) if t.model_indicated != BELOW_SCALE else 99 for t in r]
+        if prev is not None:
+            assert all(n <= p for n, p in zip(now, prev)), (prev, now)
+        prev = now
+
+
+def _problems(path):
+    with pytest.raises(ValidationError) as e:
+        rate_workbook(path, out=path.with_name("never.xlsx"))
+    assert not path.with_name("never.xlsx").exists()
+    return {(p.where, p.rule) for p in e.value.problems}
+
+
+def test_bad_inputs_rejected_with_cells(tmp_path):
+    def edit(obs):
+        obs[0]["shadow_rating"] = "AAA+"           # Obligors!G3: unknown rating symbol
+        obs[1]["industry"] = "space_mining"        # Obligors!H4: not in the recovery table
+        obs[2]["guarantee_type"] = "third_party"   # Obligors!K5: guaranteed, no guarantor rating
+    probs = _problems(build(tmp_path, obligor_edit=edit))
+    wheres = {w for w, _ in probs}
+    assert "Obligors!G3" in wheres
+    assert ("Obligors!H4", "industry is not in the recovery table (RatingTables 'Industry recovery')") in probs
+    assert ("Obligors!K5", "a guaranteed asset needs the guarantor's rating") in probs
+
+
+def test_malformed_waterfall_is_row_addressed(tmp_path):
+    kw = tiny_kwargs()
+    kw["steps"][1]["payees"] = "Z"                  # Waterfall row 2 -> sheet row 4
+    path = tmp_path / "wf.xlsx"
+    build_corporate_workbook(path, **kw)
+    probs = _problems(path)
+    assert any(w == "Waterfall!A4" for w, _ in probs), probs
+
+
+def test_cli_rates_the_corporate_sample_with_a_million_paths(tmp_path):
+    out = tmp_path / "corp.rated.xlsx"
+    assert main(["rate", str(SAMPLE), "-o", str(out), "-q"]) == 0
+    wb = openpyxl.load_workbook(out)
+    for name in ("Portfolio", "Stress", "KeyObligor", "Rating", "Run"):
+        assert name in wb.sheetnames
+    run = {r[0]: r[1] for r in wb["Run"].iter_rows(min_row=5, values_only=True) if r[0]}
+    assert run["Monte Carlo paths"] == 1_000_000 and run["seed"] == 20261123
+    src = openpyxl.load_workbook(SAMPLE)
+    for name in src.sheetnames:
+        assert [[c.value for c in row] for row in src[name].iter_rows()] == \
+               [[c.value for c in row] for row in wb[name].iter_rows()], name
+    assert wb["Portfolio"]._charts and wb["Stress"]._charts

@@ -1,0 +1,221 @@
+"""The corporate-debt (CLO) rating run: three models and the minimum (METHODOLOGY §4, §6, §8).
+
+1. Portfolio model (§4.1–4.5): obligor PD curves, recoveries, concentration
+   and correlation -> multi-period Monte Carlo -> TRDR_r and TRLR_r at each
+   tranche's term; cap₁ = the highest r with CE ≥ TRLR_r.
+2. Cash-flow stress test (§5, §6): the waterfall as data on the aggregated
+   obligor schedule, default timing from the Monte Carlo; BDR of every rated
+   tranche under every scenario of every rating; cap₂ = the highest r whose
+   stressed BDRs all reach TRDR_r.
+3. Key-obligor test (§4.7): cap₃ = the highest r whose k_r largest
+   obligors rated below r can default together without the loss exceeding CE
+   (a rating missing from the table takes k of the nearest listed rating
+   above it: :func:`key_obligor_steps`).
+Model-indicated rating = min(cap₁, cap₂, cap₃); then adjustments (§8).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ProblemList
+from ..model import waterfall as wm
+from .amortisation import pool_schedule
+from .portfolio import build_model_inputs, key_obligor_test, simulate_pool
+from .rating_map import TrancheRating, apply_adjustments, model_indicated, validate_adjustments
+from .ratings import BELOW_SCALE, SCALE, notch
+from .waterfall import compile_deal
+from .waterfall.bdr import breakeven_table, protection_table
+
+TESTED = SCALE[:16]
+"""Target ratings tested, AAAsf..B-sf; below them the tranche is 'CCCsf or below' (§8)."""
+
+
+@dataclass
+class CorporateRating:
+    """Everything the corporate run computed; the workbook layer writes it out."""
+
+    inputs: object                 # ModelInputs
+    mc: object                     # PortfolioResult
+    targets: pd.DataFrame          # tranche x rating: term, P_A, TRDR/TRLR with CI
+    stress: pd.DataFrame           # tranche x scenario (with rating): BDR, TRDR, distances, passes
+    key_obligor: pd.DataFrame      # tranche x rating: obligors, loss, CE, passes
+    ratings: list                  # TrancheRating
+    credit_enhancement: dict
+    waterfall: object              # WaterfallDeal used for the stress test
+    timings: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)
+
+
+def credit_enhancement(tranches, pool_balance: float) -> dict:
+    """CE_j = (principal junior to j + overcollateral) / pool principal (§4.8)."""
+    oc = pool_balance - sum(t.balance for t in tranches)
+    out, junior = {}, 0.0
+    for t in reversed(tranches):
+        out[t.name] = (junior + oc) / pool_balance
+        junior += t.balance
+    return out
+
+
+def tranche_term_years(deal, t) -> float:
+    """Term for P_A: the tranche's legal final, else the model horizon (years)."""
+    return (t.legal_final or deal.periods) / deal.frequency
+
+
+def waterfall_deal(deal, inputs, timing) -> wm.WaterfallDeal:
+    """The cash-flow model of the pool: obligors aggregated into one schedule (§5.1) so
+    CDR stresses apply, balance-weighted recovery and lag (§4.2), timing from the Monte Carlo."""
+    obs = deal.obligors
+    bal = np.array([o.balance for o in obs])
+    ps = pool_schedule(bal, [o.rate for o in obs], [o.remaining_term for o in obs],
+                       [o.amortisation for o in obs], deal.frequency, periods=deal.periods)
+    w = bal / bal.sum()
+    return wm.WaterfallDeal(
+        name=deal.name, periods=deal.periods, tranches=deal.tranches, steps=deal.steps, fees=deal.fees,
+        triggers=deal.triggers, schedules=deal.schedules, pool_balance=float(bal.sum()),
+        pool_amort=list(ps.amort_fraction), pool_yield=list(ps.interest_yield), cpr=deal.cpr,
+        recovery_rate=float(w @ inputs.recovery), recovery_lag=int(round(float(w @ inputs.recovery_lag))),
+        timing=list(timing), benchmark=[deal.benchmark_rate] * deal.periods, reserve_initial=deal.reserve_initial,
+        reserve_multiple=deal.reserve_multiple, reserve_floor=deal.reserve_floor, frequency=deal.frequency)
+
+
+def _timing_curve(mc, periods: int) -> np.ndarray:
+    t = np.zeros(periods)
+    m = min(periods, mc.timing.size)
+    t[:m] = mc.timing[:m]
+    s = t.sum()
+    return t / s if s > 0 else np.full(periods, 1.0 / periods)
+
+
+def key_obligor_steps(table: dict) -> dict:
+    """The key-obligor table for every tested rating (§4.7).
+
+    A rating missing from the table takes k of the nearest listed rating above
+    it (the harsher requirement); ratings above the best listed one take its k.
+    """
+    listed = {SCALE[notch(r)]: int(k) for r, k in table.items()}
+    out = {}
+    for r in TESTED:
+        above = [x for x in listed if notch(x) <= notch(r)]
+        below = [x for x in listed if notch(x) > notch(r)]
+        if above:
+            out[r] = listed[max(above, key=notch)]
+        elif below:
+            out[r] = listed[min(below, key=notch)]
+    return out
+
+
+def _highest(passing: dict) -> str:
+    """Highest tested rating r with passing[r] True (best first); below scale otherwise."""
+    for r in TESTED:
+        if passing.get(r, False):
+            return r
+    return BELOW_SCALE
+
+
+def run_portfolio(deal, tick=None, client=None, timings=None):
+    """The portfolio model alone (§4.1–4.5): ``(inputs, mc, targets, notes)``.
+
+    ``targets`` has, per rated tranche and tested rating, the term, P_A and
+    TRDR / TRLR with their 95 % order-statistic CI and standard error.
+    """
+    timings = {} if timings is None else timings
+    t = time.perf_counter()
+    inputs = build_model_inputs(deal.obligors, deal.tables, months=deal.periods)
+    notes = list(getattr(inputs.correlation, "warnings", []) or [])
+    timings["portfolio inputs"] = time.perf_counter() - t
+    if tick:
+        tick(0.05, f"Monte Carlo, {deal.n_paths:,} paths")
+    t = time.perf_counter()
+    mc = simulate_pool(inputs, n_paths=deal.n_paths, seed=deal.seed, client=client)
+    timings["Monte Carlo"] = time.perf_counter() - t
+    if tick:
+        tick(0.5, "target ratios")
+    rows = []
+    for tr in (x for x in deal.tranches if x.rated):
+        years = tranche_term_years(deal, tr)
+        for rec in mc.rating_table(years, deal.tables.default_rates, ratings=TESTED):
+            rows.append({"tranche": tr.name, "term_years": years, **rec})
+    return inputs, mc, pd.DataFrame(rows), notes
+
+
+def rate_corporate(deal, progress=None, client=None) -> CorporateRating:
+    """Run the corporate methodology on a validated :class:`~xlabs.model.corporate.CorporateDeal`.
+
+    ``progress(fraction, message)`` is called between steps; ``client`` (a
+    Dask client) splits the Monte Carlo over a cluster with identical results.
+    """
+    def tick(x, msg):
+        if progress is not None:
+            progress(x, msg)
+
+    timings = {}
+    t0 = time.perf_counter()
+    inputs, mc, targets, notes = run_portfolio(deal, tick, client, timings)
+    pool = float(sum(o.balance for o in deal.obligors))
+    ce = credit_enhancement(deal.tranches, pool)
+    rated = [tr for tr in deal.tranches if tr.rated]
+
+    # cap 2: cash-flow stress test against TRDR
+    t = time.perf_counter()
+    tick(0.6, "cash-flow stress test")
+    wf = waterfall_deal(deal, inputs, _timing_curve(mc, deal.periods))
+    prog = compile_deal(wf)
+    scenarios = [s for s in deal.scenarios if s.rating in TESTED]
+    bt = breakeven_table(prog, scenarios, tranches=[tr.name for tr in rated])
+    stress_parts = []
+    for tr in rated:
+        trdr = targets[targets.tranche == tr.name].set_index("rating")["trdr"].to_dict()
+        trdr = {r: (v if v > 0 else 1e-12) for r, v in trdr.items()}
+        part = protection_table(bt, trdr)
+        stress_parts.append(part[part.tranche == tr.name])
+    stress = pd.concat(stress_parts, ignore_index=True) if stress_parts else pd.DataFrame()
+    timings["stress BDR search"] = time.perf_counter() - t
+
+    # cap 3: key obligors
+    ids = [o.id for o in deal.obligors]
+    exposure = np.array([o.balance for o in deal.obligors])
+    ratings_ob = [o.shadow_rating for o in deal.obligors]
+    ko_rows = []
+    ko_table = key_obligor_steps(deal.key_obligors)
+    for tr in rated:
+        for out in key_obligor_test(ids, exposure, ratings_ob, inputs.recovery, ce[tr.name],
+                                    table=ko_table, targets=list(ko_table)):
+            ko_rows.append({"tranche": tr.name, "rating": out.rating, "k": out.k,
+                            "obligors": ", ".join(map(str, out.defaulted)), "default_amount": out.default_amount,
+                            "loss": out.loss, "loss_ratio": out.loss_ratio, "credit_enhancement": out.credit_enhancement,
+                            "passes": out.passed})
+    key_df = pd.DataFrame(ko_rows)
+    tick(0.9, "ratings")
+
+    validate_adjustments(deal.rating_adjustments, [t.name for t in deal.tranches])
+    ratings = []
+    for tr in rated:
+        tg = targets[targets.tranche == tr.name]
+        cap1 = _highest({r: bool(ce[tr.name] >= v) for r, v in zip(tg.rating, tg.trlr) if np.isfinite(v)})
+        st = stress[stress.tranche == tr.name]
+        cap2 = _highest({r: bool(g.passes.all()) for r, g in st.groupby("rating")})
+        kd = key_df[key_df.tranche == tr.name] if len(key_df) else key_df
+        cap3 = _highest({r: bool(p) for r, p in zip(kd.rating, kd.passes)}) if len(kd) else None
+        caps = {"portfolio": cap1, "cash flow": cap2, "key obligor": cap3}
+        row = TrancheRating(tranche=tr.name, credit_enhancement=ce[tr.name], caps=caps,
+                            model_indicated=model_indicated([c for c in caps.values()]))
+        ratings.append(apply_adjustments(row, deal.rating_adjustments))
+    timings["total"] = time.perf_counter() - t0
+    tick(1.0, "done")
+    return CorporateRating(inputs=inputs, mc=mc, targets=targets, stress=stress, key_obligor=key_df,
+                           ratings=ratings, credit_enhancement=ce, waterfall=wf, timings=timings, notes=notes)
+
+
+def check_corporate(deal) -> None:
+    """Consistency rules not tied to one cell."""
+    probs = ProblemList()
+    if not any(t.rated for t in deal.tranches):
+        probs.add("Tranches", "no tranche is marked rated")
+    if deal.key_obligors and not any(SCALE[notch(k)] in TESTED for k in deal.key_obligors):
+        probs.add("RatingTables", "the key-obligor table tests no rating AAAsf..B-sf")
+    probs.raise_if_any()

@@ -1,0 +1,41 @@
+"""Deal object for a corporate-debt pool / CLO (METHODOLOGY §4, §5, §8)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class CorporateDeal:
+    """Everything the corporate rating run needs.
+
+    ``obligors`` are :class:`xlabs.engine.portfolio.Obligor` records;
+    ``tranches`` / ``fees`` / ``steps`` / ``triggers`` / ``schedules`` are the
+    :mod:`xlabs.model.waterfall` rows; ``scenarios`` are
+    :class:`xlabs.model.waterfall.Scenario` with their target rating;
+    ``key_obligors`` is ``{target rating: k}``; ``rating_adjustments`` are
+    :class:`xlabs.model.RatingAdjustment`.  Money in yuan, rates fractions,
+    periods in months (``frequency`` = 12).
+    """
+
+    name: str
+    periods: int
+    obligors: list
+    tables: object                       # PortfolioTables
+    tranches: list
+    steps: list
+    fees: list = field(default_factory=list)
+    triggers: list = field(default_factory=list)
+    schedules: dict = field(default_factory=dict)
+    scenarios: list = field(default_factory=list)
+    key_obligors: dict = field(default_factory=dict)
+    rating_adjustments: list = field(default_factory=list)
+    guarantors: dict = field(default_factory=dict)   # obligor id -> guarantor name (display)
+    frequency: int = 12
+    benchmark_rate: float = 0.0
+    reserve_initial: float = 0.0
+    reserve_multiple: float = 0.0
+    reserve_floor: float = 0.0
+    cpr: float = 0.0
+    n_paths: int = 1_000_000
+    seed: int = 0

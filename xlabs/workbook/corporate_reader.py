@@ -1,0 +1,209 @@
+"""Read and validate a corporate-deal workbook into a :class:`~xlabs.model.corporate.CorporateDeal`.
+
+Every problem is reported with its ``Sheet!Cell`` and rule, all at once:
+cell types and ranges, unknown rating symbols, an industry / guarantee type
+/ collateral type / seniority / servicer level missing from its rating
+table, a guaranteed asset without a guarantor rating, and the waterfall's
+own rules (payees that do not exist, transfer cycles, steps without a
+source ...) mapped from ``Waterfall row N`` to the row's cell.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from importlib import resources
+
+from ..engine.portfolio.inputs import TABLE_FILES, Obligor, PortfolioTables
+from ..engine.portfolio.key_obligor import shipped_key_obligor_table
+from ..engine.portfolio.tables import read_rows
+from ..engine.ratings import SCALE, notch
+from ..engine.waterfall.compile import validate as validate_waterfall
+from ..errors import Problem, ProblemList
+from ..model import RatingAdjustment
+from ..model import waterfall as wm
+from ..model.corporate import CorporateDeal
+from . import corporate_schema as C
+from .blocks import cell_ref, read_blocks
+from .reader import _block, read_default_table, read_keyvalue, read_table
+
+SCENARIO_FILE = "corporate_stress_scenarios.csv"
+
+
+def shipped_corporate_scenarios() -> list:
+    """The shipped corporate stress-scenario table as ``Scenario`` objects."""
+    text = resources.files("xlabs.data").joinpath(SCENARIO_FILE).read_text(encoding="utf-8")
+    body = "\n".join(ln for ln in text.splitlines() if not ln.startswith("#"))
+    return [_scenario(r) for r in csv.DictReader(io.StringIO(body))]
+
+
+def _scenario(r) -> wm.Scenario:
+    return wm.Scenario(name=str(r["scenario"]), rating=SCALE[notch(str(r["rating"]))],
+                       recovery_haircut=float(r["recovery_haircut"]), cpr_multiplier=float(r["cpr_multiplier"]),
+                       coupon_up=float(r["coupon_up"]), timing=str(r["timing"]),
+                       servicer_fee_up=float(r["servicer_fee_up"]),
+                       recovery_lag_extra=int(float(r["recovery_lag_extra"])), benchmark_up=float(r["benchmark_up"]))
+
+
+def _schedules(blocks, probs: ProblemList) -> dict:
+    """Optional block 'Schedules' on the Triggers sheet: name | 1 | 2 | ... (per-period values)."""
+    b = blocks.get("Triggers", {}).get("schedules")
+    out = {}
+    if b is None:
+        return out
+    cols = sorted(b.headers)[1:]
+    for i in range(len(b.rows)):
+        name = b.value(i, 1)
+        vals = []
+        for pos in cols:
+            v = b.value(i, pos)
+            if v is None:
+                break
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                probs.add(b.ref(i, pos), "schedule values must be numbers (fractions)", v)
+                break
+            vals.append(float(v))
+        out[str(name).strip()] = vals
+    return out
+
+
+_ROW = re.compile(r"^(Waterfall|Triggers|Tranches|Fees) row (\d+)$")
+
+
+def _map_rows(problems, blocks) -> list:
+    """``Waterfall row N`` -> ``Waterfall!A<sheet row>`` using the block's header row."""
+    out = []
+    titles = {"Waterfall": "waterfall", "Triggers": "triggers", "Tranches": "tranches", "Fees": "fees"}
+    for p in problems:
+        m = _ROW.match(p.where)
+        if m:
+            b = blocks.get(m.group(1), {}).get(titles[m.group(1)])
+            if b is not None:
+                k = int(m.group(2)) - 1
+                row = b.row_numbers[k] if k < len(b.row_numbers) else b.header_row + k + 1
+                out.append(Problem(cell_ref(m.group(1), row, 1), p.rule, p.value))
+                continue
+        out.append(p)
+    return out
+
+
+def read_corporate(book) -> CorporateDeal:
+    """Read a corporate deal from a workbook adapter; raise every problem at once."""
+    probs = ProblemList()
+    blocks = {n: read_blocks(n, book.values(n)) for n in book.sheet_names() if n in C.INPUT_SHEETS}
+    deal_kv = read_keyvalue(_block(blocks, C.DEAL, probs), C.DEAL, probs)
+    tr_rows = read_table(_block(blocks, C.TRANCHES, probs), C.TRANCHES, probs)
+    fee_rows = read_table(_block(blocks, C.FEES, probs), C.FEES, probs)
+    step_rows = read_table(_block(blocks, C.WATERFALL, probs), C.WATERFALL, probs)
+    trig_rows = read_table(_block(blocks, C.TRIGGERS, probs), C.TRIGGERS, probs)
+    ob_block = _block(blocks, C.OBLIGORS, probs)
+    ob_rows = read_table(ob_block, C.OBLIGORS, probs)
+    asm = read_keyvalue(_block(blocks, C.ASSUMPTIONS, probs), C.ASSUMPTIONS, probs)
+    default_rates = read_default_table(_block(blocks, C.DEFAULT_RATES, probs), probs)
+    table_rows = {}
+    for key, spec in C.PORTFOLIO_TABLES.items():
+        rows = read_table(_block(blocks, spec, probs), spec, probs)
+        table_rows[key] = [r for _, r in rows] if rows else read_rows(TABLE_FILES[key])[0]
+    sc_rows = read_table(_block(blocks, C.STRESS_SCENARIOS, probs), C.STRESS_SCENARIOS, probs)
+    ko_rows = read_table(_block(blocks, C.KEY_OBLIGORS, probs), C.KEY_OBLIGORS, probs)
+    adj_rows = read_table(_block(blocks, C.ADJUSTMENTS, probs), C.ADJUSTMENTS, probs)
+    schedules = _schedules(blocks, probs)
+    n_type_problems = len(probs)
+
+    tables = None
+    if not any(p.where.startswith("RatingTables") for p in probs.problems):
+        try:
+            tables = PortfolioTables.from_rows(table_rows, default_rates)
+        except (KeyError, TypeError, ValueError) as e:
+            probs.add("RatingTables", f"a portfolio table could not be read ({e})")
+
+    # Obligors: cross-table rules, addressed to cells.
+    obligors, guarantors = [], {}
+    col = (lambda name: ob_block.column(name)) if ob_block is not None else (lambda name: 1)
+    for row, r in ob_rows:
+        def at(name, _row=row):
+            return cell_ref("Obligors", _row, col(name) or 1)
+        if tables is not None:
+            if r["industry"] is not None and r["industry"] not in tables.industry_recovery:
+                probs.add(at("industry"), "industry is not in the recovery table (RatingTables 'Industry recovery')",
+                          r["industry"])
+            for name, table, label in (("guarantee_type", tables.guarantee_factor, "Guarantee types"),
+                                       ("collateral_type", tables.collateral, "Collateral"),
+                                       ("seniority", tables.seniority, "Recovery adjustments"),
+                                       ("servicer", tables.servicer, "Recovery adjustments")):
+                if r[name] is not None and r[name] not in table:
+                    probs.add(at(name), f"{name} is not in the RatingTables '{label}' table", r[name])
+        guaranteed = r["guarantee_type"] not in (None, "none")
+        if guaranteed and not r["guarantor_rating"]:
+            probs.add(at("guarantor_rating"), "a guaranteed asset needs the guarantor's rating")
+        if r["guarantor_rating"] and not guaranteed:
+            probs.add(at("guarantee_type"), "a guarantor rating is given but the guarantee type is 'none'")
+        if r["collateral_type"] not in (None, "none") and not (r["appraised_value"] or 0) > 0:
+            probs.add(at("appraised_value"), "collateral needs an appraised value > 0")
+        if r["remaining_term"] is not None and deal_kv["periods"] and r["remaining_term"] > deal_kv["periods"]:
+            probs.add(at("remaining_term"), f"longer than the model horizon (Deal periods = {deal_kv['periods']})",
+                      r["remaining_term"])
+        if None in (r["id"], r["balance"], r["remaining_term"], r["shadow_rating"]):
+            continue
+        obligors.append(Obligor(
+            id=r["id"], balance=r["balance"], remaining_term=r["remaining_term"], shadow_rating=r["shadow_rating"],
+            rate=r["rate"] or 0.0, amortisation=r["amortisation"], industry=r["industry"], region=r["region"],
+            group=r["group"] or None, guarantor_rating=r["guarantor_rating"] or None,
+            guarantee_type=r["guarantee_type"], collateral_type=r["collateral_type"],
+            appraised_value=r["appraised_value"] or 0.0, seniority=r["seniority"], servicer=r["servicer"]))
+        if r["guarantor"]:
+            guarantors[r["id"]] = r["guarantor"]
+    if ob_block is not None and not ob_rows:
+        probs.add(cell_ref("Obligors", ob_block.header_row + 1, 1), "no obligors")
+
+    tranches = [wm.TrancheSpec(r["name"], r["balance"], r["coupon_type"], r["coupon"] or 0.0, r["interest"],
+                               r["legal_final"] or 0, 1 if r["rated"] else 0) for _, r in tr_rows]
+    fees = [wm.FeeSpec(r["name"], r["basis"], r["rate"] or 0.0, r["amount"] or 0.0, r["kind"], r["tranche"] or "",
+                       1 if r["servicer"] else 0) for _, r in fee_rows]
+    steps = [wm.Step(r["source"] or "", r["action"], r["payees"] or "", r["amount"], r["cap"] or 0.0,
+                     r["schedule"] or "", r["to"] or "", r["condition"], r["trigger"] or "") for _, r in step_rows]
+    triggers = [wm.Trigger(r["name"], r["test"], r["level"] or 0.0, r["schedule"] or "", r["effects"],
+                           1 if r["curable"] else 0) for _, r in trig_rows]
+    scenarios = shipped_corporate_scenarios() if not sc_rows else [_scenario(r) for _, r in sc_rows]
+    key_obligors = shipped_key_obligor_table() if not ko_rows else {r["target_rating"]: r["k"] for _, r in ko_rows}
+    adjustments = [RatingAdjustment(r["tranche"], r["factor"], r["kind"], r["value"], r["reason"]) for _, r in adj_rows]
+    names = {t.name for t in tranches}
+    ab = blocks.get("Adjustments", {}).get("rating_adjustments")
+    for row, r in adj_rows:
+        if r["tranche"] not in (None, "*") and r["tranche"] not in names:
+            probs.add(cell_ref("Adjustments", row, ab.column("tranche")), "tranche is not in the Tranches sheet",
+                      r["tranche"])
+    if tranches and obligors and len(obligors) == len(ob_rows):
+        pool = sum(o.balance for o in obligors)
+        total = sum(t.balance for t in tranches)
+        if total > pool * (1 + 1e-9):
+            probs.add("Tranches", f"tranche principal {total:,.2f} exceeds the pool balance {pool:,.2f}")
+    if n_type_problems == 0 and steps:
+        H = deal_kv["periods"] or 1
+        wf = wm.WaterfallDeal(name=deal_kv["deal_name"] or "", periods=H, tranches=tranches, steps=steps, fees=fees,
+                              triggers=triggers, schedules=schedules, pool_balance=1.0, pool_amort=[0.0] * H,
+                              pool_yield=[0.0] * H, timing=[1.0 / H] * H,
+                              benchmark=[deal_kv["benchmark_rate"] or 0.0] * H, frequency=deal_kv["payment_frequency"])
+        probs.extend(_map_rows(validate_waterfall(wf).problems, blocks))
+    probs.raise_if_any()
+    return CorporateDeal(
+        name=deal_kv["deal_name"], periods=deal_kv["periods"], obligors=obligors, tables=tables, tranches=tranches,
+        steps=steps, fees=fees, triggers=triggers, schedules=schedules, scenarios=scenarios,
+        key_obligors=key_obligors, rating_adjustments=adjustments, guarantors=guarantors,
+        frequency=deal_kv["payment_frequency"], benchmark_rate=deal_kv["benchmark_rate"] or 0.0,
+        reserve_initial=deal_kv["reserve_initial"] or 0.0, reserve_multiple=deal_kv["reserve_multiple"] or 0.0,
+        reserve_floor=deal_kv["reserve_floor"] or 0.0, cpr=deal_kv["cpr"] or 0.0, n_paths=asm["n_paths"],
+        seed=asm["seed"])
+
+
+def deal_type(book) -> str:
+    """``consumer`` or ``corporate`` from Deal!deal_type (default consumer)."""
+    if "Deal" not in book.sheet_names():
+        return "consumer"
+    for row in book.values("Deal"):
+        if row and str(row[0] or "").strip().lower() == "deal_type" and len(row) > 1:
+            return str(row[1] or "").strip().lower() or "consumer"
+    return "consumer"
+
+
