@@ -79,6 +79,19 @@ def cmd_batch(args) -> int:
     return 1 if res.n_failed else 0
 
 
+def cmd_pack(args) -> int:
+    from .pack import make_pack
+    try:
+        res = make_pack(args.workbook, args.output, pdf=not args.no_pdf, progress=_progress_printer(args.quiet))
+    except ValidationError as e:
+        return _report(e)
+    if not args.quiet:
+        print(f"committee pack: {res['workbook']}" + (f" and {res['pdf']}" if res["pdf"] else ""))
+        if res["pdf_note"]:
+            print(res["pdf_note"])
+    return 0
+
+
 def cmd_warm(args) -> int:
     from .warm import warm
     for k, v in warm().items():
@@ -108,6 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--workers", type=int, help="workers of the local cluster (default: one per core)")
     b.add_argument("-q", "--quiet", action="store_true")
     b.set_defaults(func=cmd_batch)
+    k = sub.add_parser("pack", help="rate a deal and write the committee pack (workbook + PDF)")
+    k.add_argument("workbook")
+    k.add_argument("-o", "--output", required=True, help="pack workbook (.xlsx); the PDF is written beside it")
+    k.add_argument("--no-pdf", action="store_true", help="skip the PDF even if LibreOffice is installed")
+    k.add_argument("-q", "--quiet", action="store_true")
+    k.set_defaults(func=cmd_pack)
     w = sub.add_parser("warm", help="compile (or load cached) numba kernels once, e.g. after install")
     w.set_defaults(func=cmd_warm)
     return p

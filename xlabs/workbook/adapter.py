@@ -73,6 +73,11 @@ class OpenpyxlBook:
             ws.column_dimensions[col].width = w
         for ch in out.charts:
             ws.add_chart(_openpyxl_chart(ws, ch), ch.anchor)
+        if out.print_fit_width:
+            ws.page_setup.orientation = "landscape"
+            ws.sheet_properties.pageSetUpPr.fitToPage = True
+            ws.page_setup.fitToWidth = 1
+            ws.page_setup.fitToHeight = 0
 
     def save(self, path=None) -> Path:
         return self.save_atomic(path or self.path)
@@ -85,6 +90,9 @@ class OpenpyxlBook:
         os.close(fd)
         try:
             self.wb.save(tmp)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)   # mkstemp makes 0600; a saved workbook gets the usual mode
             os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):

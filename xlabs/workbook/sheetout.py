@@ -63,6 +63,7 @@ class SheetOut:
     cells: list = field(default_factory=list)
     charts: list = field(default_factory=list)
     widths: dict = field(default_factory=dict)    # column letter -> width
+    print_fit_width: bool = False                 # landscape, all columns on one page width
 
     def put(self, row, col, value, number_format=None, bold=False, size=None, fill=None):
         self.cells.append(Cell(row, col, clean(value), number_format, bold, size, fill))
