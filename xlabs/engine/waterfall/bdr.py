@@ -4,7 +4,7 @@ The search for one (tranche, scenario) pair scans a coarse CDR grid
 (0, step, 2 step, ... 1) until the tranche first defaults — the waterfall
 can be non-monotone in CDR because of triggers — then bisects the failing
 interval to ``tol`` (1e-4).  BDR is the largest CDR found with no default.
-All scenarios run inside one numba ``prange`` loop (:func:`bdr_grid_kernel`);
+Scenarios are split over CPU threads running a GIL-free numba kernel (:func:`bdr_grid_kernel`);
 the grid scan of a scenario is shared by its tranches (one evaluation gives
 every tranche's default status) and each bisection evaluation stops as soon
 as the searched tranche defaults.
@@ -12,11 +12,13 @@ as the searched tranche defaults.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from numba import njit, prange
+from numba import njit
 
 from ...errors import ProblemList
 from .codes import S_DEFAULTED
@@ -26,16 +28,6 @@ from .kernel import run_waterfall
 BDR_GRID_STEP = 0.02
 BDR_TOL = 1e-4
 STATES = {0: "found", 1: "no default up to 100%", 2: "defaults at 0% CDR"}
-
-
-@njit(cache=True)
-def _defaults(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab, ob_bal0, ob_sched,
-              ob_rate, ob_rec, ob_lag, ob_def, tr_bal0, tr_int, fee_int, fee_fixed, step_int, step_cap, payees,
-              trig_int, trig_level, sched, pool_out, acc_out, tr_out, fee_out, trig_out, status, j):
-    run_waterfall(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab, ob_bal0, ob_sched,
-                  ob_rate, ob_rec, ob_lag, ob_def, tr_bal0, tr_int, fee_int, fee_fixed, step_int, step_cap, payees,
-                  trig_int, trig_level, sched, pool_out, acc_out, tr_out, fee_out, trig_out, status, j, 0, j + 1)
-    return status[j, S_DEFAULTED] != 0.0
 
 
 @njit(cache=True)
@@ -65,61 +57,85 @@ def search_scenario(grid, tol, tranches, timing, smm, sc_f, sc_i, coupon, fee_ra
     watch = 0
     for k in range(T):
         watch = max(watch, tranches[k] + 1)
+    # one call site of the (large) kernel: a grid phase, then one bisection per tranche
+    grid_phase = True
+    g = 0
     n_grid = 0
-    for g in range(G):
-        run_waterfall(grid[g], timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab, ob_bal0,
+    k = -1
+    lo = 0.0
+    hi = 0.0
+    n = 0
+    j = -1
+    while True:
+        if grid_phase:
+            c = grid[g]
+            sj = -1
+            w = watch
+        else:
+            c = 0.5 * (lo + hi)
+            sj = j
+            w = j + 1
+        run_waterfall(c, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab, ob_bal0,
                       ob_sched, ob_rate, ob_rec, ob_lag, ob_def, tr_bal0, tr_int, fee_int, fee_fixed, step_int,
                       step_cap, payees, trig_int, trig_level, sched_tab, pool_out, acc_out, tr_out, fee_out,
-                      trig_out, status, -1, 0, watch)
-        n_grid += 1
-        done = True
-        for k in range(T):
+                      trig_out, status, sj, 0, w)
+        if grid_phase:
+            n_grid += 1
+            done = True
+            for q in range(T):
+                if first[q] < 0:
+                    if status[tranches[q], S_DEFAULTED] != 0.0:
+                        first[q] = g
+                    else:
+                        done = False
+            g += 1
+            if not done and g < G:
+                continue
+            grid_phase = False
+        else:
+            n += 1
+            if status[j, S_DEFAULTED] != 0.0:
+                hi = c
+            else:
+                lo = c
+            if hi - lo > tol:
+                continue
+            bdr[k] = lo
+            n_eval[k] = n
+            state[k] = 0
+        # next tranche that needs a bisection
+        k += 1
+        while k < T and first[k] <= 0:
+            n_eval[k] = n_grid
             if first[k] < 0:
-                if status[tranches[k], S_DEFAULTED] != 0.0:
-                    first[k] = g
-                else:
-                    done = False
-        if done:
+                bdr[k] = grid[G - 1]
+                state[k] = 1
+            else:
+                bdr[k] = 0.0
+                state[k] = 2
+            k += 1
+        if k >= T:
             break
-    for k in range(T):
         j = tranches[k]
-        if first[k] < 0:
-            bdr[k] = grid[G - 1]
-            n_eval[k] = n_grid
-            state[k] = 1
-            continue
-        if first[k] == 0:
-            bdr[k] = 0.0
-            n_eval[k] = n_grid
-            state[k] = 2
-            continue
         lo = grid[first[k] - 1]
         hi = grid[first[k]]
-        n = n_grid
-        while hi - lo > tol:
-            mid = 0.5 * (lo + hi)
-            n += 1
-            if _defaults(mid, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab, ob_bal0,
-                         ob_sched, ob_rate, ob_rec, ob_lag, ob_def, tr_bal0, tr_int, fee_int, fee_fixed, step_int,
-                         step_cap, payees, trig_int, trig_level, sched_tab, pool_out, acc_out, tr_out, fee_out,
-                         trig_out, status, j):
-                hi = mid
-            else:
-                lo = mid
-        bdr[k] = lo
-        n_eval[k] = n
-        state[k] = 0
+        n = n_grid          # tol < grid step (checked by breakeven_table): at least one bisection
 
 
-@njit(cache=True, parallel=True)
-def bdr_grid_kernel(grid, tol, tranches, timing, smm, sc_f, sc_i, coupon, fee_rate,
+@njit(cache=True, nogil=True)
+def bdr_grid_kernel(lo, hi, grid, tol, tranches, timing, smm, sc_f, sc_i, coupon, fee_rate,
                     par, ipar, amort_tab, yld_tab, ob_bal0, ob_sched, ob_rate, ob_rec, ob_lag, ob_def,
                     tr_bal0, tr_int, fee_int, fee_fixed, step_int, step_cap, payees, trig_int, trig_level, sched_tab,
                     bdr, n_eval, state):
-    """BDR for every (scenario, tranche) pair (METHODOLOGY §6.1), scenarios in parallel.
+    """BDR for every tranche under scenarios ``lo..hi-1`` (METHODOLOGY §6.1).
+
+    Releases the GIL: :func:`breakeven_table` runs one call per CPU on
+    disjoint scenario ranges in threads (the same parallelism as a ``prange``
+    without its several-fold compile time).
 
     Parameters
     ----------
+    lo, hi : int  scenario range.
     grid : (G,) increasing CDRs from 0; tol : float  bisection width.
     tranches : (T,) int64  tranche indexes to search.
     timing, smm : (NSc, H); sc_f : (NSc, 2); sc_i : (NSc, 2) int64;
@@ -128,11 +144,24 @@ def bdr_grid_kernel(grid, tol, tranches, timing, smm, sc_f, sc_i, coupon, fee_ra
     bdr : (NSc, T) float64; n_eval : (NSc, T) int64; state : (NSc, T) int64
         Outputs, see :func:`search_scenario`.
     """
-    for i in prange(timing.shape[0]):
+    for i in range(lo, hi):
         search_scenario(grid, tol, tranches, timing[i], smm[i], sc_f[i], sc_i[i], coupon[i], fee_rate[i],
                         par, ipar, amort_tab, yld_tab, ob_bal0, ob_sched, ob_rate, ob_rec, ob_lag, ob_def,
                         tr_bal0, tr_int, fee_int, fee_fixed, step_int, step_cap, payees, trig_int, trig_level,
                         sched_tab, bdr[i], n_eval[i], state[i])
+
+
+def run_chunks(kernel, n, *args, threads=None):
+    """Call ``kernel(lo, hi, *args)`` on ``threads`` (default: CPU count) disjoint ranges of 0..n."""
+    threads = max(1, min(threads or os.cpu_count() or 1, n))
+    cuts = np.linspace(0, n, threads + 1).astype(np.int64)
+    if threads == 1:
+        kernel(np.int64(0), np.int64(n), *args)
+        return
+    with ThreadPoolExecutor(threads) as ex:
+        futs = [ex.submit(kernel, cuts[k], cuts[k + 1], *args) for k in range(threads)]
+        for f in futs:
+            f.result()
 
 
 def stack_scenarios(deal, scenarios):
@@ -168,7 +197,7 @@ class BDRTable:
 
 
 def breakeven_table(prog: Program, scenarios, tranches=None, step: float = BDR_GRID_STEP,
-                    tol: float = BDR_TOL) -> BDRTable:
+                    tol: float = BDR_TOL, threads: int | None = None) -> BDRTable:
     """BDR of each tranche (default: the rated ones) under each scenario (§6.1, §6.3).
 
     ``scenarios``: :class:`~xlabs.model.waterfall.Scenario` or
@@ -194,7 +223,8 @@ def breakeven_table(prog: Program, scenarios, tranches=None, step: float = BDR_G
     bdr = np.zeros((NSc, T))
     n_eval = np.zeros((NSc, T), dtype=np.int64)
     state = np.zeros((NSc, T), dtype=np.int64)
-    bdr_grid_kernel(grid, float(tol), idx, *stack_scenarios(deal, scenarios), *prog.args(), bdr, n_eval, state)
+    run_chunks(bdr_grid_kernel, NSc, grid, float(tol), idx, *stack_scenarios(deal, scenarios), *prog.args(),
+               bdr, n_eval, state, threads=threads)
     return BDRTable(scenarios, list(tranches), bdr, n_eval, state, tol)
 
 

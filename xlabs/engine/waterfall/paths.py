@@ -3,29 +3,30 @@
 Each path states, for every loan-level obligor, the period it defaults in
 (1-based; 0 = performs to maturity) — a Monte Carlo draw (§4.5, §4.6 in its
 strongest form: the full waterfall on every path) or a key-obligor scenario
-(§4.7).  Paths run in one numba ``prange`` loop; the result is each tranche's
+(§4.7).  Paths are split over CPU threads running a GIL-free numba kernel; the result is each tranche's
 default status per path.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from ...errors import ProblemList
+from .bdr import run_chunks
 from .compile import Program, ScenarioArrays
 from .kernel import run_waterfall
 
 
-@njit(cache=True, parallel=True)
-def paths_kernel(cdr, def_periods, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab,
+@njit(cache=True, nogil=True)
+def paths_kernel(lo, hi, cdr, def_periods, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab,
                  ob_bal0, ob_sched, ob_rate, ob_rec, ob_lag, tr_bal0, tr_int, fee_int, fee_fixed, step_int,
                  step_cap, payees, trig_int, trig_level, sched_tab, out):
-    """``def_periods`` (P, N) int64, 0-based default period or -1; ``out`` (P, J, 4) status per path."""
-    P = def_periods.shape[0]
+    """Paths ``lo..hi-1``: ``def_periods`` (P, N) int64, 0-based default period or -1;
+    ``out`` (P, J, 4) status per path.  GIL-free, run in threads by :func:`run_obligor_paths`."""
     H = timing.shape[0]
     J = tr_bal0.shape[0]
-    for p in prange(P):
+    for p in range(lo, hi):
         pool_out = np.empty((H, 10))
         acc_out = np.empty((H, 10))
         tr_out = np.empty((H, J, 6))
@@ -37,7 +38,8 @@ def paths_kernel(cdr, def_periods, timing, smm, sc_f, sc_i, coupon, fee_rate, pa
                       fee_out, trig_out, out[p], -1, 1, J)
 
 
-def run_obligor_paths(prog: Program, sc: ScenarioArrays, default_periods, cdr: float = 0.0) -> np.ndarray:
+def run_obligor_paths(prog: Program, sc: ScenarioArrays, default_periods, cdr: float = 0.0,
+                      threads: int | None = None) -> np.ndarray:
     """Tranche status on each obligor-default path.
 
     Parameters
@@ -67,5 +69,5 @@ def run_obligor_paths(prog: Program, sc: ScenarioArrays, default_periods, cdr: f
     out = np.zeros((dp.shape[0], prog.tr_bal0.size, 4))
     a = prog.args()
     # prog.args() order: par, ipar, amort_tab, yld_tab, ob_bal0, ob_sched, ob_rate, ob_rec, ob_lag, ob_def, ...
-    paths_kernel(float(cdr), dp, *sc.args(), *a[:9], *a[10:], out)
+    run_chunks(paths_kernel, dp.shape[0], float(cdr), dp, *sc.args(), *a[:9], *a[10:], out, threads=threads)
     return out
