@@ -1,0 +1,7 @@
+"""`python -m xlabs ...` is the `xlabs` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
