@@ -272,3 +272,16 @@ def test_replacement_servicer_fee_and_prepayment_stress():
     smm = 1 - 0.7 ** (1 / 12)
     assert r.pool.prepayments[1] == approx(smm * (1000 - 1000 / 3))
     assert np.isclose(r.pool.end_balance[1], (1000 - 1000 / 3) * (1 - smm))
+
+
+def test_front_and_back_loaded_timing_from_the_base_curve():
+    deal = tiny([TrancheSpec("A", 1000, "none")], [Step("principal", "pay_principal", "A")],
+                timing=[1 / 3, 1 / 3, 1 / 3])
+    # flat base over 3 periods, s = 0, 1/2, 1: front weights 1.5, 1, 0.5 -> /3; back 0.5, 1, 1.5 -> /3
+    assert scenario_arrays(deal, Scenario(timing="front")).timing == approx([0.5, 1 / 3, 1 / 6])
+    assert scenario_arrays(deal, Scenario(timing="back")).timing == approx([1 / 6, 1 / 3, 0.5])
+    # middle: 0.5, 1.5, 0.5 -> /2.5
+    assert scenario_arrays(deal, Scenario(timing="middle")).timing == approx([0.2, 0.6, 0.2])
+    # defaults of period 1 under the front shape at CDR 0.3: 0.3 * 1000 * 0.5 = 150
+    _, raw = evaluate(deal, 0.3, Scenario(timing="front"))
+    assert raw.pool[0, c.P_DEFAULT] == approx(150)
