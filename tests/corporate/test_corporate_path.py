@@ -64,6 +64,13 @@ def tiny_kwargs(sub=0.15, mezz=0.15, adjustments=(), obligor_edit=None, key_obli
         adjustments=list(adjustments))
 
 
+def res_scenarios():
+    """The shipped corporate stress table, read independently with the csv module."""
+    import csv
+    text = (Path(__file__).resolve().parents[2] / "xlabs" / "data" / "corporate_stress_scenarios.csv").read_text()
+    return list(csv.DictReader(ln for ln in text.splitlines() if not ln.startswith("#")))
+
+
 def build(tmp_path, name="tiny.xlsx", **kw):
     path = tmp_path / name
     build_corporate_workbook(path, **tiny_kwargs(**kw))
@@ -128,10 +135,14 @@ def test_caps_by_hand_on_a_tiny_independent_pool(tiny):
         listed = {"AAAsf": 2, "AAsf": 2, "Asf": 1, "BBBsf": 1, "BBsf": 1}
         table = {r: listed[max((x for x in listed if notch(x) <= notch(r)), key=notch)] for r in TESTED}
         assert table["AA+sf"] == 2 and table["A-sf"] == 1 and table["B-sf"] == 1
+        # recoveries stressed by the harshest recovery haircut of the rating's scenarios (shipped table)
+        hair = {}
+        for sc in res_scenarios():
+            hair[sc["rating"]] = max(hair.get(sc["rating"], 0.0), float(sc["recovery_haircut"]))
         cap3 = BELOW_SCALE
         for r in TESTED:
             below = sorted([(b, i) for i, (_, b, rt) in enumerate(POOL) if notch(rt) > notch(r)], reverse=True)
-            loss = sum(b * (1 - rec[i]) for b, i in below[: table[r]]) / pool
+            loss = sum(b * (1 - rec[i] * (1 - hair[r])) for b, i in below[: table[r]]) / pool
             if ce[tr.tranche] >= loss:
                 cap3 = r
                 break

@@ -109,6 +109,16 @@ def key_obligor_steps(table: dict) -> dict:
     return out
 
 
+def key_obligor_haircuts(scenarios) -> dict:
+    """Recovery haircut of the key-obligor test at each rating: the harshest
+    ``recovery_haircut`` among that rating's stress scenarios (§4.7 "recoveries stressed per §2.3")."""
+    out: dict = {}
+    for s in scenarios:
+        r = SCALE[notch(s.rating)]
+        out[r] = max(out.get(r, 0.0), float(s.recovery_haircut))
+    return out
+
+
 def _highest(passing: dict) -> str:
     """Highest tested rating r with passing[r] True (best first); below scale otherwise."""
     for r in TESTED:
@@ -182,9 +192,10 @@ def rate_corporate(deal, progress=None, client=None) -> CorporateRating:
     ratings_ob = [o.shadow_rating for o in deal.obligors]
     ko_rows = []
     ko_table = key_obligor_steps(deal.key_obligors)
+    haircut = key_obligor_haircuts(deal.scenarios)
     for tr in rated:
         for out in key_obligor_test(ids, exposure, ratings_ob, inputs.recovery, ce[tr.name],
-                                    table=ko_table, targets=list(ko_table)):
+                                    table=ko_table, targets=list(ko_table), recovery_haircut=haircut):
             ko_rows.append({"tranche": tr.name, "rating": out.rating, "k": out.k,
                             "obligors": ", ".join(map(str, out.defaulted)), "default_amount": out.default_amount,
                             "loss": out.loss, "loss_ratio": out.loss_ratio, "credit_enhancement": out.credit_enhancement,
