@@ -25,6 +25,19 @@ minus the defaulters' rows: O(defaults x H) per path.  The cash flows equal
 the loan-level run up to floating-point rounding (checked path by path
 against :func:`xlabs.engine.waterfall.paths.run_obligor_paths` in the tests).
 
+Evaluations (exact for what is recorded).  A path with no default within
+the horizon reuses the block's one no-default run.  Otherwise the kernel
+runs in its status-only mode watching the tranches up to the last rated
+one, which stops once they are all repaid (their flags and zero losses are
+then those of a full run); if any watched tranche is left unpaid the path is
+run again in full, so its loss includes deferred interest accrued to the
+legal final.  A loss below the kernel's repayment tolerance (1e-9 of the
+balance) is reported as 0.
+
+Numba cache: this module's kernels inline ``rng`` and the waterfall
+kernel; after editing those modules clear ``__pycache__`` ``*.nbi/*.nbc``
+(see ``rng``).
+
 Months and periods.  The PD curves are monthly (§4.1); a default in month m
 (1-based) falls in waterfall period ``ceil(m f / 12)`` for payment frequency
 f (the same period for monthly deals); a default after the deal's horizon
