@@ -13,7 +13,7 @@ from xlabs.engine.waterfall.examples import corporate_clo_deal
 from xlabs.engine.waterfall.paths import run_obligor_paths
 from xlabs.engine.waterfall.reference import reference_run
 from xlabs.errors import ValidationError
-from xlabs.model.waterfall import Obligor, Step, TrancheSpec, WaterfallDeal
+from xlabs.model.waterfall import Obligor, Scenario, Step, TrancheSpec, WaterfallDeal
 
 MONTHS = 60
 
@@ -55,25 +55,42 @@ def test_pool_ratios_are_simulate_defaults_bit_for_bit():
     assert r.seed == 17 and r.n_paths == 9000 and r.default_ratio.max() > 0
 
 
-def test_each_path_equals_a_loan_level_waterfall_run():
+def quarterly_clo():
+    """The example CLO paid quarterly over 20 quarters (obligor terms 7-20 quarters)."""
+    deal = corporate_clo_deal(periods=20)
+    deal.frequency = 4
+    for o in deal.obligors:
+        o.term = max(o.term // 3, 1)
+    return deal
+
+
+@pytest.mark.parametrize("case", ["base", "prepayment+stress", "quarterly"])
+def test_each_path_equals_a_loan_level_waterfall_run(case):
     # survivors aggregated into one cohort == every obligor run loan by loan (module doc), path by path
-    deal = corporate_clo_deal(periods=MONTHS)
+    deal = quarterly_clo() if case == "quarterly" else corporate_clo_deal(periods=MONTHS)
+    scenario = None
+    if case == "prepayment+stress":
+        deal.cpr = 0.15
+        scenario = Scenario(recovery_haircut=0.3, recovery_lag_extra=2, coupon_up=0.01)
     pd, A = clo_inputs(0.12)
-    r = simulate_waterfall(deal, pd, A, n_paths=3000, seed=2, record_defaults=True)
+    r = simulate_waterfall(deal, pd, A, n_paths=3000, seed=2, record_defaults=True, scenario=scenario)
     prog = compile_deal(deal)
-    out = run_obligor_paths(prog, scenario_arrays(deal), r.default_periods)
+    out = run_obligor_paths(prog, scenario_arrays(deal, scenario), r.default_periods)
     rated = [j for j, x in enumerate(prog.rated) if x]
     bal = prog.tr_bal0[rated]
     ref = np.where(out[:, rated, 3] > 1e-9 * bal + 1e-9, out[:, rated, 3], 0.0) / bal
     assert np.array_equal(out[:, rated, 0] == 1.0, r.tranche_default)
     np.testing.assert_allclose(r.tranche_loss, ref, rtol=0, atol=1e-12)
     assert r.tranche_default.any() and (r.default_periods > 0).sum(axis=1).max() >= 3
-    # the pool default ratio is the scheduled balance at default of the recorded defaulters
+    # the pool ratios come from the recorded defaulters (scheduled balance at default) as in simulate_defaults
     oi = obligor_inputs(deal, MONTHS)
+    s = simulate_defaults(pd, A, oi["exposure"], oi["recovery"] * (0.7 if scenario else 1.0), n_paths=3000, seed=2,
+                          maturity=oi["maturity"], initial_principal=oi["initial_principal"])
+    assert np.array_equal(r.default_ratio, s.default_ratio) and np.array_equal(r.loss_ratio, s.loss_ratio)
     p = np.argmax(r.default_ratio)
-    months = r.default_periods[p] - 1
-    hit = months >= 0
-    assert np.isclose(oi["exposure"][hit, months[hit]].sum() / oi["initial_principal"], r.default_ratio[p])
+    per = r.default_periods[p]
+    sched = prog.ob_bal0 * prog.ob_sched[np.arange(per.size), np.maximum(per - 1, 0)]
+    assert np.isclose(sched[per > 0].sum() / oi["initial_principal"], r.default_ratio[p])
 
 
 def test_tiny_pool_matches_exact_enumeration_of_default_sets():
