@@ -23,7 +23,8 @@ from .engine.static_pool import extrapolate_vintages
 from .errors import Problem, ValidationError, XlabsError
 
 _PORTFOLIO = (
-    "simulate_defaults", "simulate_pool", "PortfolioResult", "QuantileEstimate", "Obligor", "PortfolioTables",
+    "simulate_defaults", "simulate_pool", "PortfolioResult", "QuantileEstimate", "simulate_waterfall",
+    "PathwiseResult", "Obligor", "PortfolioTables",
     "ModelInputs", "CorrelationModel", "build_model_inputs", "pd_curves", "exposure_schedule", "recoveries",
     "concentration_multipliers", "correlation_model", "loadings_from_matrix", "loss_distribution",
     "default_count_distribution", "tranche_expected_loss", "vasicek_cdf", "vasicek_quantile", "diversity_score",

@@ -47,6 +47,7 @@ from .inputs import (
 )
 from .key_obligor import KeyObligorOutcome, credit_enhancement, key_obligor_test, shipped_key_obligor_table
 from .montecarlo import simulate_defaults, simulate_pool
+from .pathwise import PathwiseResult, simulate_waterfall
 from .results import PortfolioResult, QuantileEstimate
 from .semi_analytic import (
     default_count_distribution,
@@ -57,7 +58,8 @@ from .semi_analytic import (
 )
 
 __all__ = [
-    "simulate_defaults", "simulate_pool", "PortfolioResult", "QuantileEstimate",
+    "simulate_defaults", "simulate_pool", "PortfolioResult", "QuantileEstimate", "simulate_waterfall",
+    "PathwiseResult",
     "Obligor", "PortfolioTables", "ModelInputs", "CorrelationModel", "build_model_inputs",
     "pd_curves", "exposure_schedule", "recoveries", "concentration_multipliers",
     "correlation_model", "loadings_from_matrix",
