@@ -75,9 +75,10 @@ def _mc_kernel(seed, n_paths, block, b_first, b_last, A, s_g, gstart, obl, c_end
                 end = gstart[g + 1]
                 c_cur = c_end[j]
                 pc = norm_cdf((c_cur - m) / sg)
+                lq = math.log1p(-pc) if pc < 1.0 else 0.0   # cached: changes only when pc does
                 while j < end and pc > 0.0:
                     if pc < 1.0:
-                        skip = math.log(uniform(st)) / math.log1p(-pc)
+                        skip = math.log(uniform(st)) / lq
                         if skip >= end - j:
                             break
                         j += int(skip)
@@ -103,7 +104,9 @@ def _mc_kernel(seed, n_paths, block, b_first, b_last, A, s_g, gstart, obl, c_end
                         d += e
                         loss += e * lgd[i]
                         timing[lb, lo] += e
-                    pc = pj
+                    if pj != pc:
+                        pc = pj
+                        lq = math.log1p(-pc) if pc < 1.0 else 0.0
                     j += 1
             dr[path - base] = d * inv_init
             lr[path - base] = loss * inv_init
