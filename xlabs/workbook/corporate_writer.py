@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .sheetout import Chart, Series, SheetOut
-from .writer import MONEY, PCT, PCT4
+from .writer import MONEY, PCT, PCT4, bdr_vs_target
 
 
 def portfolio_sheet(res, deal) -> SheetOut:
@@ -78,17 +78,7 @@ def stress_sheet(res, deal) -> SheetOut:
     st = res.stress
     fm = {"BDR": PCT, "TRDR": PCT, "protection distance": PCT, "relative distance": "0.00%"}
     r = 3
-    for k, tr in enumerate(res.ratings):
-        sub = st[st.tranche == tr.tranche]
-        rows = [(rt, float(g.bdr.min()), float(g.tdr.iloc[0])) for rt, g in sub.groupby("rating", sort=False)]
-        top = r
-        r = s.table(top, 1, f"{tr.tranche}: lowest stressed BDR vs TRDR by target rating",
-                    ["rating", "lowest stressed BDR", "TRDR"], rows, {"lowest stressed BDR": PCT, "TRDR": PCT})
-        s.charts.append(Chart("bar", f"{tr.tranche}: stressed BDR vs TRDR", f"L{3 + 18 * k}",
-                              (1, top + 2, top + 1 + len(rows)),
-                              [Series(2, top + 1, top + 2, top + 1 + len(rows)),
-                               Series(3, top + 1, top + 2, top + 1 + len(rows))],
-                              x_title="target rating", y_title="CDR", y_format="0%"))
+    r = bdr_vs_target(s, r, st, res.ratings, "TRDR")
     s.table(r, 1, "Every tranche x scenario (BDR by grid scan + bisection to 1e-4)",
             ["tranche", "rating", "scenario", "BDR", "TRDR", "protection distance", "relative distance", "passes",
              "search result", "evaluations"],

@@ -111,24 +111,32 @@ def stress_sheet(res, deal) -> SheetOut:
         r = s.table(r, 1, f"Protection distance: {tr.tranche} at {rating}",
                     ["scenario", "BDR", "TDR", "protection distance", "relative distance"],
                     sub[["scenario", "bdr", "tdr", "distance", "relative_distance"]].itertuples(index=False), fm)
-    # BDR vs TDR bars per rating, one chart per rated tranche
-    for k, tr in enumerate(res.ratings):
-        sub = st[st.tranche == tr.tranche]
-        rows = [(rt, float(g.bdr.min()), float(g.tdr.iloc[0])) for rt, g in sub.groupby("rating", sort=False)]
-        top = r
-        r = s.table(top, 1, f"{tr.tranche}: lowest stressed BDR vs TDR by target rating",
-                    ["rating", "lowest stressed BDR", "TDR"], rows, {"lowest stressed BDR": PCT, "TDR": PCT})
-        s.charts.append(Chart("bar", f"{tr.tranche}: stressed BDR vs TDR", f"L{3 + 18 * k}",
-                              (1, top + 2, top + 1 + len(rows)),
-                              [Series(2, top + 1, top + 2, top + 1 + len(rows)),
-                               Series(3, top + 1, top + 2, top + 1 + len(rows))],
-                              x_title="target rating", y_title="CDR", y_format="0%"))
+    r = bdr_vs_target(s, r, st, res.ratings, "TDR")
     s.table(r, 1, "All tranches x target ratings x scenarios (BDR by grid scan + bisection to 1e-4)",
             ["tranche", "rating", "scenario", "BDR", "TDR", "protection distance", "relative distance", "passes",
              "search result", "evaluations"],
             st[["tranche", "rating", "scenario", "bdr", "tdr", "distance", "relative_distance", "passes",
                 "bdr_state", "evaluations"]].itertuples(index=False), fm)
     return s
+
+
+def bdr_vs_target(s: SheetOut, r: int, st, ratings, target: str) -> int:
+    """Per rated tranche: lowest stressed BDR vs the target ratio (TDR or TRDR) by rating, with a bar chart.
+
+    ``st`` has columns tranche, rating, bdr, tdr (the target); returns the next free row.
+    """
+    for k, tr in enumerate(ratings):
+        sub = st[st.tranche == tr.tranche]
+        rows = [(rt, float(g.bdr.min()), float(g.tdr.iloc[0])) for rt, g in sub.groupby("rating", sort=False)]
+        top = r
+        r = s.table(top, 1, f"{tr.tranche}: lowest stressed BDR vs {target} by target rating",
+                    ["rating", "lowest stressed BDR", target], rows, {"lowest stressed BDR": PCT, target: PCT})
+        s.charts.append(Chart("bar", f"{tr.tranche}: stressed BDR vs {target}", f"L{3 + 18 * k}",
+                              (1, top + 2, top + 1 + len(rows)),
+                              [Series(2, top + 1, top + 2, top + 1 + len(rows)),
+                               Series(3, top + 1, top + 2, top + 1 + len(rows))],
+                              x_title="target rating", y_title="CDR", y_format="0%"))
+    return r
 
 
 RATING_HEADERS = ["tranche", "balance", "credit enhancement", "cap 1: portfolio (CE vs TRLR)",
