@@ -54,9 +54,9 @@ import numpy as np
 from numba import njit, prange
 
 from ...errors import ProblemList
-from ..waterfall.codes import PAR_B0, S_DEFAULTED, S_LOSS
+from ..waterfall.codes import IPAR_MAX_COHORTS, PAR_B0, S_DEFAULTED, S_LOSS
 from ..waterfall.compile import compile_deal, scenario_arrays
-from ..waterfall.kernel import run_waterfall
+from ..waterfall.kernel import run_waterfall_ws, workspace
 from .montecarlo import DEFAULT_BLOCK, _groups, prepare_inputs
 from .rng import fill_normals, norm_cdf, norm_ppf_fast, seed_state, uniform
 
@@ -123,6 +123,7 @@ def _block(b, seed, n_paths, block, A, s_g, gstart, obl, c_end, C, mat, E, lgd, 
     fee_out = np.empty((H, fee_fixed.shape[0], 2))
     trig_out = np.empty((H, trig_int.shape[0]))
     status = np.empty((J, 4))
+    wf, wi = workspace(H, J, fee_fixed.shape[0], trig_int.shape[0], N, ipar[IPAR_MAX_COHORTS])  # kernel scratch
     tol = np.empty(J)
     for jj in range(J):
         tol[jj] = 1e-9 * max(tr_bal0[jj], 1.0) + 1e-9      # the kernel's repayment tolerance
@@ -133,7 +134,7 @@ def _block(b, seed, n_paths, block, A, s_g, gstart, obl, c_end, C, mat, E, lgd, 
     _run_path(Ua, Va, tiny, 0, w_par, w_amort, w_yld, w_bal0, w_sched, w_rate, w_rec, w_lag, w_def,
               timing, smm, sc_f, sc_i, coupon, fee_rate, ipar, tr_bal0, tr_int, fee_int, fee_fixed,
               step_int, step_cap, payees, trig_int, trig_level, sched_tab, pool_out, acc_out, tr_out,
-              fee_out, trig_out, status0, 1, J)
+              fee_out, trig_out, status0, 1, J, wf, wi)
     p0 = b * block
     p1 = min(p0 + block, n_paths)
     for path in range(p0, p1):
@@ -218,7 +219,7 @@ def _block(b, seed, n_paths, block, A, s_g, gstart, obl, c_end, C, mat, E, lgd, 
             _run_path(Ua, Va, tiny, nw, w_par, w_amort, w_yld, w_bal0, w_sched, w_rate, w_rec, w_lag, w_def,
                       timing, smm, sc_f, sc_i, coupon, fee_rate, ipar, tr_bal0, tr_int, fee_int, fee_fixed,
                       step_int, step_cap, payees, trig_int, trig_level, sched_tab, pool_out, acc_out, tr_out,
-                      fee_out, trig_out, status, 0, watch)
+                      fee_out, trig_out, status, 0, watch, wf, wi)
             again = False
             for jj in range(watch):
                 if status[jj, S_LOSS] > tol[jj]:
@@ -227,7 +228,7 @@ def _block(b, seed, n_paths, block, A, s_g, gstart, obl, c_end, C, mat, E, lgd, 
                 _run_path(Ua, Va, tiny, nw, w_par, w_amort, w_yld, w_bal0, w_sched, w_rate, w_rec, w_lag, w_def,
                           timing, smm, sc_f, sc_i, coupon, fee_rate, ipar, tr_bal0, tr_int, fee_int, fee_fixed,
                           step_int, step_cap, payees, trig_int, trig_level, sched_tab, pool_out, acc_out, tr_out,
-                          fee_out, trig_out, status, 1, J)
+                          fee_out, trig_out, status, 1, J, wf, wi)
         for r in range(R):
             jj = rated[r]
             x = st_[jj, S_LOSS]
@@ -239,9 +240,9 @@ def _block(b, seed, n_paths, block, A, s_g, gstart, obl, c_end, C, mat, E, lgd, 
 def _run_path(Ua, Va, tiny, nw, w_par, w_amort, w_yld, w_bal0, w_sched, w_rate, w_rec, w_lag, w_def,
               timing, smm, sc_f, sc_i, coupon, fee_rate, ipar, tr_bal0, tr_int, fee_int, fee_fixed,
               step_int, step_cap, payees, trig_int, trig_level, sched_tab, pool_out, acc_out, tr_out,
-              fee_out, trig_out, status, detail, watch):
+              fee_out, trig_out, status, detail, watch, wf, wi):
     """One waterfall run: survivors (unprepaid balances ``Ua``, interest ``Va`` (H+1,)) as cohort 0, the first ``nw``
-    rows of the ``w_*`` obligor arrays loan by loan; writes ``status`` (J, 4)."""
+    rows of the ``w_*`` obligor arrays loan by loan; writes ``status`` (J, 4); ``wf, wi``: kernel scratch."""
     H = timing.shape[0]
     if Ua[0] > tiny:
         w_par[PAR_B0] = Ua[0]
@@ -256,10 +257,11 @@ def _run_path(Ua, Va, tiny, nw, w_par, w_amort, w_yld, w_bal0, w_sched, w_rate, 
                 w_yld[0, t] = 0.0
     else:
         w_par[PAR_B0] = 0.0
-    run_waterfall(0.0, timing, smm, sc_f, sc_i, coupon, fee_rate, w_par, ipar, w_amort, w_yld,
-                  w_bal0[:nw], w_sched[:nw], w_rate[:nw], w_rec[:nw], w_lag[:nw], w_def[:nw],
-                  tr_bal0, tr_int, fee_int, fee_fixed, step_int, step_cap, payees, trig_int,
-                  trig_level, sched_tab, pool_out, acc_out, tr_out, fee_out, trig_out, status, -1, detail, watch)
+    run_waterfall_ws(0.0, timing, smm, sc_f, sc_i, coupon, fee_rate, w_par, ipar, w_amort, w_yld,
+                     w_bal0[:nw], w_sched[:nw], w_rate[:nw], w_rec[:nw], w_lag[:nw], w_def[:nw],
+                     tr_bal0, tr_int, fee_int, fee_fixed, step_int, step_cap, payees, trig_int,
+                     trig_level, sched_tab, pool_out, acc_out, tr_out, fee_out, trig_out, status, -1, detail, watch,
+                     wf, wi)
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,9 @@ import pandas as pd
 from numba import njit
 
 from ...errors import ProblemList
-from .codes import S_DEFAULTED
+from .codes import IPAR_MAX_COHORTS, S_DEFAULTED
 from .compile import Program, scenario_arrays
-from .kernel import run_waterfall
+from .kernel import run_waterfall_ws, workspace
 
 BDR_GRID_STEP = 0.02
 BDR_TOL = 1e-4
@@ -53,10 +53,8 @@ def search_scenario(grid, tol, tranches, timing, smm, sc_f, sc_i, coupon, fee_ra
     fee_out = np.empty((H, fee_fixed.shape[0], 2))
     trig_out = np.empty((H, trig_int.shape[0]))
     status = np.empty((J, 4))
+    wf, wi = workspace(H, J, fee_fixed.shape[0], trig_int.shape[0], ob_bal0.shape[0], ipar[IPAR_MAX_COHORTS])
     first = np.full(T, -1, dtype=np.int64)
-    watch = 0
-    for k in range(T):
-        watch = max(watch, tranches[k] + 1)
     # one call site of the (large) kernel: a grid phase, then one bisection per tranche
     grid_phase = True
     g = 0
@@ -69,16 +67,26 @@ def search_scenario(grid, tol, tranches, timing, smm, sc_f, sc_i, coupon, fee_ra
     while True:
         if grid_phase:
             c = grid[g]
+            # only the tranches that have not failed yet are read: watch just those, and with a single one
+            # left stop as soon as it defaults (the flags read are those of a full run, see run_waterfall_ws)
             sj = -1
-            w = watch
+            w = 0
+            n_open = 0
+            for q in range(T):
+                if first[q] < 0:
+                    n_open += 1
+                    sj = tranches[q]
+                    w = max(w, tranches[q] + 1)
+            if n_open != 1:
+                sj = -1
         else:
             c = 0.5 * (lo + hi)
             sj = j
             w = j + 1
-        run_waterfall(c, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab, ob_bal0,
-                      ob_sched, ob_rate, ob_rec, ob_lag, ob_def, tr_bal0, tr_int, fee_int, fee_fixed, step_int,
-                      step_cap, payees, trig_int, trig_level, sched_tab, pool_out, acc_out, tr_out, fee_out,
-                      trig_out, status, sj, 0, w)
+        run_waterfall_ws(c, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab, ob_bal0,
+                         ob_sched, ob_rate, ob_rec, ob_lag, ob_def, tr_bal0, tr_int, fee_int, fee_fixed, step_int,
+                         step_cap, payees, trig_int, trig_level, sched_tab, pool_out, acc_out, tr_out, fee_out,
+                         trig_out, status, sj, 0, w, wf, wi)
         if grid_phase:
             n_grid += 1
             done = True

@@ -136,31 +136,78 @@ from .codes import (
 )
 
 
+# the three accounts (interest, principal, reserve) are kept in scalars a0, a1, a2
 @njit(cache=True, inline="always")
-def _available(acc, src):
+def _available(a0, a1, a2, src):
     if src == SRC_COMBINED:
-        return acc[0] + acc[1] + acc[2]
-    return acc[src]
+        return a0 + a1 + a2
+    if src == 0:
+        return a0
+    if src == 1:
+        return a1
+    return a2
 
 
 @njit(cache=True, inline="always")
-def _withdraw(acc, src, x):
-    if src != SRC_COMBINED:
-        acc[src] -= x
-        return
-    for a in range(3):
-        y = min(acc[a], x)
-        acc[a] -= y
-        x -= y
+def _withdraw(a0, a1, a2, src, x):
+    """(a0, a1, a2) after taking ``x`` out of ``src`` (combined: interest, then principal, then reserve)."""
+    if src == 0:
+        return a0 - x, a1, a2
+    if src == 1:
+        return a0, a1 - x, a2
+    if src == 2:
+        return a0, a1, a2 - x
+    y = min(a0, x)
+    a0 -= y
+    x -= y
+    y = min(a1, x)
+    a1 -= y
+    x -= y
+    y = min(a2, x)
+    a2 -= y
+    return a0, a1, a2
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, inline="always")
+def _deposit(a0, a1, a2, dst, x):
+    if dst == 0:
+        return a0 + x, a1, a2
+    if dst == 1:
+        return a0, a1 + x, a2
+    return a0, a1, a2 + x
+
+
+@njit(cache=True)
+def workspace(H, J, F, K, N, C):
+    """Scratch arrays of :func:`run_waterfall_ws` (float64, int64) for H periods, J tranches,
+    F fees, K triggers, N obligors and C cohorts; reusable for any number of evaluations."""
+    nf = 2 * C + N + (H + 1) + 7 * J + 3 * F + H + max(J, F) + 1
+    return np.empty(nf), np.empty(2 * C + K, dtype=np.int64)
+
+
+@njit(cache=True)
 def run_waterfall(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
                   par, ipar, amort_tab, yld_tab,
                   ob_bal0, ob_sched, ob_rate, ob_rec, ob_lag, ob_def,
                   tr_bal0, tr_int, fee_int, fee_fixed,
                   step_int, step_cap, payees, trig_int, trig_level, sched,
                   pool_out, acc_out, tr_out, fee_out, trig_out, status, stop_j, detail, watch):
+    """Run one scenario at one CDR; see :func:`run_waterfall_ws` (which this calls with a fresh workspace)."""
+    wf, wi = workspace(timing.shape[0], tr_bal0.shape[0], fee_fixed.shape[0], trig_int.shape[0],
+                       ob_bal0.shape[0], ipar[IPAR_MAX_COHORTS])
+    run_waterfall_ws(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab,
+                     ob_bal0, ob_sched, ob_rate, ob_rec, ob_lag, ob_def, tr_bal0, tr_int, fee_int, fee_fixed,
+                     step_int, step_cap, payees, trig_int, trig_level, sched,
+                     pool_out, acc_out, tr_out, fee_out, trig_out, status, stop_j, detail, watch, wf, wi)
+
+
+@njit(cache=True, error_model="numpy")
+def run_waterfall_ws(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
+                     par, ipar, amort_tab, yld_tab,
+                     ob_bal0, ob_sched, ob_rate, ob_rec, ob_lag, ob_def,
+                     tr_bal0, tr_int, fee_int, fee_fixed,
+                     step_int, step_cap, payees, trig_int, trig_level, sched,
+                     pool_out, acc_out, tr_out, fee_out, trig_out, status, stop_j, detail, watch, wf, wi):
     """Run one scenario at one CDR; write every output in place.
 
     Parameters (H periods, J tranches, F fees, S steps, K triggers, N obligors)
@@ -194,6 +241,8 @@ def run_waterfall(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
         first ``watch`` tranches equal a full run's; the period and kind of
         such a default, and the flags of later tranches, may not.
     watch : int  see ``detail`` (J to watch every tranche).
+    wf, wi : float64 / int64 scratch arrays from :func:`workspace` (contents ignored and
+        overwritten): one evaluation allocates nothing.
     """
     H = timing.shape[0]
     J = tr_bal0.shape[0]
@@ -210,37 +259,67 @@ def run_waterfall(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
     price = par[PAR_PRICE]
     rev_end = ipar[IPAR_REV_END]
 
-    cb0 = np.zeros(C)
-    cperf = np.zeros(C)
-    cstart = np.zeros(C, dtype=np.int64)
-    ckind = np.zeros(C, dtype=np.int64)
+    # carve the scratch arrays out of the workspace; only what is read before written is reset
+    o = 0
+    cb0 = wf[o:o + C]
+    o += C
+    cperf = wf[o:o + C]
+    o += C
+    obp = wf[o:o + N]
+    o += N
+    rec_sched = wf[o:o + H + 1]
+    o += H + 1
+    bal = wf[o:o + J]
+    o += J
+    deferred = wf[o:o + J]
+    o += J
+    due = wf[o:o + J]
+    o += J
+    ipaid = wf[o:o + J]
+    o += J
+    ppaid = wf[o:o + J]
+    o += J
+    resid = wf[o:o + J]
+    o += J
+    tol = wf[o:o + J]
+    o += J
+    fdue = wf[o:o + F]
+    o += F
+    fpaid = wf[o:o + F]
+    o += F
+    farrears = wf[o:o + F]
+    o += F
+    xs_hist = wf[o:o + H]
+    o += H
+    need = wf[o:o + max(J, F) + 1]
+    cstart = wi[0:C]
+    ckind = wi[C:2 * C]
+    tstate = wi[2 * C:2 * C + K]
     nc = 0
     b0 = par[PAR_B0]
     if b0 > 0.0:
         cb0[0] = b0
         cperf[0] = b0
+        cstart[0] = 0
+        ckind[0] = 0
         nc = 1
-    obp = ob_bal0.copy()
-    rec_sched = np.zeros(H + 1)
-    acc = np.zeros(3)
-    acc[2] = par[PAR_RES0]
-    bal = tr_bal0.copy()
-    deferred = np.zeros(J)
-    due = np.zeros(J)
-    ipaid = np.zeros(J)
-    ppaid = np.zeros(J)
-    resid = np.zeros(J)
-    tol = np.empty(J)
+    for i in range(N):
+        obp[i] = ob_bal0[i]
+    for t in range(H + 1):
+        rec_sched[t] = 0.0
+    a0 = 0.0
+    a1 = 0.0
+    a2 = par[PAR_RES0]
     for j in range(J):
+        bal[j] = tr_bal0[j]
+        deferred[j] = 0.0
         tol[j] = 1e-9 * max(tr_bal0[j], 1.0) + 1e-9
         for c in range(4):
             status[j, c] = 0.0
-    fdue = np.zeros(F)
-    fpaid = np.zeros(F)
-    farrears = np.zeros(F)
-    tstate = np.zeros(K, dtype=np.int64)
-    xs_hist = np.zeros(H)
-    need = np.zeros(max(J, F) + 1)
+    for f in range(F):
+        farrears[f] = 0.0
+    for k in range(K):
+        tstate[k] = 0
     orig_total = b0
     for i in range(N):
         orig_total += ob_bal0[i]
@@ -259,6 +338,10 @@ def run_waterfall(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
         itsum = 0.0
         endb = 0.0
         s_t = smm[t]
+        t_rec = t + rec_lag
+        rec_to = 0.0
+        if t_rec < H:
+            rec_to = rec_sched[t_rec]       # summed in a local, in the same order
         for c in range(nc):
             if cstart[c] > t:
                 endb += cperf[c]
@@ -283,14 +366,16 @@ def run_waterfall(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
                 p2 = 0.0
             cperf[c] = p2
             endb += p2
-            if t + rec_lag < H:
-                rec_sched[t + rec_lag] += rec_rate * d
-                if d > 0.0 and t + rec_lag > last_rec:
-                    last_rec = t + rec_lag
+            if t_rec < H:
+                rec_to += rec_rate * d
+                if d > 0.0 and t_rec > last_rec:
+                    last_rec = t_rec
             dsum += d
             spsum += sp
             ppsum += pp
             itsum += it
+        if t_rec < H:
+            rec_sched[t_rec] = rec_to
         for i in range(N):
             p = obp[i]
             if p <= 0.0:
@@ -322,8 +407,8 @@ def run_waterfall(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
         cum_def += dsum
         pdl += dsum
         cdr_ratio = cum_def / orig_total if orig_total > 0.0 else 0.0
-        acc[0] += itsum
-        acc[1] += spsum + ppsum + rec
+        a0 += itsum
+        a1 += spsum + ppsum + rec
 
         # ---- 2. dues --------------------------------------------------------
         senior = -1
@@ -390,7 +475,7 @@ def run_waterfall(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
             if test == TEST_CDR:
                 hit = cdr_ratio > lvl
             elif test == TEST_RESERVE:
-                hit = acc[2] < lvl * target - 1e-9
+                hit = a2 < lvl * target - 1e-9
             elif test == TEST_XS:
                 hit = xs_avg < lvl
             elif test == TEST_SENIOR_SHORT:
@@ -436,7 +521,7 @@ def run_waterfall(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
             src = step_int[s, SI_SRC]
             if combine and src < SRC_RESERVE:
                 src = SRC_COMBINED
-            avail = _available(acc, src)
+            avail = _available(a0, a1, a2, src)
             if avail <= 0.0:
                 continue  # every action moves cash out of its source
             act = step_int[s, SI_ACT]
@@ -492,17 +577,17 @@ def run_waterfall(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
                     else:
                         bal[r] -= x
                         ppaid[r] += x
-                _withdraw(acc, src, pay)
+                a0, a1, a2 = _withdraw(a0, a1, a2, src, pay)
             elif act == ACT_RESERVE:
-                x = target - acc[2]
+                x = target - a2
                 if amt == AMT_ALL:
                     x = avail
                 elif amt == AMT_CAPPED:
                     x = min(x, cap)
                 x = min(x, avail)
                 if x > 0.0:
-                    _withdraw(acc, src, x)
-                    acc[2] += x
+                    a0, a1, a2 = _withdraw(a0, a1, a2, src, x)
+                    a2 += x
             elif act == ACT_TRANSFER:
                 x = avail
                 if amt == AMT_CAPPED:
@@ -511,10 +596,10 @@ def run_waterfall(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
                     x = min(avail, pdl)
                     pdl -= x
                 elif amt == AMT_EXCESS:
-                    x = min(avail, acc[2] - target)
+                    x = min(avail, a2 - target)
                 if x > 0.0:
-                    _withdraw(acc, src, x)
-                    acc[step_int[s, SI_TO]] += x
+                    a0, a1, a2 = _withdraw(a0, a1, a2, src, x)
+                    a0, a1, a2 = _deposit(a0, a1, a2, step_int[s, SI_TO], x)
             elif act == ACT_PURCHASE:
                 if not revolving or nc >= C or t + 1 >= H:
                     continue
@@ -523,7 +608,7 @@ def run_waterfall(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
                     x = min(avail, cap)
                 if x <= 0.0:
                     continue
-                _withdraw(acc, src, x)
+                a0, a1, a2 = _withdraw(a0, a1, a2, src, x)
                 par_bought = x / price
                 cb0[nc] = par_bought
                 cperf[nc] = par_bought
@@ -541,7 +626,7 @@ def run_waterfall(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
                     x = min(avail, cap)
                 if x <= 0.0:
                     continue
-                _withdraw(acc, src, x)
+                a0, a1, a2 = _withdraw(a0, a1, a2, src, x)
                 if turbo:
                     for j in range(J):
                         y = min(x, bal[j])
@@ -596,9 +681,9 @@ def run_waterfall(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
             pool_out[t, P_PURCH_CASH] = purch_cash
             pool_out[t, P_END] = endb + purch
             pool_out[t, P_CDR] = cdr_ratio
-            acc_out[t, 0] = acc[0]
-            acc_out[t, 1] = acc[1]
-            acc_out[t, 2] = acc[2]
+            acc_out[t, 0] = a0
+            acc_out[t, 1] = a1
+            acc_out[t, 2] = a2
             acc_out[t, 3] = target
             acc_out[t, 4] = tax_paid
             acc_out[t, 5] = fees_paid
@@ -614,7 +699,7 @@ def run_waterfall(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
                     outstanding = True
             if not outstanding:
                 stop = True        # every watched tranche repaid: no later shortfall or legal-final default
-            elif endb + purch <= 0.0 and last_rec <= t and acc[0] + acc[1] + acc[2] <= 0.0:
+            elif endb + purch <= 0.0 and last_rec <= t and a0 + a1 + a2 <= 0.0:
                 # no asset, no recovery to come, no cash: every outstanding tranche defaults by its legal final
                 stop = True
                 for j in range(J):

@@ -14,8 +14,9 @@ from numba import njit
 
 from ...errors import ProblemList
 from .bdr import run_chunks
+from .codes import IPAR_MAX_COHORTS
 from .compile import Program, ScenarioArrays
-from .kernel import run_waterfall
+from .kernel import run_waterfall_ws, workspace
 
 
 @njit(cache=True, nogil=True)
@@ -26,16 +27,18 @@ def paths_kernel(lo, hi, cdr, def_periods, timing, smm, sc_f, sc_i, coupon, fee_
     ``out`` (P, J, 4) status per path.  GIL-free, run in threads by :func:`run_obligor_paths`."""
     H = timing.shape[0]
     J = tr_bal0.shape[0]
+    # outputs and scratch allocated once for the whole range (the kernel resets what it reads)
+    pool_out = np.empty((H, 10))
+    acc_out = np.empty((H, 10))
+    tr_out = np.empty((H, J, 6))
+    fee_out = np.empty((H, fee_fixed.shape[0], 2))
+    trig_out = np.empty((H, trig_int.shape[0]))
+    wf, wi = workspace(H, J, fee_fixed.shape[0], trig_int.shape[0], ob_bal0.shape[0], ipar[IPAR_MAX_COHORTS])
     for p in range(lo, hi):
-        pool_out = np.empty((H, 10))
-        acc_out = np.empty((H, 10))
-        tr_out = np.empty((H, J, 6))
-        fee_out = np.empty((H, fee_fixed.shape[0], 2))
-        trig_out = np.empty((H, trig_int.shape[0]))
-        run_waterfall(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab, ob_bal0,
-                      ob_sched, ob_rate, ob_rec, ob_lag, def_periods[p], tr_bal0, tr_int, fee_int, fee_fixed,
-                      step_int, step_cap, payees, trig_int, trig_level, sched_tab, pool_out, acc_out, tr_out,
-                      fee_out, trig_out, out[p], -1, 1, J)
+        run_waterfall_ws(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab, ob_bal0,
+                         ob_sched, ob_rate, ob_rec, ob_lag, def_periods[p], tr_bal0, tr_int, fee_int, fee_fixed,
+                         step_int, step_cap, payees, trig_int, trig_level, sched_tab, pool_out, acc_out, tr_out,
+                         fee_out, trig_out, out[p], -1, 1, J, wf, wi)
 
 
 def run_obligor_paths(prog: Program, sc: ScenarioArrays, default_periods, cdr: float = 0.0,
