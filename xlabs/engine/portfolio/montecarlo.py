@@ -43,6 +43,61 @@ DEFAULT_BLOCK = 4096
 """Paths per random-stream block (fixed: part of what a seed means)."""
 
 
+@njit(cache=True, inline="always")
+def draw_path_defaults(st, z, A, s_g, gstart, obl, c_end, C, mat, d_idx, d_mon):
+    """Draw one path's defaults; write obligor index and default month (0-based) of each
+    defaulter into ``d_idx`` / ``d_mon``; return how many (§4.5, sampling in the module doc).
+
+    Shared by the Monte Carlo kernel and the waterfall-per-path kernel
+    (``pathwise.py``) so both consume the random stream identically.
+    """
+    fill_normals(st, z)
+    nd = 0
+    k = A.shape[1]
+    for g in range(s_g.shape[0]):
+        m = 0.0
+        for f in range(k):
+            m += A[g, f] * z[f]
+        sg = s_g[g]
+        j = gstart[g]
+        end = gstart[g + 1]
+        c_cur = c_end[j]
+        pc = norm_cdf((c_cur - m) / sg)
+        lq = math.log1p(-pc) if pc < 1.0 else 0.0   # cached: changes only when pc does
+        while j < end and pc > 0.0:
+            if pc < 1.0:
+                skip = math.log(uniform(st)) / lq
+                if skip >= end - j:
+                    break
+                j += int(skip)
+            if c_end[j] == c_cur:
+                pj = pc  # same threshold (e.g. same rating): no new Phi needed
+            else:
+                c_cur = c_end[j]
+                pj = norm_cdf((c_cur - m) / sg)
+            v = uniform(st) * pc
+            if v < pj:
+                i = obl[j]
+                lo = 0
+                hi = mat[i] - 1
+                if hi > 0:
+                    x = m + sg * norm_ppf_fast(v)
+                while lo < hi:
+                    mid = (lo + hi) // 2
+                    if C[i, mid] >= x:
+                        hi = mid
+                    else:
+                        lo = mid + 1
+                d_idx[nd] = i
+                d_mon[nd] = lo
+                nd += 1
+            if pj != pc:
+                pc = pj
+                lq = math.log1p(-pc) if pc < 1.0 else 0.0
+            j += 1
+    return nd
+
+
 @njit(cache=True, parallel=True)
 def _mc_kernel(seed, n_paths, block, b_first, b_last, A, s_g, gstart, obl, c_end, C, mat, E, lgd,
                inv_init, dr, lr, timing):
@@ -53,61 +108,26 @@ def _mc_kernel(seed, n_paths, block, b_first, b_last, A, s_g, gstart, obl, c_end
     depend only on (seed, b), so any split of the blocks gives the same
     per-path values (see module doc).
     """
-    n_groups = s_g.shape[0]
     k = A.shape[1]
     base = b_first * block
     for lb in prange(b_last - b_first):
         b = b_first + lb
         st = seed_state(seed, b)
         z = np.empty(k)
+        d_idx = np.empty(obl.shape[0], dtype=np.int64)
+        d_mon = np.empty(obl.shape[0], dtype=np.int64)
         p0 = b * block
         p1 = min(p0 + block, n_paths)
         for path in range(p0, p1):
-            fill_normals(st, z)
+            nd = draw_path_defaults(st, z, A, s_g, gstart, obl, c_end, C, mat, d_idx, d_mon)
             d = 0.0
             loss = 0.0
-            for g in range(n_groups):
-                m = 0.0
-                for f in range(k):
-                    m += A[g, f] * z[f]
-                sg = s_g[g]
-                j = gstart[g]
-                end = gstart[g + 1]
-                c_cur = c_end[j]
-                pc = norm_cdf((c_cur - m) / sg)
-                lq = math.log1p(-pc) if pc < 1.0 else 0.0   # cached: changes only when pc does
-                while j < end and pc > 0.0:
-                    if pc < 1.0:
-                        skip = math.log(uniform(st)) / lq
-                        if skip >= end - j:
-                            break
-                        j += int(skip)
-                    if c_end[j] == c_cur:
-                        pj = pc  # same threshold (e.g. same rating): no new Phi needed
-                    else:
-                        c_cur = c_end[j]
-                        pj = norm_cdf((c_cur - m) / sg)
-                    v = uniform(st) * pc
-                    if v < pj:
-                        i = obl[j]
-                        lo = 0
-                        hi = mat[i] - 1
-                        if hi > 0:
-                            x = m + sg * norm_ppf_fast(v)
-                        while lo < hi:
-                            mid = (lo + hi) // 2
-                            if C[i, mid] >= x:
-                                hi = mid
-                            else:
-                                lo = mid + 1
-                        e = E[i, lo]
-                        d += e
-                        loss += e * lgd[i]
-                        timing[lb, lo] += e
-                    if pj != pc:
-                        pc = pj
-                        lq = math.log1p(-pc) if pc < 1.0 else 0.0
-                    j += 1
+            for q in range(nd):
+                i = d_idx[q]
+                e = E[i, d_mon[q]]
+                d += e
+                loss += e * lgd[i]
+                timing[lb, d_mon[q]] += e
             dr[path - base] = d * inv_init
             lr[path - base] = loss * inv_init
 

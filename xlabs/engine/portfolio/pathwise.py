@@ -57,8 +57,8 @@ from ...errors import ProblemList
 from ..waterfall.codes import IPAR_MAX_COHORTS, PAR_B0, S_DEFAULTED, S_LOSS
 from ..waterfall.compile import compile_deal, scenario_arrays
 from ..waterfall.kernel import run_waterfall_ws, workspace
-from .montecarlo import DEFAULT_BLOCK, _groups, prepare_inputs
-from .rng import fill_normals, norm_cdf, norm_ppf_fast, seed_state, uniform
+from .montecarlo import DEFAULT_BLOCK, _groups, draw_path_defaults, prepare_inputs
+from .rng import seed_state
 
 _TINY = 1e-9
 """Survivor balance below this fraction of the pool is treated as zero (rounding of U totals minus rows)."""
@@ -95,7 +95,6 @@ def _block(b, seed, n_paths, block, A, s_g, gstart, obl, c_end, C, mat, E, lgd, 
     (same random numbers in the same order); it additionally keeps the
     defaulters and their months.
     """
-    n_groups = s_g.shape[0]
     k = A.shape[1]
     N = ob_bal0.shape[0]
     H = timing.shape[0]
@@ -138,52 +137,14 @@ def _block(b, seed, n_paths, block, A, s_g, gstart, obl, c_end, C, mat, E, lgd, 
     p0 = b * block
     p1 = min(p0 + block, n_paths)
     for path in range(p0, p1):
-        # ---- draw the path's defaults (identical to _mc_kernel) ----------
-        fill_normals(st, z)
+        # ---- draw the path's defaults (the same sampler as simulate_defaults) --
+        nd = draw_path_defaults(st, z, A, s_g, gstart, obl, c_end, C, mat, d_idx, d_mon)
         d = 0.0
         loss = 0.0
-        nd = 0
-        for g in range(n_groups):
-            m = 0.0
-            for f in range(k):
-                m += A[g, f] * z[f]
-            sg = s_g[g]
-            j = gstart[g]
-            end = gstart[g + 1]
-            c_cur = c_end[j]
-            pc = norm_cdf((c_cur - m) / sg)
-            while j < end and pc > 0.0:
-                if pc < 1.0:
-                    skip = math.log(uniform(st)) / math.log1p(-pc)
-                    if skip >= end - j:
-                        break
-                    j += int(skip)
-                if c_end[j] == c_cur:
-                    pj = pc
-                else:
-                    c_cur = c_end[j]
-                    pj = norm_cdf((c_cur - m) / sg)
-                v = uniform(st) * pc
-                if v < pj:
-                    i = obl[j]
-                    lo = 0
-                    hi = mat[i] - 1
-                    if hi > 0:
-                        x = m + sg * norm_ppf_fast(v)
-                    while lo < hi:
-                        mid = (lo + hi) // 2
-                        if C[i, mid] >= x:
-                            hi = mid
-                        else:
-                            lo = mid + 1
-                    e = E[i, lo]
-                    d += e
-                    loss += e * lgd[i]
-                    d_idx[nd] = i
-                    d_mon[nd] = lo
-                    nd += 1
-                pc = pj
-                j += 1
+        for q in range(nd):
+            e = E[d_idx[q], d_mon[q]]
+            d += e
+            loss += e * lgd[d_idx[q]]
         dr[path] = d * inv_init
         lr[path] = loss * inv_init
         # ---- survivors as one cohort, defaulters loan by loan -------------
