@@ -63,10 +63,10 @@ def draw_path_defaults(st, z, A, s_g, gstart, obl, c_end, C, mat, d_idx, d_mon):
         end = gstart[g + 1]
         c_cur = c_end[j]
         pc = norm_cdf((c_cur - m) / sg)
-        lq = math.log1p(-pc) if pc < 1.0 else 0.0   # cached: changes only when pc does
+        ilq = 1.0 / math.log1p(-pc) if pc < 1.0 else 0.0   # 1 / log(1 - pc), cached: changes only when pc does
         while j < end and pc > 0.0:
             if pc < 1.0:
-                skip = math.log(uniform(st)) / lq
+                skip = math.log(uniform(st)) * ilq
                 if skip >= end - j:
                     break
                 j += int(skip)
@@ -93,7 +93,7 @@ def draw_path_defaults(st, z, A, s_g, gstart, obl, c_end, C, mat, d_idx, d_mon):
                 nd += 1
             if pj != pc:
                 pc = pj
-                lq = math.log1p(-pc) if pc < 1.0 else 0.0
+                ilq = 1.0 / math.log1p(-pc) if pc < 1.0 else 0.0
             j += 1
     return nd
 
