@@ -1,0 +1,72 @@
+"""`xlabs warm` compiles every numba kernel a rating run calls from Python (so no user's first
+formula pays compile time), and every other kernel is only ever called from compiled code."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import os
+import pkgutil
+import subprocess
+import sys
+
+from numba.core.registry import CPUDispatcher
+
+import xlabs
+from xlabs.warm import ENTRY_KERNELS
+
+TEST_TOOLS = {("xlabs.engine.portfolio.rng", "normals"), ("xlabs.engine.portfolio.rng", "uniforms"),
+              ("xlabs.engine.portfolio.rng", "norm_ppf")}
+"""Kernels called only by tests and tools (stream and accuracy checks), not by a rating run."""
+
+
+def _dispatchers():
+    out = {}
+    for m in pkgutil.walk_packages(xlabs.__path__, "xlabs."):
+        if m.name.endswith("__main__"):
+            continue
+        mod = importlib.import_module(m.name)
+        for name, obj in vars(mod).items():
+            if isinstance(obj, CPUDispatcher) and obj.__module__ == m.name:
+                out[(m.name, name)] = obj
+    return out
+
+
+_CHECK = """
+import importlib, json
+from xlabs.warm import ENTRY_KERNELS, warm
+times = warm()
+missing = [m + "." + n for m, ns in ENTRY_KERNELS.items() for n in ns
+           if not getattr(importlib.import_module(m), n).signatures]
+print(json.dumps({"families": sorted(times), "missing": missing}))
+"""
+
+
+def test_warm_compiles_every_entry_kernel():
+    # in a fresh process: in this one, other tests may already have compiled the kernels
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
+    out = subprocess.run([sys.executable, "-c", _CHECK], env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    assert res["families"] == sorted(["consumer cash flow", "portfolio Monte Carlo", "semi-analytic recursion",
+                                      "waterfall engine", "waterfall on every path"])
+    assert res["missing"] == []
+    disp = _dispatchers()
+    for mod, names in ENTRY_KERNELS.items():
+        for name in names:
+            assert (mod, name) in disp, f"{mod}.{name} is listed in ENTRY_KERNELS but is not a kernel"
+
+
+def test_every_other_kernel_is_called_from_compiled_code():
+    disp = _dispatchers()
+    entry = {(m, n) for m, ns in ENTRY_KERNELS.items() for n in ns}
+    compiled_sources = {k: inspect.getsource(d.py_func) for k, d in disp.items()}
+    for key in disp:
+        if key in entry or key in TEST_TOOLS:
+            continue
+        name = key[1]
+        callers = [k for k, src in compiled_sources.items() if k != key and f"{name}(" in src]
+        assert callers, (f"{key[0]}.{name} is a numba kernel called from Python: add it to "
+                         "xlabs.warm.ENTRY_KERNELS and compile it in warm()")
