@@ -98,11 +98,14 @@ def best_of(fn, repeat):
     return min(times), out
 
 
-def startup_time(cache_dir):
-    code = ("import time; t=time.perf_counter(); import numpy as np; "
+_STARTUP = ("import time; t=time.perf_counter(); import numpy as np; "
             "from xlabs.engine.portfolio import simulate_defaults; "
             "simulate_defaults(np.full((3, 2), 0.1), np.full((3, 1), 0.3), n_paths=10); "
             "print(time.perf_counter() - t)")
+
+
+def startup_time(cache_dir, code=_STARTUP):
+    """Seconds for ``code`` (which prints its own elapsed time) in a fresh process using ``cache_dir``."""
     env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir,
                PYTHONPATH=os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)

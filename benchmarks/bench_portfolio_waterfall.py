@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+from bench_portfolio import best_of, startup_time  # noqa: E402  (same folder)
 
 from xlabs.engine.default_table import shipped_table  # noqa: E402
 from xlabs.engine.portfolio import simulate_defaults  # noqa: E402
@@ -53,26 +53,11 @@ def make_deal(n, months, k, seed=1):
     return deal, pd, A
 
 
-def best_of(fn, repeat):
-    times = []
-    out = None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    return min(times), out
-
-
-def startup_time(cache_dir):
-    code = ("import time; t=time.perf_counter(); import numpy as np; "
+_STARTUP = ("import time; t=time.perf_counter(); import numpy as np; "
             "from xlabs.engine.portfolio.pathwise import simulate_waterfall; "
             "from xlabs.engine.waterfall.examples import corporate_clo_deal; "
             "simulate_waterfall(corporate_clo_deal(periods=60), np.full((20, 60), 0.1), np.full((20, 1), 0.3), "
             "n_paths=10); print(time.perf_counter() - t)")
-    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir,
-               PYTHONPATH=os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    return float(out.stdout.strip().splitlines()[-1])
 
 
 def main(argv=None):
@@ -92,8 +77,8 @@ def main(argv=None):
           f"load average {os.getloadavg()[0]:.2f} (1 min; the machine is shared with other jobs)")
     if not args.skip_startup:
         with tempfile.TemporaryDirectory() as d:
-            cold = startup_time(d)
-            warm = startup_time(d)
+            cold = startup_time(d, _STARTUP)
+            warm = startup_time(d, _STARTUP)
         print(f"start-up (import + first call, fresh process): cold numba cache {cold:.2f} s, "
               f"warm cache {warm:.2f} s")
 
