@@ -81,3 +81,26 @@ def test_bdr_arguments_are_checked():
     with pytest.raises(ValidationError) as e:
         breakeven_table(prog, [None], ["Z"], step=0.0)
     assert len(e.value.problems) == 3   # step, tol >= step, unknown tranche
+
+
+def test_identical_scenarios_share_one_search_and_give_the_separate_results():
+    # the shipped table repeats each rating's "base" scenario (and, on a deal without a servicer fee,
+    # the servicer-fee stress equals base): identical kernel inputs are searched once
+    deal = corporate_clo_deal(periods=36, loan_level=False)
+    prog = compile_deal(deal)
+    scs = [s for s in shipped_scenarios() if s.rating in ("AAAsf", "BBBsf")]
+    tb = breakeven_table(prog, scs)
+    n_distinct = len({tuple(x.tobytes() for x in scenario_arrays(deal, s).args()) for s in scs})
+    assert n_distinct < len(scs)
+    assert tb.searches == n_distinct * len(tb.tranches)
+    for i, s in enumerate(scs):
+        alone = breakeven_table(prog, [s])
+        np.testing.assert_array_equal(tb.bdr[i], alone.bdr[0])
+        np.testing.assert_array_equal(tb.evaluations[i], alone.evaluations[0])
+        np.testing.assert_array_equal(tb.state[i], alone.state[0])
+    # rows that share a search are the same scenario for the kernel
+    for i in range(len(scs)):
+        for k in range(len(scs)):
+            if tb.search[i] == tb.search[k]:
+                for x, y in zip(scenario_arrays(deal, scs[i]).args(), scenario_arrays(deal, scs[k]).args()):
+                    np.testing.assert_array_equal(x, y)

@@ -172,15 +172,31 @@ def run_chunks(kernel, n, *args, threads=None):
             f.result()
 
 
-def stack_scenarios(deal, scenarios):
-    """Scenario arrays of ``deal`` for each scenario, stacked along a first axis."""
-    arrs = [scenario_arrays(deal, s) for s in scenarios]
+def stack_scenarios(arrs):
+    """Kernel arrays of several scenarios (``ScenarioArrays``), stacked along a first axis."""
     return (np.ascontiguousarray(np.stack([a.timing for a in arrs])),
             np.ascontiguousarray(np.stack([a.smm for a in arrs])),
             np.ascontiguousarray(np.stack([a.sc_f for a in arrs])),
             np.ascontiguousarray(np.stack([a.sc_i for a in arrs])),
             np.ascontiguousarray(np.stack([a.coupon for a in arrs])),
             np.ascontiguousarray(np.stack([a.fee_rate for a in arrs]).reshape(len(arrs), -1)))
+
+
+def distinct_scenarios(arrs) -> tuple[list, np.ndarray]:
+    """The distinct kernel inputs among ``arrs`` (ScenarioArrays) and, for each scenario, the index
+    of its distinct input.  Two scenarios are the same for the kernel when every array is equal bit for
+    bit (e.g. a rating's ``base`` scenario repeated for every rating, or a servicer-fee stress on a deal
+    without a servicer fee); their BDRs are then equal, so each distinct input is searched once."""
+    first: dict = {}
+    uniq = []
+    which = np.empty(len(arrs), dtype=np.int64)
+    for i, a in enumerate(arrs):
+        key = tuple((x.dtype.str, x.shape, x.tobytes()) for x in a.args())
+        if key not in first:
+            first[key] = len(uniq)
+            uniq.append(a)
+        which[i] = first[key]
+    return uniq, which
 
 
 @dataclass
@@ -193,6 +209,15 @@ class BDRTable:
     evaluations: np.ndarray
     state: np.ndarray
     tol: float
+    search: np.ndarray | None = None
+    """(NSc,) int: which search gave each scenario's row; scenarios whose kernel inputs are identical
+    share one search (:func:`distinct_scenarios`), ``evaluations`` is that search's count."""
+
+    @property
+    def searches(self) -> int:
+        """Searches run: distinct scenarios x tranches."""
+        n = len(set(self.search.tolist())) if self.search is not None else len(self.scenarios)
+        return n * len(self.tranches)
 
     def frame(self) -> pd.DataFrame:
         rows = []
@@ -208,6 +233,7 @@ def breakeven_table(prog: Program, scenarios, tranches=None, step: float = BDR_G
                     tol: float = BDR_TOL, threads: int | None = None) -> BDRTable:
     """BDR of each tranche (default: the rated ones) under each scenario (§6.1, §6.3).
 
+    Scenarios with identical kernel inputs are searched once (:func:`distinct_scenarios`).
     ``scenarios``: :class:`~xlabs.model.waterfall.Scenario` or
     ``xlabs.model.StressScenario`` objects (or None for the base case).
     """
@@ -227,13 +253,14 @@ def breakeven_table(prog: Program, scenarios, tranches=None, step: float = BDR_G
     scenarios = list(scenarios) if scenarios else [None]
     idx = np.array([names.index(t) for t in tranches], dtype=np.int64)
     grid = np.linspace(0.0, 1.0, int(round(1.0 / step)) + 1)
-    NSc, T = len(scenarios), idx.size
-    bdr = np.zeros((NSc, T))
-    n_eval = np.zeros((NSc, T), dtype=np.int64)
-    state = np.zeros((NSc, T), dtype=np.int64)
-    run_chunks(bdr_grid_kernel, NSc, grid, float(tol), idx, *stack_scenarios(deal, scenarios), *prog.args(),
+    uniq, which = distinct_scenarios([scenario_arrays(deal, s) for s in scenarios])
+    NU, T = len(uniq), idx.size
+    bdr = np.zeros((NU, T))
+    n_eval = np.zeros((NU, T), dtype=np.int64)
+    state = np.zeros((NU, T), dtype=np.int64)
+    run_chunks(bdr_grid_kernel, NU, grid, float(tol), idx, *stack_scenarios(uniq), *prog.args(),
                bdr, n_eval, state, threads=threads)
-    return BDRTable(scenarios, list(tranches), bdr, n_eval, state, tol)
+    return BDRTable(scenarios, list(tranches), bdr[which], n_eval[which], state[which], tol, which)
 
 
 def protection_table(table: BDRTable, tdr: dict) -> pd.DataFrame:
