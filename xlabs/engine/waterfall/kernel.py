@@ -136,6 +136,13 @@ from .codes import (
 )
 
 
+@njit(cache=True, inline="always")
+def _u(i):
+    """``i`` (known to be >= 0) as an unsigned index: numba then skips the negative-index wraparound
+    it emits for signed indices taken from data (measured: 10-17 % of an evaluation)."""
+    return np.uint64(i)
+
+
 # the three accounts (interest, principal, reserve) are kept in scalars a0, a1, a2
 @njit(cache=True, inline="always")
 def _available(a0, a1, a2, src):
@@ -341,7 +348,7 @@ def run_waterfall_ws(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
         t_rec = t + rec_lag
         rec_to = 0.0
         if t_rec < H:
-            rec_to = rec_sched[t_rec]       # summed in a local, in the same order
+            rec_to = rec_sched[_u(t_rec)]       # summed in a local, in the same order
         for c in range(nc):
             if cstart[c] > t:
                 endb += cperf[c]
@@ -350,14 +357,14 @@ def run_waterfall_ws(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
             begin += p
             if p <= 0.0:
                 continue
-            a = t - cstart[c]
+            a = _u(t - cstart[c])
             d = cdr * cb0[c] * timing[a]
             if d > p:
                 d = p
             if d < 0.0:
                 d = 0.0
             s = p - d
-            k = ckind[c]
+            k = _u(ckind[c])
             sp = amort_tab[k, a] * s
             it = yld_tab[k, a] * s
             pp = s_t * (s - sp)
@@ -375,7 +382,7 @@ def run_waterfall_ws(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
             ppsum += pp
             itsum += it
         if t_rec < H:
-            rec_sched[t_rec] = rec_to
+            rec_sched[_u(t_rec)] = rec_to
         for i in range(N):
             p = obp[i]
             if p <= 0.0:
@@ -384,7 +391,7 @@ def run_waterfall_ws(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
             if ob_def[i] == t:
                 lag = ob_lag[i] + lag_extra
                 if t + lag < H:
-                    rec_sched[t + lag] += ob_rec[i] * rec_mult * p
+                    rec_sched[_u(t + lag)] += ob_rec[i] * rec_mult * p
                     if t + lag > last_rec:
                         last_rec = t + lag
                 dsum += p
@@ -423,7 +430,7 @@ def run_waterfall_ws(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
             if basis == BASIS_POOL:
                 base = begin
             elif basis == BASIS_TRANCHE:
-                base = bal[fee_int[f, FI_TRANCHE]]
+                base = bal[_u(fee_int[f, FI_TRANCHE])]
             elif basis == BASIS_INTEREST:
                 base = itsum
             else:
@@ -437,7 +444,7 @@ def run_waterfall_ws(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
                 if basis == BASIS_POOL:
                     next_fees += fee_rate[f] * endb
                 elif basis == BASIS_TRANCHE:
-                    next_fees += fee_rate[f] * bal[fee_int[f, FI_TRANCHE]]
+                    next_fees += fee_rate[f] * bal[_u(fee_int[f, FI_TRANCHE])]
         for j in range(J):
             deferred[j] *= 1.0 + coupon[j, t]
             cur = bal[j] * coupon[j, t]
@@ -459,7 +466,7 @@ def run_waterfall_ws(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
         if t < H - 1:
             sen_next = 0.0
             if senior >= 0:
-                sen_next = bal[senior] * coupon[senior, t + 1]
+                sen_next = bal[_u(senior)] * coupon[_u(senior), t + 1]
             target = par[PAR_RESK] * (next_fees + sen_next)
             if target < par[PAR_RESFLOOR]:
                 target = par[PAR_RESFLOOR]
@@ -470,7 +477,7 @@ def run_waterfall_ws(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
             test = trig_int[k, KI_TEST]
             lvl = trig_level[k]
             if trig_int[k, KI_SCHED] >= 0:
-                lvl = sched[trig_int[k, KI_SCHED], t]
+                lvl = sched[_u(trig_int[k, KI_SCHED]), t]
             hit = False
             if test == TEST_CDR:
                 hit = cdr_ratio > lvl
@@ -507,10 +514,10 @@ def run_waterfall_ws(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
         for s in range(S):
             cond = step_int[s, SI_COND]
             if cond == COND_BEFORE:
-                if tstate[step_int[s, SI_TRIG]] == 1:
+                if tstate[_u(step_int[s, SI_TRIG])] == 1:
                     continue
             elif cond == COND_AFTER:
-                if tstate[step_int[s, SI_TRIG]] == 0:
+                if tstate[_u(step_int[s, SI_TRIG])] == 0:
                     continue
             elif cond == COND_REVOLVING:
                 if not revolving:
@@ -535,19 +542,19 @@ def run_waterfall_ws(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
                     mode = MODE_SEQ
                 tot_need = 0.0
                 for q in range(np_):
-                    x = p0 + q
-                    r = payees[x]
+                    r = payees[_u(p0 + q)]
+                    ru = _u(r)
                     n_ = 0.0
                     if act == ACT_TAX or act == ACT_FEE:
-                        n_ = fdue[r] - fpaid[r]
+                        n_ = fdue[ru] - fpaid[ru]
                     elif stop_sub and r != senior:
                         n_ = 0.0
                     elif act == ACT_INTEREST:
-                        n_ = due[r] - ipaid[r]
+                        n_ = due[ru] - ipaid[ru]
                     else:
-                        n_ = bal[r]
+                        n_ = bal[ru]
                         if amt == AMT_TARGET:
-                            n_ = bal[r] - sched[step_int[s, SI_SCHED], t] * tr_bal0[r]
+                            n_ = bal[ru] - sched[_u(step_int[s, SI_SCHED]), t] * tr_bal0[ru]
                     if n_ < 0.0:
                         n_ = 0.0
                     need[q] = n_
@@ -560,23 +567,23 @@ def run_waterfall_ws(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
                     continue
                 left = pay
                 for q in range(np_):
-                    r = payees[p0 + q]
+                    ru = _u(payees[_u(p0 + q)])
                     if mode == MODE_PRORATA:
                         x = pay * need[q] / tot_need
                     else:
                         x = min(left, need[q])
                         left -= x
                     if act == ACT_TAX or act == ACT_FEE:
-                        fpaid[r] += x
-                        if fee_int[r, FI_KIND] == KIND_TAX:
+                        fpaid[ru] += x
+                        if fee_int[ru, FI_KIND] == KIND_TAX:
                             tax_paid += x
                         else:
                             fees_paid += x
                     elif act == ACT_INTEREST:
-                        ipaid[r] += x
+                        ipaid[ru] += x
                     else:
-                        bal[r] -= x
-                        ppaid[r] += x
+                        bal[ru] -= x
+                        ppaid[ru] += x
                 a0, a1, a2 = _withdraw(a0, a1, a2, src, pay)
             elif act == ACT_RESERVE:
                 x = target - a2
@@ -635,7 +642,7 @@ def run_waterfall_ws(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
                         x -= y
                 r = payees[p0]
                 if r >= 0:
-                    resid[r] += x
+                    resid[_u(r)] += x
                 else:
                     equity += x
 
