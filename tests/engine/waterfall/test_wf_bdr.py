@@ -104,3 +104,18 @@ def test_identical_scenarios_share_one_search_and_give_the_separate_results():
             if tb.search[i] == tb.search[k]:
                 for x, y in zip(scenario_arrays(deal, scs[i]).args(), scenario_arrays(deal, scs[k]).args()):
                     np.testing.assert_array_equal(x, y)
+
+
+def test_scenario_arrays_are_prepared_once_per_parameter_set_and_equal_a_fresh_preparation():
+    from xlabs.engine.waterfall.bdr import scenario_arrays_of
+
+    deal = consumer_revolving_deal(periods=24)
+    scs = [None] + shipped_scenarios()[:27] + [Scenario("front", "AAAsf", 0.3, 1.5, 0.01, "front", 0.005)]
+    arrs = scenario_arrays_of(deal, scs)
+    for s, a in zip(scs, arrs):
+        for x, y in zip(a.args(), scenario_arrays(deal, s).args()):
+            np.testing.assert_array_equal(x, y)
+    # one preparation per distinct set of stress parameters (name and rating do not matter)
+    params = {None if s is None else (type(s).__name__, tuple(v for k, v in vars(s).items() if k not in ("name", "rating")))
+              for s in scs}
+    assert len({id(a) for a in arrs}) == len(params) < len(scs)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass
 
 import numpy as np
 import pandas as pd
@@ -188,15 +188,38 @@ def distinct_scenarios(arrs) -> tuple[list, np.ndarray]:
     bit (e.g. a rating's ``base`` scenario repeated for every rating, or a servicer-fee stress on a deal
     without a servicer fee); their BDRs are then equal, so each distinct input is searched once."""
     first: dict = {}
+    by_object: dict = {}        # the same ScenarioArrays object repeated (see scenario_arrays_of)
     uniq = []
     which = np.empty(len(arrs), dtype=np.int64)
     for i, a in enumerate(arrs):
-        key = tuple((x.dtype.str, x.shape, x.tobytes()) for x in a.args())
-        if key not in first:
-            first[key] = len(uniq)
-            uniq.append(a)
-        which[i] = first[key]
+        if id(a) not in by_object:
+            key = tuple((x.dtype.str, x.shape, x.tobytes()) for x in a.args())
+            if key not in first:
+                first[key] = len(uniq)
+                uniq.append(a)
+            by_object[id(a)] = first[key]
+        which[i] = by_object[id(a)]
     return uniq, which
+
+
+def scenario_arrays_of(deal, scenarios) -> list:
+    """``scenario_arrays(deal, s)`` for each scenario, computed once per distinct set of stress
+    parameters (every dataclass field but ``name`` and ``rating``): the shipped table repeats
+    scenarios across ratings, and preparing the arrays is a visible part of a stress grid."""
+    memo: dict = {}
+    out = []
+    for s in scenarios:
+        if s is None:
+            key = None
+        elif is_dataclass(s):
+            key = (type(s).__name__,) + tuple((f.name, getattr(s, f.name)) for f in fields(s)
+                                               if f.name not in ("name", "rating"))
+        else:
+            key = ("object", id(s))
+        if key not in memo:
+            memo[key] = scenario_arrays(deal, s)
+        out.append(memo[key])
+    return out
 
 
 @dataclass
@@ -253,7 +276,7 @@ def breakeven_table(prog: Program, scenarios, tranches=None, step: float = BDR_G
     scenarios = list(scenarios) if scenarios else [None]
     idx = np.array([names.index(t) for t in tranches], dtype=np.int64)
     grid = np.linspace(0.0, 1.0, int(round(1.0 / step)) + 1)
-    uniq, which = distinct_scenarios([scenario_arrays(deal, s) for s in scenarios])
+    uniq, which = distinct_scenarios(scenario_arrays_of(deal, scenarios))
     NU, T = len(uniq), idx.size
     bdr = np.zeros((NU, T))
     n_eval = np.zeros((NU, T), dtype=np.int64)
