@@ -130,10 +130,11 @@ def _block(b, seed, n_paths, block, A, s_g, gstart, obl, c_end, C, mat, E, lgd, 
         Ua[t] = TU[t]
         Va[t] = TV[t]
     status0 = np.empty((J, 4))
-    _run_path(Ua, Va, tiny, 0, w_par, w_amort, w_yld, w_bal0, w_sched, w_rate, w_rec, w_lag, w_def,
-              timing, smm, sc_f, sc_i, coupon, fee_rate, ipar, tr_bal0, tr_int, fee_int, fee_fixed,
-              step_int, step_cap, payees, trig_int, trig_level, sched_tab, pool_out, acc_out, tr_out,
-              fee_out, trig_out, status0, 1, J, wf, wi)
+    _survivor_cohort(Ua, Va, tiny, w_par, w_amort, w_yld)
+    run_waterfall_ws(0.0, timing, smm, sc_f, sc_i, coupon, fee_rate, w_par, ipar, w_amort, w_yld,
+                     w_bal0[:0], w_sched[:0], w_rate[:0], w_rec[:0], w_lag[:0], w_def[:0],
+                     tr_bal0, tr_int, fee_int, fee_fixed, step_int, step_cap, payees, trig_int,
+                     trig_level, sched_tab, pool_out, acc_out, tr_out, fee_out, trig_out, status0, -1, 1, J, wf, wi)
     p0 = b * block
     p1 = min(p0 + block, n_paths)
     for path in range(p0, p1):
@@ -177,19 +178,21 @@ def _block(b, seed, n_paths, block, A, s_g, gstart, obl, c_end, C, mat, E, lgd, 
             st_ = status0                   # no default within the horizon: the block's no-default run
         else:
             st_ = status
-            _run_path(Ua, Va, tiny, nw, w_par, w_amort, w_yld, w_bal0, w_sched, w_rate, w_rec, w_lag, w_def,
-                      timing, smm, sc_f, sc_i, coupon, fee_rate, ipar, tr_bal0, tr_int, fee_int, fee_fixed,
-                      step_int, step_cap, payees, trig_int, trig_level, sched_tab, pool_out, acc_out, tr_out,
-                      fee_out, trig_out, status, 0, watch, wf, wi)
-            again = False
-            for jj in range(watch):
-                if status[jj, S_LOSS] > tol[jj]:
-                    again = True
-            if again:   # a watched tranche was left unpaid: rerun in full for the loss at legal final
-                _run_path(Ua, Va, tiny, nw, w_par, w_amort, w_yld, w_bal0, w_sched, w_rate, w_rec, w_lag, w_def,
-                          timing, smm, sc_f, sc_i, coupon, fee_rate, ipar, tr_bal0, tr_int, fee_int, fee_fixed,
-                          step_int, step_cap, payees, trig_int, trig_level, sched_tab, pool_out, acc_out, tr_out,
-                          fee_out, trig_out, status, 1, J, wf, wi)
+            _survivor_cohort(Ua, Va, tiny, w_par, w_amort, w_yld)
+            # status-only first; in full only when a watched tranche is left unpaid (its loss at legal final)
+            for full in range(2):
+                w = J if full else watch
+                run_waterfall_ws(0.0, timing, smm, sc_f, sc_i, coupon, fee_rate, w_par, ipar, w_amort, w_yld,
+                                 w_bal0[:nw], w_sched[:nw], w_rate[:nw], w_rec[:nw], w_lag[:nw], w_def[:nw],
+                                 tr_bal0, tr_int, fee_int, fee_fixed, step_int, step_cap, payees, trig_int,
+                                 trig_level, sched_tab, pool_out, acc_out, tr_out, fee_out, trig_out, status, -1,
+                                 full, w, wf, wi)
+                again = False
+                for jj in range(watch):
+                    if status[jj, S_LOSS] > tol[jj]:
+                        again = True
+                if full or not again:
+                    break
         for r in range(R):
             jj = rated[r]
             x = st_[jj, S_LOSS]
@@ -197,14 +200,13 @@ def _block(b, seed, n_paths, block, A, s_g, gstart, obl, c_end, C, mat, E, lgd, 
             td[path, r] = 1 if st_[jj, S_DEFAULTED] != 0.0 else 0
 
 
-@njit(cache=True)
-def _run_path(Ua, Va, tiny, nw, w_par, w_amort, w_yld, w_bal0, w_sched, w_rate, w_rec, w_lag, w_def,
-              timing, smm, sc_f, sc_i, coupon, fee_rate, ipar, tr_bal0, tr_int, fee_int, fee_fixed,
-              step_int, step_cap, payees, trig_int, trig_level, sched_tab, pool_out, acc_out, tr_out,
-              fee_out, trig_out, status, detail, watch, wf, wi):
-    """One waterfall run: survivors (unprepaid balances ``Ua``, interest ``Va`` (H+1,)) as cohort 0, the first ``nw``
-    rows of the ``w_*`` obligor arrays loan by loan; writes ``status`` (J, 4); ``wf, wi``: kernel scratch."""
-    H = timing.shape[0]
+@njit(cache=True, inline="always")
+def _survivor_cohort(Ua, Va, tiny, w_par, w_amort, w_yld):
+    """The path's survivors as the kernel's cohort 0: balance ``Ua[0]`` (unprepaid balances ``Ua``,
+    interest ``Va`` (H+1,)), amortisation ``1 - Ua(t+1)/Ua(t)`` and yield ``Va(t)/Ua(t)`` (module
+    docstring).  Inlined (few arguments), so the block calls the kernel directly: each call of a
+    numba function with the kernel's forty array arguments costs about 0.4 us of reference counting."""
+    H = w_amort.shape[1]
     if Ua[0] > tiny:
         w_par[PAR_B0] = Ua[0]
         for t in range(H):
@@ -218,11 +220,6 @@ def _run_path(Ua, Va, tiny, nw, w_par, w_amort, w_yld, w_bal0, w_sched, w_rate, 
                 w_yld[0, t] = 0.0
     else:
         w_par[PAR_B0] = 0.0
-    run_waterfall_ws(0.0, timing, smm, sc_f, sc_i, coupon, fee_rate, w_par, ipar, w_amort, w_yld,
-                     w_bal0[:nw], w_sched[:nw], w_rate[:nw], w_rec[:nw], w_lag[:nw], w_def[:nw],
-                     tr_bal0, tr_int, fee_int, fee_fixed, step_int, step_cap, payees, trig_int,
-                     trig_level, sched_tab, pool_out, acc_out, tr_out, fee_out, trig_out, status, -1, detail, watch,
-                     wf, wi)
 
 
 @dataclass(frozen=True)
