@@ -92,3 +92,23 @@ def test_both_deal_documents_compile_without_code_changes():
         assert not validate(d)
         prog = compile_deal(d)
         assert prog.step_int.shape[0] == len(d.steps)
+
+
+def test_negative_recovery_lags_are_rejected():
+    # a recovery lag below 0 would land recoveries before their default (the kernel indexes
+    # recovery periods as unsigned, so such input must never reach it)
+    from xlabs.engine.waterfall import scenario_arrays
+    from xlabs.engine.waterfall.examples import consumer_revolving_deal
+    from xlabs.model.waterfall import Scenario
+
+    deal = consumer_revolving_deal(periods=24)
+    deal.recovery_lag = -2
+    with pytest.raises(ValidationError, match="recovery_lag must be whole periods >= 0"):
+        compile_deal(deal)
+    deal.recovery_lag = 3
+    compile_deal(deal)
+    with pytest.raises(ValidationError, match="recovery_lag_extra must be whole periods >= 0"):
+        scenario_arrays(deal, Scenario("neg", "", recovery_lag_extra=-1))
+    with pytest.raises(ValidationError, match="recovery_lag_extra must be whole periods >= 0"):
+        scenario_arrays(deal, Scenario("half", "", recovery_lag_extra=1.5))
+    assert scenario_arrays(deal, Scenario("ok", "", recovery_lag_extra=2)).sc_i.tolist() == [5, 2]

@@ -320,6 +320,8 @@ def validate(deal: m.WaterfallDeal) -> ProblemList:
         P.add("Pool", "cpr must be an annual fraction in [0, 1)", deal.cpr)
     if not (0 <= deal.recovery_rate <= 1):
         P.add("Pool", "recovery_rate must be a fraction in [0, 1]", deal.recovery_rate)
+    if not _is_int(deal.recovery_lag) or int(deal.recovery_lag) < 0:
+        P.add("Pool", "recovery_lag must be whole periods >= 0", deal.recovery_lag)
     return P
 
 
@@ -440,6 +442,9 @@ def scenario_arrays(deal: m.WaterfallDeal, scenario=None) -> ScenarioArrays:
     shape = getattr(sc, "timing", "base")
     if shape not in SHAPES:
         probs.add("Scenario", f"timing must be one of {', '.join(SHAPES)}", shape)
+    extra = getattr(sc, "recovery_lag_extra", 0)
+    if not _is_int(extra) or int(extra) < 0:
+        probs.add("Scenario", "recovery_lag_extra must be whole periods >= 0", extra)
     probs.raise_if_any()
     H = int(deal.periods)
     f = int(deal.frequency)
