@@ -21,6 +21,7 @@ import pandas as pd
 from numba import njit
 
 from ...errors import ProblemList
+from ..borrow import borrow
 from .codes import IPAR_MAX_COHORTS, S_DEFAULTED
 from .compile import Program, scenario_arrays
 from .kernel import run_waterfall_ws, workspace
@@ -33,7 +34,7 @@ STATES = {0: "found", 1: "no default up to 100%", 2: "defaults at 0% CDR"}
 @njit(cache=True)
 def search_scenario(grid, tol, tranches, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab,
                     ob_bal0, ob_sched, ob_rate, ob_rec, ob_lag, ob_def, tr_bal0, tr_int, fee_int, fee_fixed,
-                    step_int, step_cap, payees, trig_int, trig_level, sched_tab, bdr, n_eval, state):
+                    step_int, step_cap, payees, trig_int, trig_level, sched_tab, bdr, n_eval, state, scratch):
     """BDRs of several tranches under one scenario (§6.1), writing ``bdr``, ``n_eval``, ``state`` (T,).
 
     One evaluation tells whether *every* tranche defaults, so the coarse grid
@@ -41,20 +42,21 @@ def search_scenario(grid, tol, tranches, timing, smm, sc_f, sc_i, coupon, fee_ra
     first failing interval of each tranche is bisected to ``tol`` with an
     evaluation that stops as soon as that tranche defaults.  The result is
     the same as a separate scan per tranche.  ``n_eval`` counts the shared
-    grid evaluations plus the tranche's own bisection steps.
+    grid evaluations plus the tranche's own bisection steps.  ``scratch``:
+    the tuple of :func:`search_scratch`, reused from scenario to scenario.
     """
-    H = timing.shape[0]
-    J = tr_bal0.shape[0]
+    # every array is an argument of this function: borrowed, the ~35 arrays of each kernel call
+    # below are passed without reference counting (xlabs.engine.borrow)
+    (grid, tranches, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab, ob_bal0, ob_sched,
+     ob_rate, ob_rec, ob_lag, ob_def, tr_bal0, tr_int, fee_int, fee_fixed, step_int, step_cap, payees, trig_int,
+     trig_level, sched_tab, bdr, n_eval, state) = borrow((
+        grid, tranches, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab, ob_bal0, ob_sched,
+        ob_rate, ob_rec, ob_lag, ob_def, tr_bal0, tr_int, fee_int, fee_fixed, step_int, step_cap, payees, trig_int,
+        trig_level, sched_tab, bdr, n_eval, state))
+    pool_out, acc_out, tr_out, fee_out, trig_out, status, wf, wi, first = borrow(scratch)
     T = tranches.shape[0]
     G = grid.shape[0]
-    pool_out = np.empty((H, 10))
-    acc_out = np.empty((H, 10))
-    tr_out = np.empty((H, J, 6))
-    fee_out = np.empty((H, fee_fixed.shape[0], 2))
-    trig_out = np.empty((H, trig_int.shape[0]))
-    status = np.empty((J, 4))
-    wf, wi = workspace(H, J, fee_fixed.shape[0], trig_int.shape[0], ob_bal0.shape[0], ipar[IPAR_MAX_COHORTS])
-    first = np.full(T, -1, dtype=np.int64)
+    first[:T] = -1
     # one call site of the (large) kernel: a grid phase, then one bisection per tranche
     grid_phase = True
     g = 0
@@ -130,6 +132,16 @@ def search_scenario(grid, tol, tranches, timing, smm, sc_f, sc_i, coupon, fee_ra
         n = n_grid          # tol < grid step (checked by breakeven_table): at least one bisection
 
 
+@njit(cache=True)
+def search_scratch(H, J, F, K, N, max_cohorts, T):
+    """Scratch arrays of :func:`search_scenario`: kernel outputs, kernel workspace, first failing grid
+    index per tranche.  Allocated once per chunk of scenarios by the caller (a borrowed array must be
+    an argument of the borrowing function)."""
+    wf, wi = workspace(H, J, F, K, N, max_cohorts)
+    return (np.empty((H, 10)), np.empty((H, 10)), np.empty((H, J, 6)), np.empty((H, F, 2)), np.empty((H, K)),
+            np.empty((J, 4)), wf, wi, np.empty(T, dtype=np.int64))
+
+
 @njit(cache=True, nogil=True)
 def bdr_grid_kernel(lo, hi, grid, tol, tranches, timing, smm, sc_f, sc_i, coupon, fee_rate,
                     par, ipar, amort_tab, yld_tab, ob_bal0, ob_sched, ob_rate, ob_rec, ob_lag, ob_def,
@@ -152,11 +164,13 @@ def bdr_grid_kernel(lo, hi, grid, tol, tranches, timing, smm, sc_f, sc_i, coupon
     bdr : (NSc, T) float64; n_eval : (NSc, T) int64; state : (NSc, T) int64
         Outputs, see :func:`search_scenario`.
     """
+    scratch = search_scratch(timing.shape[1], tr_bal0.shape[0], fee_fixed.shape[0], trig_int.shape[0],
+                             ob_bal0.shape[0], ipar[IPAR_MAX_COHORTS], tranches.shape[0])
     for i in range(lo, hi):
         search_scenario(grid, tol, tranches, timing[i], smm[i], sc_f[i], sc_i[i], coupon[i], fee_rate[i],
                         par, ipar, amort_tab, yld_tab, ob_bal0, ob_sched, ob_rate, ob_rec, ob_lag, ob_def,
                         tr_bal0, tr_int, fee_int, fee_fixed, step_int, step_cap, payees, trig_int, trig_level,
-                        sched_tab, bdr[i], n_eval[i], state[i])
+                        sched_tab, bdr[i], n_eval[i], state[i], scratch)
 
 
 def run_chunks(kernel, n, *args, threads=None):
