@@ -48,11 +48,20 @@ def _repeat(n, detail, cdrs, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipa
         pool_out, acc_out, tr_out, fee_out, trig_out, status, wf, wi))
     tot = 0.0
     m = cdrs.shape[0]
+    no_stop = np.int64(-1)
+    w = np.int64(tr_bal0.shape[0])
     for i in range(n):
-        run_waterfall_ws(cdrs[i % m], timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab,
-                         ob_bal0, ob_sched, ob_rate, ob_rec, ob_lag, ob_def, tr_bal0, tr_int, fee_int, fee_fixed,
-                         step_int, step_cap, payees, trig_int, trig_level, sched, pool_out, acc_out, tr_out, fee_out,
-                         trig_out, status, -1, detail, tr_bal0.shape[0], wf, wi)
+        # detail as a literal constant, stop and watch as int64: the two compiled variants the engine uses
+        if detail == 0:
+            run_waterfall_ws(cdrs[i % m], timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab,
+                             ob_bal0, ob_sched, ob_rate, ob_rec, ob_lag, ob_def, tr_bal0, tr_int, fee_int, fee_fixed,
+                             step_int, step_cap, payees, trig_int, trig_level, sched, pool_out, acc_out, tr_out,
+                             fee_out, trig_out, status, no_stop, 0, w, wf, wi)
+        else:
+            run_waterfall_ws(cdrs[i % m], timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab,
+                             ob_bal0, ob_sched, ob_rate, ob_rec, ob_lag, ob_def, tr_bal0, tr_int, fee_int, fee_fixed,
+                             step_int, step_cap, payees, trig_int, trig_level, sched, pool_out, acc_out, tr_out,
+                             fee_out, trig_out, status, no_stop, 1, w, wf, wi)
         tot += status[0, 3]
     return tot
 

@@ -130,11 +130,15 @@ def _block(b, seed, n_paths, block, A, s_g, gstart, obl, c_end, C, mat, E, lgd, 
         Ua[t] = TU[t]
         Va[t] = TV[t]
     status0 = np.empty((J, 4))
+    # stop_j and watch as int64 values and detail as a literal (see run_waterfall_ws on compiled variants)
+    NO_STOP = np.int64(-1)
+    watch_ = np.int64(watch)
+    J_ = np.int64(J)
     _survivor_cohort(Ua, Va, tiny, w_par, w_amort, w_yld)
     run_waterfall_ws(0.0, timing, smm, sc_f, sc_i, coupon, fee_rate, w_par, ipar, w_amort, w_yld,
                      w_bal0[:0], w_sched[:0], w_rate[:0], w_rec[:0], w_lag[:0], w_def[:0],
                      tr_bal0, tr_int, fee_int, fee_fixed, step_int, step_cap, payees, trig_int,
-                     trig_level, sched_tab, pool_out, acc_out, tr_out, fee_out, trig_out, status0, -1, 1, J, wf, wi)
+                     trig_level, sched_tab, pool_out, acc_out, tr_out, fee_out, trig_out, status0, NO_STOP, 1, J_, wf, wi)
     p0 = b * block
     p1 = min(p0 + block, n_paths)
     for path in range(p0, p1):
@@ -180,19 +184,21 @@ def _block(b, seed, n_paths, block, A, s_g, gstart, obl, c_end, C, mat, E, lgd, 
             st_ = status
             _survivor_cohort(Ua, Va, tiny, w_par, w_amort, w_yld)
             # status-only first; in full only when a watched tranche is left unpaid (its loss at legal final)
-            for full in range(2):
-                w = J if full else watch
+            run_waterfall_ws(0.0, timing, smm, sc_f, sc_i, coupon, fee_rate, w_par, ipar, w_amort, w_yld,
+                             w_bal0[:nw], w_sched[:nw], w_rate[:nw], w_rec[:nw], w_lag[:nw], w_def[:nw],
+                             tr_bal0, tr_int, fee_int, fee_fixed, step_int, step_cap, payees, trig_int,
+                             trig_level, sched_tab, pool_out, acc_out, tr_out, fee_out, trig_out, status,
+                             NO_STOP, 0, watch_, wf, wi)
+            again = False
+            for jj in range(watch):
+                if status[jj, S_LOSS] > tol[jj]:
+                    again = True
+            if again:
                 run_waterfall_ws(0.0, timing, smm, sc_f, sc_i, coupon, fee_rate, w_par, ipar, w_amort, w_yld,
                                  w_bal0[:nw], w_sched[:nw], w_rate[:nw], w_rec[:nw], w_lag[:nw], w_def[:nw],
                                  tr_bal0, tr_int, fee_int, fee_fixed, step_int, step_cap, payees, trig_int,
-                                 trig_level, sched_tab, pool_out, acc_out, tr_out, fee_out, trig_out, status, -1,
-                                 full, w, wf, wi)
-                again = False
-                for jj in range(watch):
-                    if status[jj, S_LOSS] > tol[jj]:
-                        again = True
-                if full or not again:
-                    break
+                                 trig_level, sched_tab, pool_out, acc_out, tr_out, fee_out, trig_out, status,
+                                 NO_STOP, 1, J_, wf, wi)
         for r in range(R):
             jj = rated[r]
             x = st_[jj, S_LOSS]

@@ -71,7 +71,7 @@ def search_scenario(grid, tol, tranches, timing, smm, sc_f, sc_i, coupon, fee_ra
             c = grid[g]
             # only the tranches that have not failed yet are read: watch just those, and with a single one
             # left stop as soon as it defaults (the flags read are those of a full run, see run_waterfall_ws)
-            sj = -1
+            sj = np.int64(-1)       # int64, not a literal (see run_waterfall_ws on compiled variants)
             w = 0
             n_open = 0
             for q in range(T):
@@ -80,7 +80,7 @@ def search_scenario(grid, tol, tranches, timing, smm, sc_f, sc_i, coupon, fee_ra
                     sj = tranches[q]
                     w = max(w, tranches[q] + 1)
             if n_open != 1:
-                sj = -1
+                sj = np.int64(-1)
         else:
             c = 0.5 * (lo + hi)
             sj = j
@@ -88,7 +88,7 @@ def search_scenario(grid, tol, tranches, timing, smm, sc_f, sc_i, coupon, fee_ra
         run_waterfall_ws(c, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab, ob_bal0,
                          ob_sched, ob_rate, ob_rec, ob_lag, ob_def, tr_bal0, tr_int, fee_int, fee_fixed, step_int,
                          step_cap, payees, trig_int, trig_level, sched_tab, pool_out, acc_out, tr_out, fee_out,
-                         trig_out, status, sj, 0, w, wf, wi)
+                         trig_out, status, sj, 0, w, wf, wi)   # literal detail 0: see run_waterfall_ws
         if grid_phase:
             n_grid += 1
             done = True

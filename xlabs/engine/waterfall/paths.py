@@ -38,7 +38,7 @@ def paths_kernel(lo, hi, cdr, def_periods, timing, smm, sc_f, sc_i, coupon, fee_
         run_waterfall_ws(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab, ob_bal0,
                          ob_sched, ob_rate, ob_rec, ob_lag, def_periods[p], tr_bal0, tr_int, fee_int, fee_fixed,
                          step_int, step_cap, payees, trig_int, trig_level, sched_tab, pool_out, acc_out, tr_out,
-                         fee_out, trig_out, out[p], -1, 1, J, wf, wi)
+                         fee_out, trig_out, out[p], np.int64(-1), 1, np.int64(J), wf, wi)
 
 
 def run_obligor_paths(prog: Program, sc: ScenarioArrays, default_periods, cdr: float = 0.0,
