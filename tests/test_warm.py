@@ -17,7 +17,7 @@ import xlabs
 from xlabs.warm import ENTRY_KERNELS
 
 TEST_TOOLS = {("xlabs.engine.portfolio.rng", "normals"), ("xlabs.engine.portfolio.rng", "uniforms"),
-              ("xlabs.engine.portfolio.rng", "norm_ppf")}
+              ("xlabs.engine.portfolio.rng", "norm_ppf"), ("xlabs.engine.waterfall.kernel", "run_status")}
 """Kernels called only by tests and tools (stream and accuracy checks), not by a rating run."""
 
 

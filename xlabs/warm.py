@@ -19,7 +19,7 @@ ENTRY_KERNELS = {
     "xlabs.engine.portfolio.montecarlo": ("_mc_kernel",),
     "xlabs.engine.portfolio.semi_analytic": ("_integrate",),
     "xlabs.engine.portfolio.pathwise": ("_pathwise_kernel",),
-    "xlabs.engine.waterfall.kernel": ("run_waterfall",),
+    "xlabs.engine.waterfall.kernel": ("run_full",),
     "xlabs.engine.waterfall.bdr": ("bdr_grid_kernel",),
     "xlabs.engine.waterfall.paths": ("paths_kernel",),
 }

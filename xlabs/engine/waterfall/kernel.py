@@ -192,31 +192,47 @@ def workspace(H, J, F, K, N, C):
     return np.empty(nf), np.empty(2 * C + K, dtype=np.int64)
 
 
-@njit(cache=True)
 def run_waterfall(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
                   par, ipar, amort_tab, yld_tab,
                   ob_bal0, ob_sched, ob_rate, ob_rec, ob_lag, ob_def,
                   tr_bal0, tr_int, fee_int, fee_fixed,
                   step_int, step_cap, payees, trig_int, trig_level, sched,
                   pool_out, acc_out, tr_out, fee_out, trig_out, status, stop_j, detail, watch):
-    """Run one scenario at one CDR; see :func:`run_waterfall_ws` (which this calls with a fresh workspace).
+    """Run one scenario at one CDR from Python; see :func:`run_waterfall_ws` (called with a fresh
+    workspace).  ``detail`` 0 runs :func:`run_status`, anything else :func:`run_full`: each compiles
+    only its own variant of the kernel, so a first cash-flow run does not also compile the BDR one."""
+    f = run_status if detail == 0 else run_full
+    f(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab, ob_bal0, ob_sched, ob_rate,
+      ob_rec, ob_lag, ob_def, tr_bal0, tr_int, fee_int, fee_fixed, step_int, step_cap, payees, trig_int,
+      trig_level, sched, pool_out, acc_out, tr_out, fee_out, trig_out, status, np.int64(stop_j), np.int64(watch))
 
-    ``detail`` 0 or 1 (any non-zero value means 1), passed on as a literal constant: see
-    :func:`run_waterfall_ws` on the two compiled variants."""
+
+@njit(cache=True)
+def run_full(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab,
+             ob_bal0, ob_sched, ob_rate, ob_rec, ob_lag, ob_def, tr_bal0, tr_int, fee_int, fee_fixed,
+             step_int, step_cap, payees, trig_int, trig_level, sched,
+             pool_out, acc_out, tr_out, fee_out, trig_out, status, stop_j, watch):
+    """:func:`run_waterfall_ws` with every per-period output (``detail`` 1) and a fresh workspace."""
     wf, wi = workspace(timing.shape[0], tr_bal0.shape[0], fee_fixed.shape[0], trig_int.shape[0],
                        ob_bal0.shape[0], ipar[IPAR_MAX_COHORTS])
-    sj = np.int64(stop_j)
-    w = np.int64(watch)
-    if detail == 0:
-        run_waterfall_ws(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab,
-                         ob_bal0, ob_sched, ob_rate, ob_rec, ob_lag, ob_def, tr_bal0, tr_int, fee_int, fee_fixed,
-                         step_int, step_cap, payees, trig_int, trig_level, sched,
-                         pool_out, acc_out, tr_out, fee_out, trig_out, status, sj, 0, w, wf, wi)
-    else:
-        run_waterfall_ws(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab,
-                         ob_bal0, ob_sched, ob_rate, ob_rec, ob_lag, ob_def, tr_bal0, tr_int, fee_int, fee_fixed,
-                         step_int, step_cap, payees, trig_int, trig_level, sched,
-                         pool_out, acc_out, tr_out, fee_out, trig_out, status, sj, 1, w, wf, wi)
+    run_waterfall_ws(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab,
+                     ob_bal0, ob_sched, ob_rate, ob_rec, ob_lag, ob_def, tr_bal0, tr_int, fee_int, fee_fixed,
+                     step_int, step_cap, payees, trig_int, trig_level, sched,
+                     pool_out, acc_out, tr_out, fee_out, trig_out, status, stop_j, 1, watch, wf, wi)
+
+
+@njit(cache=True)
+def run_status(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab,
+               ob_bal0, ob_sched, ob_rate, ob_rec, ob_lag, ob_def, tr_bal0, tr_int, fee_int, fee_fixed,
+               step_int, step_cap, payees, trig_int, trig_level, sched,
+               pool_out, acc_out, tr_out, fee_out, trig_out, status, stop_j, watch):
+    """:func:`run_waterfall_ws` in status-only mode (``detail`` 0) with a fresh workspace."""
+    wf, wi = workspace(timing.shape[0], tr_bal0.shape[0], fee_fixed.shape[0], trig_int.shape[0],
+                       ob_bal0.shape[0], ipar[IPAR_MAX_COHORTS])
+    run_waterfall_ws(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab,
+                     ob_bal0, ob_sched, ob_rate, ob_rec, ob_lag, ob_def, tr_bal0, tr_int, fee_int, fee_fixed,
+                     step_int, step_cap, payees, trig_int, trig_level, sched,
+                     pool_out, acc_out, tr_out, fee_out, trig_out, status, stop_j, 0, watch, wf, wi)
 
 
 @njit(cache=True, error_model="numpy")

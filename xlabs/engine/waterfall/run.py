@@ -15,7 +15,7 @@ import pandas as pd
 
 from . import codes as c
 from .compile import Program, ScenarioArrays
-from .kernel import run_waterfall
+from .kernel import run_full
 
 
 @dataclass
@@ -40,8 +40,8 @@ def allocate(prog: Program) -> RawOutputs:
 def run_arrays(prog: Program, sc: ScenarioArrays, cdr: float, out: RawOutputs | None = None) -> RawOutputs:
     """One kernel evaluation at ``cdr`` (fraction); fills and returns ``out``."""
     out = allocate(prog) if out is None else out
-    run_waterfall(float(cdr), *sc.args(), *prog.args(), out.pool, out.accounts, out.tranches, out.fees,
-                  out.triggers, out.status, np.int64(-1), np.int64(1), np.int64(prog.tr_bal0.size))
+    run_full(float(cdr), *sc.args(), *prog.args(), out.pool, out.accounts, out.tranches, out.fees,
+             out.triggers, out.status, np.int64(-1), np.int64(prog.tr_bal0.size))
     return out
 
 
