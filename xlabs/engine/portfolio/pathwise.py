@@ -76,7 +76,9 @@ def _pathwise_kernel(seed, n_paths, block, A, s_g, gstart, obl, c_end, C, mat, E
     ``prange``; block ``b`` writes only its own paths (thread-count independent)."""
     n_blocks = (n_paths + block - 1) // block
     for b in prange(n_blocks):
-        _block(b, seed, n_paths, block, A, s_g, gstart, obl, c_end, C, mat, E, lgd, inv_init,
+        # int64: the prange index is unsigned in the parallel loop and signed in numba's first typing pass,
+        # which would compile _block (and the kernel calls in it) twice
+        _block(np.int64(b), seed, n_paths, block, A, s_g, gstart, obl, c_end, C, mat, E, lgd, inv_init,
                per_of_month, U, V, TU, TV, ulen, rated, watch, record,
                timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab,
                ob_bal0, ob_sched, ob_rate, ob_rec, ob_lag, tr_bal0, tr_int, fee_int, fee_fixed,
