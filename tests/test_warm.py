@@ -40,8 +40,11 @@ from xlabs.engine.waterfall.kernel import run_waterfall_ws
 times = warm()
 missing = [m + "." + n for m, ns in ENTRY_KERNELS.items() for n in ns
            if not getattr(importlib.import_module(m), n).signatures]
+from xlabs.engine.portfolio.pathwise import _block
+from xlabs.engine.waterfall.bdr import search_scenario
 variants = sorted(str(s[-5:-2]) for s in run_waterfall_ws.signatures)   # (stop_j, detail, watch) types
-print(json.dumps({"families": sorted(times), "missing": missing, "variants": variants}))
+once = [len(_block.signatures), len(search_scenario.signatures)]
+print(json.dumps({"families": sorted(times), "missing": missing, "variants": variants, "once": once}))
 """
 
 
@@ -61,6 +64,7 @@ def test_warm_compiles_every_entry_kernel(tmp_path):
     # callers: status-only and full detail (a literal constant elsewhere would add a variant of several
     # seconds to every cold start; see kernel.run_waterfall_ws)
     assert res["variants"] == ["(int64, Literal[int](0), int64)", "(int64, Literal[int](1), int64)"]
+    assert res["once"] == [1, 1]        # the path block and the BDR search: one variant each
     disp = _dispatchers()
     for mod, names in ENTRY_KERNELS.items():
         for name in names:
