@@ -6,7 +6,7 @@ recursion, the table-driven waterfall with its BDR grid and obligor paths,
 the waterfall on every Monte Carlo path) is called on a tiny input through
 its public entry point, so the compiled signatures are those a rating run
 uses; with ``cache=True`` the compiled code is written beside the package
-and later processes load it (measured: about a minute cold for all kernels,
+and later processes load it (measured: about 40 s cold for all kernels,
 about 2 s cached; ``python -m xlabs warm`` prints each family's time).
 """
 
