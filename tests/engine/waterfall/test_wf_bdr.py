@@ -119,3 +119,15 @@ def test_scenario_arrays_are_prepared_once_per_parameter_set_and_equal_a_fresh_p
     params = {None if s is None else (type(s).__name__, tuple(v for k, v in vars(s).items() if k not in ("name", "rating")))
               for s in scs}
     assert len({id(a) for a in arrs}) == len(params) < len(scs)
+
+
+def test_bdr_table_does_not_depend_on_the_thread_count():
+    # scenarios are handed out in chunks to whichever thread is free (bdr.run_chunks)
+    deal = consumer_revolving_deal(periods=36)
+    prog = compile_deal(deal)
+    scs = [s for s in shipped_scenarios() if s.rating in ("AAAsf", "Asf")]
+    one = breakeven_table(prog, scs, threads=1)
+    for threads in (2, 3):
+        tb = breakeven_table(prog, scs, threads=threads)
+        for x, y in ((tb.bdr, one.bdr), (tb.evaluations, one.evaluations), (tb.state, one.state)):
+            np.testing.assert_array_equal(x, y)

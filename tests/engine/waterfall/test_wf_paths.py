@@ -29,3 +29,15 @@ def test_path_shape_is_checked():
     prog = compile_deal(corporate_clo_deal(periods=60))
     with pytest.raises(ValidationError, match="shape"):
         run_obligor_paths(prog, scenario_arrays(prog.deal), np.zeros((3, 2)))
+
+
+def test_paths_do_not_depend_on_the_thread_count():
+    deal = corporate_clo_deal(periods=36)
+    prog = compile_deal(deal)
+    sc = scenario_arrays(deal)
+    rng = np.random.default_rng(5)
+    N = prog.ob_bal0.size
+    paths = np.where(rng.random((40, N)) < 0.3, rng.integers(1, 37, (40, N)), 0)
+    one = run_obligor_paths(prog, sc, paths, threads=1)
+    for threads in (2, 3):
+        np.testing.assert_array_equal(run_obligor_paths(prog, sc, paths, threads=threads), one)

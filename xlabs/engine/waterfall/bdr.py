@@ -12,6 +12,7 @@ as the searched tranche defaults.
 
 from __future__ import annotations
 
+import itertools
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields, is_dataclass
@@ -23,7 +24,7 @@ from numba import njit
 from ...errors import ProblemList
 from ..borrow import borrow
 from .codes import IPAR_MAX_COHORTS, S_DEFAULTED
-from .compile import Program, scenario_arrays
+from .compile import Program, scenario_arrays_memo
 from .kernel import run_waterfall_ws, workspace
 
 BDR_GRID_STEP = 0.02
@@ -173,15 +174,33 @@ def bdr_grid_kernel(lo, hi, grid, tol, tranches, timing, smm, sc_f, sc_i, coupon
                         sched_tab, bdr[i], n_eval[i], state[i], scratch)
 
 
+CHUNKS_PER_THREAD = 4
+
+
 def run_chunks(kernel, n, *args, threads=None):
-    """Call ``kernel(lo, hi, *args)`` on ``threads`` (default: CPU count) disjoint ranges of 0..n."""
+    """Call ``kernel(lo, hi, *args)`` over disjoint ranges covering 0..n on ``threads`` (default: CPU
+    count) threads, the calling thread included.
+
+    The range is cut into ``CHUNKS_PER_THREAD`` chunks per thread, taken in turn by whichever
+    thread is free: items differ in cost (a scenario's BDR search length depends on its BDRs), and
+    on this virtual machine a pool thread often starts a millisecond or more late.  Each item
+    writes only its own outputs, so results do not depend on the split.
+    """
     threads = max(1, min(threads or os.cpu_count() or 1, n))
-    cuts = np.linspace(0, n, threads + 1).astype(np.int64)
     if threads == 1:
         kernel(np.int64(0), np.int64(n), *args)
         return
-    with ThreadPoolExecutor(threads) as ex:
-        futs = [ex.submit(kernel, cuts[k], cuts[k + 1], *args) for k in range(threads)]
+    k = min(n, threads * CHUNKS_PER_THREAD)
+    cuts = np.linspace(0, n, k + 1).astype(np.int64)
+    counter = itertools.count()         # next() on it is atomic under the GIL
+
+    def work():
+        while (i := next(counter)) < k:
+            kernel(cuts[i], cuts[i + 1], *args)
+
+    with ThreadPoolExecutor(threads - 1) as ex:
+        futs = [ex.submit(work) for _ in range(threads - 1)]
+        work()
         for f in futs:
             f.result()
 
@@ -203,11 +222,17 @@ def distinct_scenarios(arrs) -> tuple[list, np.ndarray]:
     without a servicer fee); their BDRs are then equal, so each distinct input is searched once."""
     first: dict = {}
     by_object: dict = {}        # the same ScenarioArrays object repeated (see scenario_arrays_of)
+    raw: dict = {}              # bytes of each array object (scenarios share arrays, see scenario_arrays_memo)
     uniq = []
     which = np.empty(len(arrs), dtype=np.int64)
     for i, a in enumerate(arrs):
         if id(a) not in by_object:
-            key = tuple((x.dtype.str, x.shape, x.tobytes()) for x in a.args())
+            key = []
+            for x in a.args():
+                if id(x) not in raw:
+                    raw[id(x)] = (x.dtype.str, x.shape, x.tobytes())
+                key.append(raw[id(x)])
+            key = tuple(key)
             if key not in first:
                 first[key] = len(uniq)
                 uniq.append(a)
@@ -218,9 +243,12 @@ def distinct_scenarios(arrs) -> tuple[list, np.ndarray]:
 
 def scenario_arrays_of(deal, scenarios) -> list:
     """``scenario_arrays(deal, s)`` for each scenario, computed once per distinct set of stress
-    parameters (every dataclass field but ``name`` and ``rating``): the shipped table repeats
-    scenarios across ratings, and preparing the arrays is a visible part of a stress grid."""
+    parameters (every dataclass field but ``name`` and ``rating``), the parts shared between
+    scenarios (timing shape, CPR, coupon and fee stresses) computed once each
+    (:func:`~.compile.scenario_arrays_memo`): the shipped table repeats scenarios across ratings, and
+    preparing the arrays is a visible part of a stress grid."""
     memo: dict = {}
+    parts: dict = {}
     out = []
     for s in scenarios:
         if s is None:
@@ -231,7 +259,7 @@ def scenario_arrays_of(deal, scenarios) -> list:
         else:
             key = ("object", id(s))
         if key not in memo:
-            memo[key] = scenario_arrays(deal, s)
+            memo[key] = scenario_arrays_memo(deal, s, parts)
         out.append(memo[key])
     return out
 

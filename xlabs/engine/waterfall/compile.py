@@ -437,6 +437,14 @@ def scenario_arrays(deal: m.WaterfallDeal, scenario=None) -> ScenarioArrays:
     coupon, ``benchmark_up`` to the benchmark; ``servicer_fee_up`` added to
     the annual rate of fees marked ``servicer``.
     """
+    return scenario_arrays_memo(deal, scenario, {})
+
+
+def scenario_arrays_memo(deal: m.WaterfallDeal, scenario, memo: dict) -> ScenarioArrays:
+    """:func:`scenario_arrays`, reusing the timing, prepayment, coupon and fee arrays of earlier
+    scenarios of the same ``deal`` kept in ``memo`` (one dict per deal, for one batch of scenarios:
+    a stress table has a handful of distinct timing shapes, CPR multipliers and coupon stresses).
+    Scenarios may then share array objects: treat the result as read-only."""
     sc = scenario if scenario is not None else m.Scenario()
     probs = ProblemList()
     shape = getattr(sc, "timing", "base")
@@ -448,28 +456,41 @@ def scenario_arrays(deal: m.WaterfallDeal, scenario=None) -> ScenarioArrays:
     probs.raise_if_any()
     H = int(deal.periods)
     f = int(deal.frequency)
-    base = deal.timing if len(deal.timing) else np.full(H, 1.0 / H)
-    timing = np.ascontiguousarray(shaped(fit_to_life(base, min(len(base), H)), shape))
-    timing = _pad(timing, H)
+    key = ("timing", shape)
+    if key not in memo:
+        base = deal.timing if len(deal.timing) else np.full(H, 1.0 / H)
+        memo[key] = _pad(np.ascontiguousarray(shaped(fit_to_life(base, min(len(base), H)), shape)), H)
+    timing = memo[key]
     cpr = min(max(deal.cpr * getattr(sc, "cpr_multiplier", 1.0), 0.0), 0.999999)
-    smm = np.full(H, smm_from_cpr(cpr, f))
+    key = ("smm", cpr)
+    if key not in memo:
+        memo[key] = np.full(H, smm_from_cpr(cpr, f))
+    smm = memo[key]
     hair = getattr(sc, "recovery_haircut", 0.0)
     lag_extra = int(getattr(sc, "recovery_lag_extra", 0))
     up = getattr(sc, "coupon_up", 0.0)
-    bench = _pad(deal.benchmark, H) + getattr(sc, "benchmark_up", 0.0)
-    J = len(deal.tranches)
-    coupon = np.zeros((J, H))
-    for j, t in enumerate(deal.tranches):
-        if t.coupon_type == "fixed":
-            coupon[j] = (t.coupon + up) / f
-        elif t.coupon_type == "floating":
-            coupon[j] = np.maximum(bench + t.coupon + up, 0.0) / f
+    bench_up = getattr(sc, "benchmark_up", 0.0)
+    key = ("coupon", up, bench_up)
+    if key not in memo:
+        bench = _pad(deal.benchmark, H) + bench_up
+        coupon = np.zeros((len(deal.tranches), H))
+        for j, t in enumerate(deal.tranches):
+            if t.coupon_type == "fixed":
+                coupon[j] = (t.coupon + up) / f
+            elif t.coupon_type == "floating":
+                coupon[j] = np.maximum(bench + t.coupon + up, 0.0) / f
+        memo[key] = np.ascontiguousarray(coupon)
+    coupon = memo[key]
     sfu = getattr(sc, "servicer_fee_up", 0.0)
-    fee_rate = np.array([(x.rate + (sfu if x.servicer else 0.0)) / f if x.basis in ("pool_balance", "tranche_balance")
-                         else x.rate for x in deal.fees], dtype=float)
+    key = ("fee", sfu)
+    if key not in memo:
+        memo[key] = np.array([(x.rate + (sfu if x.servicer else 0.0)) / f
+                              if x.basis in ("pool_balance", "tranche_balance") else x.rate for x in deal.fees],
+                             dtype=float)
+    fee_rate = memo[key]
     return ScenarioArrays(
         name=getattr(sc, "name", "base"), timing=timing, smm=smm,
         sc_f=np.array([deal.recovery_rate * (1.0 - hair), 1.0 - hair]),
         sc_i=np.array([int(deal.recovery_lag) + lag_extra, lag_extra], dtype=np.int64),
-        coupon=np.ascontiguousarray(coupon), fee_rate=fee_rate,
+        coupon=coupon, fee_rate=fee_rate,
     )
