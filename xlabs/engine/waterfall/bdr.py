@@ -249,13 +249,16 @@ def scenario_arrays_of(deal, scenarios) -> list:
     preparing the arrays is a visible part of a stress grid."""
     memo: dict = {}
     parts: dict = {}
+    stress_fields: dict = {}        # per scenario class: the fields that are stress parameters
     out = []
     for s in scenarios:
         if s is None:
             key = None
         elif is_dataclass(s):
-            key = (type(s).__name__,) + tuple((f.name, getattr(s, f.name)) for f in fields(s)
-                                               if f.name not in ("name", "rating"))
+            cls = type(s)
+            if cls not in stress_fields:
+                stress_fields[cls] = tuple(f.name for f in fields(cls) if f.name not in ("name", "rating"))
+            key = (cls,) + tuple(getattr(s, n) for n in stress_fields[cls])
         else:
             key = ("object", id(s))
         if key not in memo:

@@ -441,7 +441,7 @@ def scenario_arrays(deal: m.WaterfallDeal, scenario=None) -> ScenarioArrays:
 
 
 def scenario_arrays_memo(deal: m.WaterfallDeal, scenario, memo: dict) -> ScenarioArrays:
-    """:func:`scenario_arrays`, reusing the timing, prepayment, coupon and fee arrays of earlier
+    """:func:`scenario_arrays`, reusing the timing, prepayment, recovery, coupon and fee arrays of earlier
     scenarios of the same ``deal`` kept in ``memo`` (one dict per deal, for one batch of scenarios:
     a stress table has a handful of distinct timing shapes, CPR multipliers and coupon stresses).
     Scenarios may then share array objects: treat the result as read-only."""
@@ -488,9 +488,10 @@ def scenario_arrays_memo(deal: m.WaterfallDeal, scenario, memo: dict) -> Scenari
                               if x.basis in ("pool_balance", "tranche_balance") else x.rate for x in deal.fees],
                              dtype=float)
     fee_rate = memo[key]
-    return ScenarioArrays(
-        name=getattr(sc, "name", "base"), timing=timing, smm=smm,
-        sc_f=np.array([deal.recovery_rate * (1.0 - hair), 1.0 - hair]),
-        sc_i=np.array([int(deal.recovery_lag) + lag_extra, lag_extra], dtype=np.int64),
-        coupon=coupon, fee_rate=fee_rate,
-    )
+    key = ("recovery", hair, lag_extra)
+    if key not in memo:
+        memo[key] = (np.array([deal.recovery_rate * (1.0 - hair), 1.0 - hair]),
+                     np.array([int(deal.recovery_lag) + lag_extra, lag_extra], dtype=np.int64))
+    sc_f, sc_i = memo[key]
+    return ScenarioArrays(name=getattr(sc, "name", "base"), timing=timing, smm=smm, sc_f=sc_f, sc_i=sc_i,
+                          coupon=coupon, fee_rate=fee_rate)
