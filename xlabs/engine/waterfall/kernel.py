@@ -213,12 +213,9 @@ def run_full(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_ta
              step_int, step_cap, payees, trig_int, trig_level, sched,
              pool_out, acc_out, tr_out, fee_out, trig_out, status, stop_j, watch):
     """:func:`run_waterfall_ws` with every per-period output (``detail`` 1) and a fresh workspace."""
-    wf, wi = workspace(timing.shape[0], tr_bal0.shape[0], fee_fixed.shape[0], trig_int.shape[0],
-                       ob_bal0.shape[0], ipar[IPAR_MAX_COHORTS])
-    run_waterfall_ws(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab,
-                     ob_bal0, ob_sched, ob_rate, ob_rec, ob_lag, ob_def, tr_bal0, tr_int, fee_int, fee_fixed,
-                     step_int, step_cap, payees, trig_int, trig_level, sched,
-                     pool_out, acc_out, tr_out, fee_out, trig_out, status, stop_j, 1, watch, wf, wi)
+    _run_fresh(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab, ob_bal0, ob_sched,
+               ob_rate, ob_rec, ob_lag, ob_def, tr_bal0, tr_int, fee_int, fee_fixed, step_int, step_cap, payees,
+               trig_int, trig_level, sched, pool_out, acc_out, tr_out, fee_out, trig_out, status, stop_j, 1, watch)
 
 
 @njit(cache=True)
@@ -227,12 +224,25 @@ def run_status(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_
                step_int, step_cap, payees, trig_int, trig_level, sched,
                pool_out, acc_out, tr_out, fee_out, trig_out, status, stop_j, watch):
     """:func:`run_waterfall_ws` in status-only mode (``detail`` 0) with a fresh workspace."""
+    _run_fresh(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab, ob_bal0, ob_sched,
+               ob_rate, ob_rec, ob_lag, ob_def, tr_bal0, tr_int, fee_int, fee_fixed, step_int, step_cap, payees,
+               trig_int, trig_level, sched, pool_out, acc_out, tr_out, fee_out, trig_out, status, stop_j, 0, watch)
+
+
+@njit(cache=True)
+def _run_fresh(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab,
+               ob_bal0, ob_sched, ob_rate, ob_rec, ob_lag, ob_def, tr_bal0, tr_int, fee_int, fee_fixed,
+               step_int, step_cap, payees, trig_int, trig_level, sched,
+               pool_out, acc_out, tr_out, fee_out, trig_out, status, stop_j, detail, watch):
+    """A fresh workspace, then :func:`run_waterfall_ws`.  Called with a literal ``detail``, numba
+    compiles it (a few lines) once per literal and hands the literal on to the kernel (checked: two
+    compiled kernel variants, ``tests/test_warm.py``)."""
     wf, wi = workspace(timing.shape[0], tr_bal0.shape[0], fee_fixed.shape[0], trig_int.shape[0],
                        ob_bal0.shape[0], ipar[IPAR_MAX_COHORTS])
     run_waterfall_ws(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab,
                      ob_bal0, ob_sched, ob_rate, ob_rec, ob_lag, ob_def, tr_bal0, tr_int, fee_int, fee_fixed,
                      step_int, step_cap, payees, trig_int, trig_level, sched,
-                     pool_out, acc_out, tr_out, fee_out, trig_out, status, stop_j, 0, watch, wf, wi)
+                     pool_out, acc_out, tr_out, fee_out, trig_out, status, stop_j, detail, watch, wf, wi)
 
 
 @njit(cache=True, error_model="numpy")
