@@ -60,7 +60,8 @@ def warm() -> dict:
     prog = compile_deal(deal)
     sc = scenario_arrays(deal)
     run_arrays(prog, sc, 0.05)
-    breakeven_table(prog, [None], threads=1)
+    # BDRs need a pool the CDR applies to: the same deal with its obligors aggregated
+    breakeven_table(compile_deal(corporate_clo_deal(periods=H, loan_level=False)), [None], threads=1)
     run_obligor_paths(prog, sc, np.zeros((1, prog.ob_bal0.size), dtype=np.int64), threads=1)
     out["waterfall engine"] = time.perf_counter() - t
     t = time.perf_counter()

@@ -7,7 +7,7 @@ from wf_builders import tiny
 
 from xlabs.engine.stress import shipped_scenarios
 from xlabs.engine.waterfall import compile_deal, run_arrays, scenario_arrays
-from xlabs.engine.waterfall.bdr import breakeven_table, protection_table
+from xlabs.engine.waterfall.bdr import breakeven_table, cdr_applies, protection_table
 from xlabs.engine.waterfall.examples import consumer_revolving_deal, corporate_clo_deal
 from xlabs.engine.waterfall.reference import reference_run
 from xlabs.errors import ValidationError
@@ -131,3 +131,23 @@ def test_bdr_table_does_not_depend_on_the_thread_count():
         tb = breakeven_table(prog, scs, threads=threads)
         for x, y in ((tb.bdr, one.bdr), (tb.evaluations, one.evaluations), (tb.state, one.state)):
             np.testing.assert_array_equal(x, y)
+
+
+def test_a_deal_the_cdr_does_not_reach_is_refused_not_rated_at_100_percent():
+    # the loan-level CLO: obligors default only at their named periods, no pool balance, no revolving, so
+    # the CDR changes nothing and a search would report "no default up to 100%" for every tranche
+    loan_level = compile_deal(corporate_clo_deal(periods=60))
+    assert not cdr_applies(loan_level)
+    sc = scenario_arrays(loan_level.deal)
+    o0, o1 = run_arrays(loan_level, sc, 0.0), run_arrays(loan_level, sc, 1.0)
+    # the premise: the cash flows do not move with the CDR, and no tranche defaults
+    assert np.array_equal(o0.tranches, o1.tranches) and not o1.status[:, 0].any()
+    with pytest.raises(ValidationError) as e:
+        breakeven_table(loan_level, [None])
+    (p,) = e.value.problems
+    assert "CDR stresses nothing" in str(p) and "20 obligors" in str(p)
+    # aggregated into a pool, the same deal is searched and its senior tranche breaks below 100%
+    pooled = compile_deal(corporate_clo_deal(periods=60, loan_level=False))
+    assert cdr_applies(pooled)
+    tb = breakeven_table(pooled, [None])
+    assert (tb.state == 0).all() and 0 < tb.bdr[0, 0] < 1

@@ -23,7 +23,7 @@ from numba import njit
 
 from ...errors import ProblemList
 from ..borrow import borrow
-from .codes import IPAR_MAX_COHORTS, S_DEFAULTED
+from .codes import ACT_PURCHASE, IPAR_MAX_COHORTS, IPAR_REV_END, PAR_B0, S_DEFAULTED, SI_ACT
 from .compile import Program, scenario_arrays_memo
 from .kernel import run_waterfall_ws, workspace
 
@@ -297,6 +297,13 @@ class BDRTable:
         return pd.DataFrame(rows)
 
 
+def cdr_applies(prog: Program) -> bool:
+    """Whether the CDR reaches any asset of ``prog``: it applies to cohorts (the aggregated initial pool
+    and revolving purchases, §5.2), not to loan-level obligors, which default at their named periods."""
+    purchases = prog.ipar[IPAR_REV_END] > 0 and bool(np.any(prog.step_int[:, SI_ACT] == ACT_PURCHASE))
+    return bool(prog.par[PAR_B0] > 0.0) or purchases
+
+
 def breakeven_table(prog: Program, scenarios, tranches=None, step: float = BDR_GRID_STEP,
                     tol: float = BDR_TOL, threads: int | None = None) -> BDRTable:
     """BDR of each tranche (default: the rated ones) under each scenario (§6.1, §6.3).
@@ -317,6 +324,12 @@ def breakeven_table(prog: Program, scenarios, tranches=None, step: float = BDR_G
     for t in tranches:
         if t not in names:
             probs.add("bdr", "no tranche of that name", t)
+    if not cdr_applies(prog):
+        probs.add("bdr", "the CDR stresses nothing in this deal: it has no aggregated pool balance and no "
+                  "revolving purchases, and loan-level obligors default only at their named periods, so every "
+                  "BDR would read 100%; aggregate the obligors into a pool (pool_balance / pool_amort / "
+                  "pool_yield) to search BDRs, or test named defaults (run_obligor_paths)",
+                  f"pool_balance {prog.par[PAR_B0]:g}, {prog.ob_bal0.size} obligors")
     probs.raise_if_any()
     scenarios = list(scenarios) if scenarios else [None]
     idx = np.array([names.index(t) for t in tranches], dtype=np.int64)
