@@ -180,7 +180,6 @@ def rate_corporate(deal, progress=None, client=None) -> CorporateRating:
     stress_parts = []
     for tr in rated:
         trdr = targets[targets.tranche == tr.name].set_index("rating")["trdr"].to_dict()
-        trdr = {r: (v if v > 0 else 1e-12) for r, v in trdr.items()}
         part = protection_table(bt, trdr)
         stress_parts.append(part[part.tranche == tr.name])
     stress = pd.concat(stress_parts, ignore_index=True) if stress_parts else pd.DataFrame()

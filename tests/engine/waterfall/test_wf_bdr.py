@@ -151,3 +151,30 @@ def test_a_deal_the_cdr_does_not_reach_is_refused_not_rated_at_100_percent():
     assert cdr_applies(pooled)
     tb = breakeven_table(pooled, [None])
     assert (tb.state == 0).all() and 0 < tb.bdr[0, 0] < 1
+
+
+def test_protection_table_with_a_zero_or_undetermined_tdr():
+    # a Monte Carlo TRDR is 0 when no default occurs at the rating's confidence level: the distance is the
+    # BDR itself and the relative distance undefined; a NaN TRDR never passes; a tranche that defaults
+    # with no default at all never passes, even against a TDR of 0
+    deal = tiny([TrancheSpec("A", 700, "none"), TrancheSpec("B", 300, "none")],
+                [Step("principal", "pay_principal", "A>B")], periods=1, pool_amort=[1.0], pool_yield=[0.0],
+                timing=[1.0])
+    tb = breakeven_table(compile_deal(deal), [Scenario("base", "AAAsf"), Scenario("base", "AAsf")])
+    assert tb.frame().state.tolist() == ["found"] * 4
+    pt = protection_table(tb, {"AAAsf": 0.0, "AAsf": float("nan")}).set_index(["rating", "tranche"])
+    a = pt.loc[("AAAsf", "A")]
+    assert a.protection == a.bdr == pytest.approx(0.3, abs=1e-4) and np.isnan(a.relative_protection) and a.passes
+    assert not pt.loc[("AAsf", "A")].passes and np.isnan(pt.loc[("AAsf", "A")].protection)
+    # B (300 behind A's 700) fails at any CDR > 0 but not at 0: BDR 0 >= TDR 0 passes
+    assert pt.loc[("AAAsf", "B")].bdr < 1e-4 and pt.loc[("AAAsf", "B")].passes
+    # a deal that fails with no default: B's legal final before any principal arrives
+    late = tiny([TrancheSpec("A", 700, "none"), TrancheSpec("B", 300, "none", legal_final=1)],
+                [Step("principal", "pay_principal", "A>B")], periods=2, pool_amort=[0.0, 1.0],
+                pool_yield=[0.0, 0.0], timing=[1.0, 0.0])
+    lt = breakeven_table(compile_deal(late), [Scenario("base", "AAAsf")])
+    assert lt.frame().state.tolist() == ["found", "defaults at 0% CDR"]
+    lp = protection_table(lt, {"AAAsf": 0.0}).set_index("tranche")
+    assert lp.loc["A"].passes and not lp.loc["B"].passes
+    with pytest.raises(ValidationError, match=r"must be a fraction in \[0, 1\]"):
+        protection_table(tb, {"AAAsf": -0.1, "AAsf": 0.1})

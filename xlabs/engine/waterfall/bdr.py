@@ -348,17 +348,26 @@ def protection_table(table: BDRTable, tdr: dict) -> pd.DataFrame:
     """Pengyuan Table 3 (§6.2): BDR, TDR, BDR − TDR and (BDR − TDR)/TDR for each
     (scenario, tranche), with TDR looked up by the scenario's rating in ``tdr``
     ({rating: TDR}); a scenario without a rating uses ``tdr[""]`` if given.
-    ``passes`` = BDR >= TDR (§6.3)."""
+    ``passes`` = BDR >= TDR (§6.3), and never for a tranche that defaults with no
+    default at all (state "defaults at 0% CDR").
+
+    A TDR of 0 is allowed: a Monte Carlo TRDR is 0 when no default occurs at
+    that confidence level (§4.5).  The relative distance is then undefined (NaN).
+    A NaN TDR (not determined, e.g. a rating whose target probability is 0 or 1)
+    gives NaN distances and never passes.
+    """
     df = table.frame()
     probs = ProblemList()
     for r in sorted(set(df["rating"])):
         if r not in tdr:
             probs.add("TDR", "no TDR for this rating", r)
-        elif not (0 < tdr[r] <= 1):
-            probs.add("TDR", f"TDR for {r} must be a fraction in (0, 1]", tdr[r])
+        elif not (0 <= tdr[r] <= 1 or np.isnan(tdr[r])):
+            probs.add("TDR", f"TDR for {r} must be a fraction in [0, 1]", tdr[r])
     probs.raise_if_any()
     df["tdr"] = df["rating"].map(tdr).astype(float)
     df["protection"] = df["bdr"] - df["tdr"]
-    df["relative_protection"] = df["protection"] / df["tdr"]
-    df["passes"] = df["bdr"] >= df["tdr"]
+    t = df["tdr"].to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        df["relative_protection"] = np.where(t > 0, df["protection"].to_numpy() / np.where(t > 0, t, 1.0), np.nan)
+    df["passes"] = (df["bdr"] >= df["tdr"]) & (df["state"] != STATES[2])
     return df
