@@ -366,8 +366,6 @@ def protection_table(table: BDRTable, tdr: dict) -> pd.DataFrame:
     probs.raise_if_any()
     df["tdr"] = df["rating"].map(tdr).astype(float)
     df["protection"] = df["bdr"] - df["tdr"]
-    t = df["tdr"].to_numpy()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        df["relative_protection"] = np.where(t > 0, df["protection"].to_numpy() / np.where(t > 0, t, 1.0), np.nan)
+    df["relative_protection"] = df["protection"] / df["tdr"].where(df["tdr"] > 0)     # NaN where TDR is 0 or NaN
     df["passes"] = (df["bdr"] >= df["tdr"]) & (df["state"] != STATES[2])
     return df
