@@ -149,3 +149,27 @@ def test_build_inputs_applies_scenario():
     assert base.timing.sum() == pytest.approx(1.0) and x.timing.sum() == pytest.approx(1.0)
     assert x.timing[0] > base.timing[0]                       # front-loaded
     assert x.n_cover == 2 and base.trigger[0] == 0.06
+
+
+def test_acceleration_makes_a_coupon_timely_from_the_period_after_the_senior_is_repaid():
+    """Hand-worked, accelerated from period 1 (threshold below 0), no defaults, no costs.  Pool 100:
+    period 1 pays 60 of principal and no interest, period 2 the last 40 and 2 of interest.
+    A (60, coupon 0) takes all 60 in period 1 and is repaid; B (40, 1 % a period, timely) gets
+    nothing in period 1.  B was not the most senior tranche at the start of period 1, so its
+    0.40 coupon is deferred, not a default (§5.4); in period 2 B is senior and the 42 of cash
+    pays its due 0.40 x 1.01 + 0.40 = 0.804, then its 40 of principal."""
+    H = 2
+    inp = cfm.CashflowInputs(
+        b0=100.0, timing=np.array([1.0, 0.0]), amort=np.array([0.6, 1.0]), yld=np.array([0.0, 0.05]),
+        smm=np.zeros(H), rec_rate=0.0, rec_lag=0, tr_bal0=np.array([60.0, 40.0]),
+        tr_coupon=np.array([[0.0, 0.0], [0.01, 0.01]]), tr_timely=np.array([1, 1], dtype=np.int64), n_cover=2,
+        tax_rate=0.0, fee_rate=0.0, fee_fixed=0.0, reserve0=0.0, reserve_k=0.0, trigger=np.full(H, -1.0),
+        names=("A", "B"))
+    r = cfm.run(inp, 0.0)
+    assert r.accounts.accelerated.all()
+    assert not r.defaulted("A") and not r.defaulted("B")
+    b = r.tranches["B"]
+    assert b.interest_paid.tolist() == pytest.approx([0.0, 0.804])
+    assert b.balance.tolist() == pytest.approx([40.0, 0.0], abs=1e-9)
+    _, ref_status = cashflow_reference(0.0, inp)          # the pure-Python reference agrees
+    assert not ref_status[0]["defaulted"] and not ref_status[1]["defaulted"]

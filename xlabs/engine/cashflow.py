@@ -240,18 +240,20 @@ def waterfall(cdr, b0, timing, amort, yld, smm, rec_rate, rec_lag,
                 paid[j] = x
                 cash -= x
                 # Arrears deferred during acceleration fall due at the legal final
-                # date; only this period's coupon is timely (§5.4).
+                # date; only this period's coupon is timely (§5.4), and only for the most
+                # senior tranche outstanding at the start of the period (a class repaid with
+                # this period's cash does not make the next one timely until the next period).
                 unpaid = bal[j] * tr_coupon[j, t] - x
                 if unpaid > tol[j] and seniors_repaid and tr_timely[j] == 1 and status[j, S_DEFAULTED] == 0.0:
                     status[j, S_DEFAULTED] = 1.0
                     status[j, S_PERIOD] = t + 1
                     status[j, S_KIND] = KIND_INTEREST
+                if bal[j] > tol[j]:
+                    seniors_repaid = False
                 x = min(cash, bal[j])
                 bal[j] -= x
                 cash -= x
                 tr_out[t, j, T_PRIN] = x
-                if bal[j] > tol[j]:
-                    seniors_repaid = False
             residual = cash
             uncovered = 0.0
         tax_arrears = tax_due - tax_paid

@@ -120,11 +120,11 @@ def cashflow_reference(cdr, inp):
                 coupon_now = tr["bal"] * inp.tr_coupon[j][t]
                 if coupon_now - x > tr["tol"] and all_senior_repaid and tr["timely"]:
                     mark(tr, t, 1)
+                if tr["bal"] > tr["tol"]:          # outstanding at the start of the period
+                    all_senior_repaid = False
                 x, cash = take(cash, tr["bal"])
                 tr["bal"] -= x
                 tr["principal"] = x
-                if tr["bal"] > tr["tol"]:
-                    all_senior_repaid = False
             record["residual"] = cash
             uncovered = 0.0
         for key in ("tax", "fee"):
