@@ -160,3 +160,90 @@ def test_base_cashflows_run_at_base_cdr(result):
     cf = result.base_cashflows
     assert cf.cdr == pytest.approx(result.base_cdr)
     assert cf.pool.defaults.sum() == pytest.approx(result.base_cdr * result.schedule.balance[0], rel=1e-9)
+
+
+def test_tdr_above_one_is_capped_and_a_tranche_surviving_total_default_passes():
+    """A CDR cannot exceed 100 %: a TDR above 1 (thin senior, sigma x3) is capped at 1, recorded
+    uncapped with a note, and a tranche whose BDR search finds no default up to 100 % passes it."""
+    d = make_deal(senior=0.05, mezz=0.5, fit_adjustments=[FitAdjustment("servicer", 0.0, 3.0, "weak servicer")])
+    r = rate_consumer(d)
+    assert (r.tdr.tdr <= 1.0).all()
+    over = r.tdr[r.tdr.tdr_uncapped > 1.0]
+    assert len(over) and (over.tdr == 1.0).all()
+    # the uncapped value is the §3.4 formula itself
+    for x in over.itertuples():
+        mu, sigma = r.adjusted.mu, r.adjusted.sigma
+        assert x.tdr_uncapped == pytest.approx(math.exp(sigma * stats.norm.ppf(1 - x.p_a) + mu), rel=1e-9)
+    assert any("TDR above 100% capped" in n for n in r.notes)
+    a = r.stress[r.stress.tranche == "A"]
+    assert (a.bdr_state == "no default up to 100%").all() and (a.bdr == 1.0).all()
+    assert a.passes.all()
+    assert next(x for x in r.ratings if x.tranche == "A").model_indicated == "AAAsf"
+
+
+class _Table:
+    """A default-rate table giving P_A = 0 at AAAsf and 1 at one other rating (the rest from the shipped table)."""
+
+    def __init__(self, one=None):
+        self.one = one
+
+    def probability(self, rating, years):
+        if rating == "AAAsf":
+            return 0.0
+        if rating == self.one:
+            return 1.0
+        return default_probability(rating, years)
+
+
+def test_zero_target_probability_means_tdr_one_and_certain_default_is_refused():
+    from xlabs.errors import ValidationError
+
+    r = rate_consumer(make_deal(default_table=_Table()))
+    aaa = r.tdr[r.tdr.rating == "AAAsf"]
+    assert (aaa.tdr == 1.0).all() and np.isinf(aaa.tdr_uncapped).all()
+    with pytest.raises(ValidationError) as e:
+        rate_consumer(make_deal(default_table=_Table(one="AA+sf")))
+    assert "AA+sf a default probability of 100%" in str(e.value)
+
+
+def test_horizon_shorter_than_the_pool_life_and_quarterly_payments_are_refused():
+    from xlabs.errors import ValidationError
+
+    d = make_deal()
+    life = int(np.max(d.tape.remaining_term))
+    d.assumptions = PerformanceAssumptions(cpr=0.1, recovery_rate=0.2, recovery_lag=3, horizon=life - 1)
+    d.frequency = 4
+    with pytest.raises(ValidationError) as e:
+        rate_consumer(d)
+    rules = " | ".join(p.rule for p in e.value.problems)
+    assert f"at least the longest remaining term ({life} months" in rules and "only monthly payments" in rules
+
+
+def test_no_failing_window_is_skipped_under_acceleration():
+    """§6.1: BDR is the CDR just below the *lowest* failing CDR.  With the acceleration trigger low
+    enough to fire in every scenario, the engine's 2 % grid + bisection must find the same BDR as
+    a 0.1 % grid (which would expose a failing window the coarse scan stepped over)."""
+    d = make_deal(trigger_cdr=0.04, senior=0.8, mezz=0.11)
+    r = rate_consumer(d)
+    names = [t.name for t in d.tranches]
+    seen = set()
+    for s in d.scenarios:
+        key = (s.recovery_haircut, s.cpr_multiplier, s.coupon_up, s.timing, s.servicer_fee_up, s.recovery_lag_extra)
+        if key in seen:
+            continue
+        seen.add(key)
+        inp = cfm.build_inputs(d, r.schedule, r.vintages.timing, s)
+        for j in (0, 1):
+            coarse, fine = cfm.breakeven(inp, j), cfm.breakeven(inp, j, step=1e-3)
+            assert coarse.bdr == pytest.approx(fine.bdr, abs=1e-4), (names[j], s.name, coarse.bdr, fine.bdr)
+
+
+def test_more_mezzanine_enhancement_never_lowers_its_rating_under_acceleration():
+    """DESIGN invariant: more credit enhancement never gives a worse rating (the mezzanine below a
+    senior that an acceleration trigger pays down first)."""
+    got = []
+    for ce in (0.05, 0.08, 0.11, 0.14):       # mezzanine CE = residual share; mezz 10 %
+        r = rate_consumer(make_deal(trigger_cdr=0.04, senior=0.9 - ce, mezz=0.10))
+        m = next(x for x in r.ratings if x.tranche == "B").model_indicated
+        got.append(len(SCALE) if m == BELOW_SCALE else SCALE.index(m))
+    assert all(b <= a for a, b in zip(got, got[1:])), got

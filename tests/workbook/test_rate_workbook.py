@@ -172,3 +172,32 @@ def test_rerun_replaces_output_sheets_only(make_workbook, tmp_path):
 def test_cli_validate(make_workbook, capsys):
     assert main(["validate", str(make_workbook())]) == 0
     assert "no problems" in capsys.readouterr().out
+
+
+def test_horizon_shorter_than_the_pool_life_and_non_monthly_payments_are_refused(make_workbook):
+    """§3.2: the static-pool horizon is at least the longest remaining term (a shorter one measures
+    the TDR over part of the pool's life and inflates the rating); the run counts time in months, so
+    another payment frequency would mix months with periods.  Both reported at their cells, at once."""
+    def bad(kw):
+        kw["assumptions"]["horizon_months"] = 6
+        kw["deal"]["payment_frequency"] = 4
+    probs, _ = _problems(make_workbook(bad))
+    rules = {w: r for w, r in probs}
+    horizon = [w for w, r in probs if "static-pool horizon must be at least the longest remaining term" in r]
+    freq = [w for w, r in probs if "only monthly payments" in r]
+    assert len(horizon) == 1 and horizon[0].startswith("Assumptions!B"), rules
+    assert len(freq) == 1 and freq[0].startswith("Deal!B"), rules
+
+
+def test_horizon_equal_to_the_pool_life_is_accepted(make_workbook):
+    from xlabs.excel.macros import read_deal
+    from xlabs.workbook.adapter import OpenpyxlBook
+
+    path = make_workbook()
+    deal, _ = read_deal(OpenpyxlBook(str(path)))
+    life = int(np.max(deal.tape.remaining_term))
+
+    def ok(kw):
+        kw["assumptions"]["horizon_months"] = life
+    deal, _ = read_deal(OpenpyxlBook(str(make_workbook(ok, name="ok.xlsx"))))
+    assert deal.assumptions.horizon == life

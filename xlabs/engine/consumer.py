@@ -71,6 +71,7 @@ def rate_consumer(deal, progress=None) -> ConsumerRating:
         if progress is not None:
             progress(x, msg)
 
+    check_deal(deal)
     t0 = time.perf_counter()
     timings = {}
     a = deal.assumptions
@@ -101,19 +102,34 @@ def rate_consumer(deal, progress=None) -> ConsumerRating:
     else:
         base_cdr = float(np.mean(va.cdr))
     rows = []
+    probs = ProblemList()
     for t in rated:
         years = tranche_term_years(deal, t, H)
         for r in tested:
             pa = float(table.probability(r, years))
             if a.method == "lognormal":
-                tdr = float(target_default_rate(adjusted.mu, adjusted.sigma, min(max(pa, 1e-12), 1 - 1e-12)))
+                if not pa < 1.0:
+                    probs.add("RatingTables", f"the default-rate table gives {r} a default probability of 100% at "
+                              f"{years:.2f} years: a rating certain to default cannot be tested (remove its "
+                              f"stress scenarios)", pa)
+                    continue
+                # P_A = 0: no pool CDR may be exceeded at all, TDR = +inf, capped to 100 % below
+                raw = float(target_default_rate(adjusted.mu, adjusted.sigma, pa)) if pa > 0.0 else np.inf
             else:
                 mult = deal.stress_multiples.get(r)
                 if mult is None:
-                    raise ValueError(f"no stress multiple for {r}")
-                tdr = tdr_stress_multiple(base_cdr, {r: mult})[r]
-            rows.append({"tranche": t.name, "rating": r, "term_years": years, "p_a": pa, "tdr": tdr})
+                    probs.add("RatingTables", "method 'multiple' needs a stress multiple for this rating", r)
+                    continue
+                raw = tdr_stress_multiple(base_cdr, {r: mult})[r]
+            rows.append({"tranche": t.name, "rating": r, "term_years": years, "p_a": pa, "tdr": min(raw, 1.0),
+                         "tdr_uncapped": raw})
+    probs.raise_if_any()
     tdr_df = pd.DataFrame(rows)
+    capped = tdr_df[tdr_df.tdr_uncapped > 1.0]
+    if len(capped):
+        notes.append("TDR above 100% capped at 100% (a CDR cannot exceed the pool; a tranche passes such a rating "
+                     "only if it survives the default of the whole pool): "
+                     + ", ".join(f"{x.tranche} {x.rating} {x.tdr_uncapped:.2%}" for x in capped.itertuples()))
     timings["target default rates"] = time.perf_counter() - t0 - sum(timings.values())
     tick(0.2, "target default rates")
 
@@ -176,6 +192,13 @@ def rate_consumer(deal, progress=None) -> ConsumerRating:
 def check_deal(deal) -> None:
     """Engine-level consistency checks not tied to a cell (raise all at once)."""
     probs = ProblemList()
+    if deal.frequency != 12:
+        probs.add("Deal", "only monthly payments (payment_frequency 12) are supported: terms, lags, static-pool "
+                  "ages and PD curves are monthly", deal.frequency)
+    life = int(np.max(deal.tape.remaining_term)) if deal.tape is not None and len(deal.tape.remaining_term) else 0
+    if deal.assumptions.horizon and deal.assumptions.horizon < life:
+        probs.add("Assumptions", f"the static-pool horizon must be at least the longest remaining term ({life} "
+                  "months; METHODOLOGY §3.2)", deal.assumptions.horizon)
     if not deal.tranches:
         probs.add("Tranches", "at least one tranche is needed")
     if sum(t.balance for t in deal.tranches) > deal.tape.total * (1 + 1e-9):

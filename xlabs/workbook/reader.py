@@ -88,6 +88,25 @@ def read_keyvalue(b: Block | None, spec: S.BlockSpec, probs: ProblemList) -> dic
     return out
 
 
+def kv_ref(b: Block | None, key: str, sheet: str) -> str:
+    """``Sheet!Cell`` of the value of ``key`` in a key/value block (the sheet alone when absent)."""
+    if b is not None:
+        for i, row in enumerate(b.rows):
+            if norm_header(row[0] if row else None) == key:
+                return b.ref(i, 2)
+    return sheet
+
+
+def monthly_only(b: Block | None, freq, sheet: str, probs: ProblemList) -> None:
+    """The rating runs count time in months: PD curves, static-pool ages, terms and recovery lags are
+    monthly and the cash-flow period is one month (METHODOLOGY §1 conventions).  Any other payment
+    frequency would mix months with periods, so it is refused instead of giving a wrong rating."""
+    if freq is not None and freq != 12:
+        probs.add(kv_ref(b, "payment_frequency", sheet),
+                  "only monthly payments (12) are supported: terms, lags, static-pool ages and PD curves are "
+                  "monthly, and another frequency would mix months with periods", freq)
+
+
 def read_table(b: Block | None, spec: S.BlockSpec, probs: ProblemList, extra_ok: bool = False) -> list:
     """Table block -> list of (sheet row, {column: value}); every bad cell reported."""
     if b is None:
@@ -222,11 +241,14 @@ def read_consumer(book) -> tuple[ConsumerDeal, CellIndex]:
     names = book.sheet_names()
     blocks_by_sheet = {n: read_blocks(n, sheet_values(book, n)) for n in names if n in S.INPUT_SHEETS}
     index = CellIndex()
-    deal_kv = read_keyvalue(_block(blocks_by_sheet, S.DEAL, probs), S.DEAL, probs)
+    deal_block = _block(blocks_by_sheet, S.DEAL, probs)
+    deal_kv = read_keyvalue(deal_block, S.DEAL, probs)
+    monthly_only(deal_block, deal_kv["payment_frequency"], "Deal", probs)
     tr_rows = read_table(_block(blocks_by_sheet, S.TRANCHES, probs), S.TRANCHES, probs)
     fee_rows = read_table(_block(blocks_by_sheet, S.FEES, probs), S.FEES, probs)
     pool_block = _block(blocks_by_sheet, S.POOL, probs)
-    asm = read_keyvalue(_block(blocks_by_sheet, S.ASSUMPTIONS, probs), S.ASSUMPTIONS, probs)
+    asm_block = _block(blocks_by_sheet, S.ASSUMPTIONS, probs)
+    asm = read_keyvalue(asm_block, S.ASSUMPTIONS, probs)
     fit_rows = read_table(_block(blocks_by_sheet, S.FIT_ADJUSTMENTS, probs), S.FIT_ADJUSTMENTS, probs)
     dr_block = _block(blocks_by_sheet, S.DEFAULT_RATES, probs)
     sc_rows = read_table(_block(blocks_by_sheet, S.STRESS_SCENARIOS, probs), S.STRESS_SCENARIOS, probs)
@@ -298,6 +320,14 @@ def read_consumer(book) -> tuple[ConsumerDeal, CellIndex]:
         if missing:
             probs.add("RatingTables", "method 'multiple' needs a stress multiple for every tested rating",
                       ", ".join(missing))
+
+    # §3.2: the static-pool horizon T is at least the longest remaining term (else the TDR is
+    # measured over a shorter life than the pool's and the rating is too high)
+    if tape is not None and asm["horizon_months"] and asm["horizon_months"] < int(np.max(tape.remaining_term)):
+        probs.add(kv_ref(asm_block, "horizon_months", "Assumptions"),
+                  f"the static-pool horizon must be at least the longest remaining term of the pool "
+                  f"({int(np.max(tape.remaining_term))} months; leave it blank to use the pool life)",
+                  asm["horizon_months"])
 
     # Static-pool rules of the engine (§3.1–3.2), addressed to cells, in the same report
     if sp is not None and not any(p.where.startswith("StaticPool") for p in probs.problems):
