@@ -242,3 +242,65 @@ def test_cli_rates_the_corporate_sample_with_a_million_paths(tmp_path):
         assert [[c.value for c in row] for row in src[name].iter_rows()] == \
                [[c.value for c in row] for row in wb[name].iter_rows()], name
     assert wb["Portfolio"]._charts and wb["Stress"]._charts
+
+
+def test_credit_enhancement_counts_pro_rata_classes_as_pari_passu():
+    """§4.8 by hand, pool 100: A1 40 and A2 20 paid principal pro rata, B 20, E 10 (overcollateral 10).
+    CE_A1 = CE_A2 = (B + E + OC) / pool = 40 %; CE_B = (10 + 10) / 100; CE_E = 10 / 100."""
+    from xlabs.engine.corporate import credit_enhancement
+    from xlabs.model import waterfall as wm
+
+    tr = [wm.TrancheSpec(n, b, "fixed", 0.0, "timely", 0, 1) for n, b in (("A1", 40.0), ("A2", 20.0), ("B", 20.0),
+                                                                            ("E", 10.0))]
+    seq = [wm.Step("principal", "pay_principal", "A1>A2>B>E")]
+    pro = [wm.Step("interest", "pay_interest", "A1+A2+B"),          # pro-rata interest: not pari passu for CE
+           wm.Step("principal", "pay_principal", "A1+A2", condition="before", trigger="t"),
+           wm.Step("principal", "pay_principal", "B>E")]
+    assert credit_enhancement(tr, 100.0, seq) == pytest.approx({"A1": 0.6, "A2": 0.4, "B": 0.2, "E": 0.1})
+    assert credit_enhancement(tr, 100.0, pro) == pytest.approx({"A1": 0.4, "A2": 0.4, "B": 0.2, "E": 0.1})
+
+
+def test_concentration_bands_with_a_gap_are_refused_with_their_rows(tmp_path):
+    """§4.3: every share must fall in a band; a gap (here obligor shares 9 %-10 % fall in none) would
+    silently give multiplier 1, so the table is refused and each broken row named."""
+    kw = tiny_kwargs()
+    kw["tables"]["concentration"] = [
+        {"dimension": "obligor", "lower": 0.0, "upper": 0.09, "multiplier": 1.0},     # sheet row of band 1
+        {"dimension": "obligor", "lower": 0.10, "upper": 1.0, "multiplier": 1.2},     # gap 0.09 .. 0.10
+        {"dimension": "industry", "lower": 0.0, "upper": 0.8, "multiplier": 1.0},     # does not reach 1
+        {"dimension": "region", "lower": 0.0, "upper": 1.0, "multiplier": 0.9}]       # multiplier < 1
+    path = tmp_path / "conc.xlsx"
+    build_corporate_workbook(path, **kw)
+    probs = _problems(path)
+    rules = sorted(r for _, r in probs)
+    assert any("without gap or overlap: this band starts at 0.1, the one before ends at 0.09" in r for r in rules)
+    assert any("last 'industry' band must end at 1" in r for r in rules)
+    assert any("must be >= 1" in r for r in rules)
+    assert all(w.startswith("RatingTables!A") for w, r in probs if "band" in r or "multiplier" in r), probs
+
+
+def test_band_problems_by_rule():
+    from xlabs.engine.portfolio.inputs import band_problems
+
+    ok = [(d, 0.0, 0.5, 1.0) for d in ("obligor", "industry", "region")] + \
+         [(d, 0.5, 1.0, 1.3) for d in ("obligor", "industry", "region")]
+    assert band_problems(ok) == []
+    assert [(k, m) for k, m, _ in band_problems(ok[:5])] == [(2, "the last 'region' band must end at 1")]
+    assert band_problems([(d, 0.0, 1.0, 1.0) for d in ("obligor", "industry")])[0][0] is None   # region missing
+    overlap = ok + [("obligor", 0.4, 0.6, 1.1)]
+    assert any("without gap or overlap" in m for _, m, _ in band_problems(overlap))
+    assert any("0 <= lower < upper <= 1" in m for _, m, _ in band_problems(ok + [("region", 0.7, 0.6, 1.0)]))
+
+
+def test_thin_tail_note_by_hand():
+    """n x P_A < 10 expected paths beyond the quantile -> a note naming the ratings and the paths needed."""
+    import pandas as pd
+
+    from xlabs.engine.corporate import thin_tail_notes
+
+    t = pd.DataFrame({"tranche": ["A", "A", "A"], "rating": ["AAAsf", "AA+sf", "Asf"],
+                      "p_a": [3.45e-5, 2e-4, 0.002]})
+    assert thin_tail_notes(t, 1_000_000) == []                        # 34.5, 200, 2000 paths beyond
+    n = thin_tail_notes(t, 20_000)                                    # 0.69, 4, 40
+    assert len(n) == 1 and "AAAsf, AA+sf rest on fewer than 10" in n[0] and "0.69 at AAAsf" in n[0]
+    assert "About 289,856 paths" in n[0]                              # ceil(10 / 3.45e-5)

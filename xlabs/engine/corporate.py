@@ -51,14 +51,44 @@ class CorporateRating:
     notes: list = field(default_factory=list)
 
 
-def credit_enhancement(tranches, pool_balance: float) -> dict:
-    """CE_j = (principal junior to j + overcollateral) / pool principal (§4.8)."""
+def seniority_ranks(tranches, steps=()) -> dict:
+    """Rank of each tranche (0 = most senior): its row in the Tranches table, except that tranches
+    paid principal pro rata together (payees ``"A1+A2"`` of a ``pay_principal`` step, in any
+    condition) are pari passu and share the rank of the first of them."""
+    names = [t.name for t in tranches]
+    rank = {n: i for i, n in enumerate(names)}
+    parent = {n: n for n in names}
+
+    def root(n):
+        while parent[n] != n:
+            n = parent[n]
+        return n
+
+    for s in steps:
+        if getattr(s, "action", "") != "pay_principal" or "+" not in str(getattr(s, "payees", "")):
+            continue
+        group = [x.strip() for x in str(s.payees).split("+") if x.strip() in rank]
+        for x in group[1:]:
+            a, b = root(group[0]), root(x)
+            if a != b:
+                parent[b] = a
+    first: dict = {}
+    for n in names:
+        r = root(n)
+        first[r] = min(first.get(r, rank[n]), rank[n])
+    return {n: first[root(n)] for n in names}
+
+
+def credit_enhancement(tranches, pool_balance: float, steps=()) -> dict:
+    """CE_j = (principal junior to j + overcollateral) / pool principal (§4.8).
+
+    Junior to j: the tranches of a lower rank (:func:`seniority_ranks`), so
+    classes paid pro rata with j are not counted as its subordination.
+    """
     oc = pool_balance - sum(t.balance for t in tranches)
-    out, junior = {}, 0.0
-    for t in reversed(tranches):
-        out[t.name] = (junior + oc) / pool_balance
-        junior += t.balance
-    return out
+    rank = seniority_ranks(tranches, steps)
+    return {t.name: (sum(u.balance for u in tranches if rank[u.name] > rank[t.name]) + oc) / pool_balance
+            for t in tranches}
 
 
 def tranche_term_years(deal, t) -> float:
@@ -150,7 +180,32 @@ def run_portfolio(deal, tick=None, client=None, timings=None):
         years = tranche_term_years(deal, tr)
         for rec in mc.rating_table(years, deal.tables.default_rates, ratings=TESTED):
             rows.append({"tranche": tr.name, "term_years": years, **rec})
-    return inputs, mc, pd.DataFrame(rows), notes
+    targets = pd.DataFrame(rows)
+    notes += thin_tail_notes(targets, deal.n_paths)
+    return inputs, mc, targets, notes
+
+
+MIN_TAIL_PATHS = 10
+"""Fewest expected paths beyond a TRDR / TRLR quantile (n_paths x P_A) before a note says it is imprecise."""
+
+
+def thin_tail_notes(targets: pd.DataFrame, n_paths: int) -> list:
+    """A note when some tested rating's quantile (§4.5) rests on fewer than :data:`MIN_TAIL_PATHS`
+    expected paths beyond it: with n x P_A < 1 the (1 - P_A) quantile is the sample maximum and
+    understates the target ratio, so the rating it supports is too high by an unknown margin."""
+    if not len(targets):
+        return []
+    p = targets[(targets.p_a > 0) & (targets.p_a < 1)]
+    thin = p[n_paths * p.p_a < MIN_TAIL_PATHS]
+    if not len(thin):
+        return []
+    worst = thin.loc[thin.p_a.idxmin()]
+    ratings = sorted(set(thin.rating), key=notch)
+    need = int(np.ceil(MIN_TAIL_PATHS / worst.p_a))
+    return [f"TRDR/TRLR at {', '.join(ratings)} rest on fewer than {MIN_TAIL_PATHS} expected paths beyond the "
+            f"quantile (n_paths x P_A = {n_paths * worst.p_a:.2g} at {worst.rating}, {worst.tranche}); where it is "
+            f"below 1 the quantile is the sample maximum and understates the target, so a rating that rests on it "
+            f"may be too high. About {need:,} paths would give {MIN_TAIL_PATHS} at {worst.rating}."]
 
 
 def rate_corporate(deal, progress=None, client=None) -> CorporateRating:
@@ -163,11 +218,12 @@ def rate_corporate(deal, progress=None, client=None) -> CorporateRating:
         if progress is not None:
             progress(x, msg)
 
+    check_corporate(deal)
     timings = {}
     t0 = time.perf_counter()
     inputs, mc, targets, notes = run_portfolio(deal, tick, client, timings)
     pool = float(sum(o.balance for o in deal.obligors))
-    ce = credit_enhancement(deal.tranches, pool)
+    ce = credit_enhancement(deal.tranches, pool, deal.steps)
     rated = [tr for tr in deal.tranches if tr.rated]
 
     # cap 2: cash-flow stress test against TRDR
@@ -224,6 +280,9 @@ def rate_corporate(deal, progress=None, client=None) -> CorporateRating:
 def check_corporate(deal) -> None:
     """Consistency rules not tied to one cell."""
     probs = ProblemList()
+    if deal.frequency != 12:
+        probs.add("Deal", "only monthly payments (payment_frequency 12) are supported: terms, lags and PD "
+                  "curves are monthly", deal.frequency)
     if not any(t.rated for t in deal.tranches):
         probs.add("Tranches", "no tranche is marked rated")
     if deal.key_obligors and not any(SCALE[notch(k)] in TESTED for k in deal.key_obligors):

@@ -15,7 +15,7 @@ import io
 import re
 from importlib import resources
 
-from ..engine.portfolio.inputs import TABLE_FILES, Obligor, PortfolioTables
+from ..engine.portfolio.inputs import TABLE_FILES, Obligor, PortfolioTables, band_problems
 from ..engine.portfolio.key_obligor import shipped_key_obligor_table
 from ..engine.portfolio.tables import read_rows
 from ..engine.ratings import SCALE, notch
@@ -26,7 +26,7 @@ from ..model import waterfall as wm
 from ..model.corporate import CorporateDeal
 from . import corporate_schema as C
 from .blocks import cell_ref, read_blocks
-from .reader import _block, read_default_table, read_keyvalue, read_table
+from .reader import _block, monthly_only, read_default_table, read_keyvalue, read_table
 
 SCENARIO_FILE = "corporate_stress_scenarios.csv"
 
@@ -92,7 +92,9 @@ def read_corporate(book) -> CorporateDeal:
     """Read a corporate deal from a workbook adapter; raise every problem at once."""
     probs = ProblemList()
     blocks = {n: read_blocks(n, book.values(n)) for n in book.sheet_names() if n in C.INPUT_SHEETS}
-    deal_kv = read_keyvalue(_block(blocks, C.DEAL, probs), C.DEAL, probs)
+    deal_block = _block(blocks, C.DEAL, probs)
+    deal_kv = read_keyvalue(deal_block, C.DEAL, probs)
+    monthly_only(deal_block, deal_kv["payment_frequency"], "Deal", probs)
     tr_rows = read_table(_block(blocks, C.TRANCHES, probs), C.TRANCHES, probs)
     fee_rows = read_table(_block(blocks, C.FEES, probs), C.FEES, probs)
     step_rows = read_table(_block(blocks, C.WATERFALL, probs), C.WATERFALL, probs)
@@ -103,8 +105,16 @@ def read_corporate(book) -> CorporateDeal:
     default_rates = read_default_table(_block(blocks, C.DEFAULT_RATES, probs), probs)
     table_rows = {}
     for key, spec in C.PORTFOLIO_TABLES.items():
-        rows = read_table(_block(blocks, spec, probs), spec, probs)
+        blk = _block(blocks, spec, probs)
+        rows = read_table(blk, spec, probs)
         table_rows[key] = [r for _, r in rows] if rows else read_rows(TABLE_FILES[key])[0]
+        if key == "concentration" and rows and all(None not in r.values() for _, r in rows):
+            # every share must fall in exactly one band (§4.3): a gap would silently mean multiplier 1
+            for k, msg, value in band_problems([(r["dimension"], r["lower"], r["upper"], r["multiplier"])
+                                                for _, r in rows]):
+                at = cell_ref(C.CONCENTRATION.sheet, rows[k][0], 1) if k is not None else \
+                    f"{C.CONCENTRATION.sheet} '{C.CONCENTRATION.title}'"
+                probs.add(at, msg, value)
     sc_rows = read_table(_block(blocks, C.STRESS_SCENARIOS, probs), C.STRESS_SCENARIOS, probs)
     ko_rows = read_table(_block(blocks, C.KEY_OBLIGORS, probs), C.KEY_OBLIGORS, probs)
     adj_rows = read_table(_block(blocks, C.ADJUSTMENTS, probs), C.ADJUSTMENTS, probs)

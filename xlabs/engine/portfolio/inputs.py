@@ -259,9 +259,51 @@ def recoveries(obligors, tables: PortfolioTables, exposure=None):
 
 
 # --- §4.3 concentration --------------------------------------------------------
+DIMENSIONS = ("obligor", "industry", "region")
+
+
+def band_problems(rows) -> list:
+    """Problems of a concentration table (§4.3) as ``(row index or None, message, value)``.
+
+    ``rows``: ``(dimension, lower, upper, multiplier)`` in table order.  Each
+    dimension of :data:`DIMENSIONS` needs bands that cover [0, 1] without gap
+    or overlap (sorted by ``lower``: the first starts at 0, each starts where
+    the previous ends, the last ends at 1) and multipliers >= 1 (they amplify
+    PDs).  Without this, a share in a gap would silently get multiplier 1.
+    """
+    out = []
+    by_dim: dict = {}
+    for k, (dim, lo, hi, mult) in enumerate(rows):
+        if dim not in DIMENSIONS:
+            out.append((k, f"dimension must be one of {', '.join(DIMENSIONS)}", dim))
+            continue
+        if not (0.0 <= lo < hi <= 1.0):
+            out.append((k, "a band needs 0 <= lower < upper <= 1", f"{lo} .. {hi}"))
+            continue
+        if not mult >= 1.0:
+            out.append((k, "a concentration multiplier amplifies the PD: it must be >= 1", mult))
+        by_dim.setdefault(dim, []).append((lo, hi, k))
+    for dim in DIMENSIONS:
+        bands = sorted(by_dim.get(dim, []))
+        if not bands:
+            if not any(r[0] == dim for r in rows):        # (rows of it that are malformed are reported above)
+                out.append((None, f"no '{dim}' bands: every dimension needs bands covering shares 0 to 1 "
+                            "(one band 0-1 with multiplier 1 for none)", dim))
+            continue
+        if bands[0][0] > 1e-12:
+            out.append((bands[0][2], f"the '{dim}' bands must start at 0", bands[0][0]))
+        for (_, hi0, _), (lo1, _, k1) in zip(bands, bands[1:]):
+            if abs(lo1 - hi0) > 1e-12:
+                out.append((k1, f"the '{dim}' bands must follow on without gap or overlap: this band starts at "
+                            f"{lo1:g}, the one before ends at {hi0:g}", lo1))
+        if bands[-1][1] < 1.0 - 1e-12:
+            out.append((bands[-1][2], f"the last '{dim}' band must end at 1", bands[-1][1]))
+    return out
+
+
 def _band(bands, share):
     for lo, hi, mult in bands:
-        if lo <= share < hi or (hi >= 1.0 and share >= lo):
+        if lo <= share < hi or (hi >= 1.0 - 1e-12 and share >= lo):
             return mult
     return 1.0
 
@@ -500,6 +542,12 @@ def build_model_inputs(obligors, tables: PortfolioTables | None = None, correlat
     """
     tables = tables or PortfolioTables.shipped()
     validate_obligors(obligors, tables)
+    bp = band_problems([(d, lo, hi, m) for d, bands in tables.concentration.items() for lo, hi, m in bands])
+    if bp:
+        probs = ProblemList()
+        for _, msg, value in bp:
+            probs.add("concentration table", msg, value)
+        probs.raise_if_any()
     n = len(obligors)
     terms = np.array([int(o.remaining_term) for o in obligors])
     months = int(terms.max()) if months is None else int(months)
