@@ -33,7 +33,17 @@ class Problem:
     def __str__(self) -> str:
         if self.value is None:
             return f"{self.where}: {self.rule}"
-        return f"{self.where}: {self.rule} (got {self.value!r})"
+        return f"{self.where}: {self.rule} (got {_show(self.value)})"
+
+
+def _show(v) -> str:
+    """A value as a user typed it: numbers plain (numpy scalars as Python numbers), dates as ISO text, text quoted."""
+    if hasattr(v, "item") and not hasattr(v, "__len__"):
+        v = v.item()                        # numpy scalar -> Python
+    if hasattr(v, "isoformat"):
+        return v.isoformat(sep=" ") if hasattr(v, "hour") and (v.hour or v.minute or v.second) else \
+            v.strftime("%Y-%m-%d")
+    return repr(v)
 
 
 class XlabsError(Exception):

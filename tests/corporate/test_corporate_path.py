@@ -304,3 +304,15 @@ def test_thin_tail_note_by_hand():
     n = thin_tail_notes(t, 20_000)                                    # 0.69, 4, 40
     assert len(n) == 1 and "AAAsf, AA+sf rest on fewer than 10" in n[0] and "0.69 at AAAsf" in n[0]
     assert "About 289,856 paths" in n[0]                              # ceil(10 / 3.45e-5)
+
+
+def test_an_obligor_problem_does_not_hide_the_waterfall_problems(tmp_path):
+    """All problems at once: a bad obligor balance used to stop the waterfall rules from running."""
+    def edit(obs):
+        obs[0]["balance"] = -5.0
+    kw = tiny_kwargs(obligor_edit=edit)
+    kw["steps"][1]["payees"] = "Z"
+    path = tmp_path / "both.xlsx"
+    build_corporate_workbook(path, **kw)
+    wheres = {w for w, _ in _problems(path)}
+    assert "Obligors!C3" in wheres and "Waterfall!A4" in wheres, wheres

@@ -137,11 +137,11 @@ def test_falling_cumulative_vintage_is_reported_from_the_engine(make_workbook):
 def test_missing_sheet_and_key(make_workbook, tmp_path):
     path = make_workbook()
     wb = openpyxl.load_workbook(path)
-    del wb["Fees"]       # optional: fine
-    del wb["Tranches"]   # required
+    del wb["Fees"]       # required too: without it the deal would be rated with no fees, without a word
+    del wb["Tranches"]
     wb.save(path)
     probs, _ = _problems(path)
-    assert ("Tranches", "sheet is missing") in probs
+    assert ("Tranches", "sheet is missing") in probs and ("Fees", "sheet is missing") in probs
 
 
 def test_cli_exit_code_and_message_on_bad_input(make_workbook, capsys):
@@ -201,3 +201,94 @@ def test_horizon_equal_to_the_pool_life_is_accepted(make_workbook):
         kw["assumptions"]["horizon_months"] = life
     deal, _ = read_deal(OpenpyxlBook(str(make_workbook(ok, name="ok.xlsx"))))
     assert deal.assumptions.horizon == life
+
+
+def _edit(path, fn):
+    wb = openpyxl.load_workbook(path)
+    fn(wb)
+    wb.save(path)
+    return path
+
+
+def test_rows_below_a_blank_row_and_duplicate_headers_are_reported(make_workbook):
+    """Layout mistakes that used to drop or change data without a word (exit 0, wrong rating)."""
+    def edit(wb):
+        t = wb["Tranches"]
+        t.insert_rows(4)                 # blank row 4: Mezz and residual (rows 5-6) fall below it
+        f = wb["Fees"]
+        f.cell(2, f.max_column + 1, "Rate")              # a second 'rate' column
+    probs, err = _problems(_edit(make_workbook(), edit))
+    rules = {w: r for w, r in probs}
+    assert "below the blank row 4 is not read" in rules["Tranches!rows 5-6"], rules
+    dup = [w for w, r in probs if "appears twice" in r]
+    assert dup and dup[0].startswith("Fees!"), rules
+
+
+def test_merged_cells_inside_a_table_are_reported(make_workbook):
+    def edit(wb):
+        t = wb["Tranches"]
+        t["C4"] = None
+        t.merge_cells("C3:C4")           # Excel shows the senior's coupon over both rows
+    probs, _ = _problems(_edit(make_workbook(), edit))
+    assert any(w == "Tranches!C3:C4" and "merged cells inside block 'Tranches'" in r for w, r in probs), probs
+
+
+def _with_cached_value(path, sheet, cell, value):
+    """Give formula ``cell`` of ``sheet`` the stored value a calculating program writes (openpyxl writes none)."""
+    import re
+    import shutil
+    import zipfile
+
+    k = openpyxl.load_workbook(path).sheetnames.index(sheet) + 1
+    name = f"xl/worksheets/sheet{k}.xml"
+    src = path.with_suffix(".tmp.xlsx")
+    shutil.move(path, src)
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename == name:
+                xml, n = re.subn(rf'(<c r="{cell}"[^>]*>\s*<f>[^<]*</f>\s*)<v\s*/>', rf"\g<1><v>{value}</v>",
+                                 data.decode())
+                assert n == 1, "formula cell not found"
+                data = xml.encode()
+            zout.writestr(item, data)
+    src.unlink()
+    return path
+
+
+def test_formulas_are_read_by_their_stored_values(make_workbook, tmp_path):
+    """A tranche balance given by a formula is read as the value Excel stored with it; a formula without
+    a stored value is reported at its cell, never read as blank."""
+    base = make_workbook()
+    wb = openpyxl.load_workbook(base)
+    bal = wb["Tranches"]["B3"].value
+    wb["Tranches"]["B3"] = "=ROUND(SUM(Pool!B3:B302)-B4-B5,2)"
+    wb["Tranches"]["A5"] = "#N/A"                      # an Excel error as a tranche name
+    path = tmp_path / "formula.xlsx"
+    wb.save(path)
+    probs, _ = _problems(path)
+    rules = {w: r for w, r in probs}
+    assert "the formula has no stored value" in rules["Tranches!B3"], rules
+    assert "Excel error value" in rules["Tranches!A5"], rules
+
+    wb["Tranches"]["A5"] = "C"
+    wb.save(path)
+    _with_cached_value(path, "Tranches", "B3", repr(bal))
+    from xlabs.excel.macros import read_deal
+    from xlabs.workbook.adapter import OpenpyxlBook
+    deal, _ = read_deal(OpenpyxlBook(str(path)))
+    assert deal.tranches[0].balance == bal
+    assert openpyxl.load_workbook(path)["Tranches"]["B3"].value.startswith("=ROUND(")   # the input keeps its formula
+
+
+def test_output_path_that_is_a_folder_is_an_input_problem(make_workbook, tmp_path, capsys):
+    path = make_workbook()
+    assert main(["rate", str(path), "-o", str(tmp_path)]) == 2
+    assert "the output path is a folder" in capsys.readouterr().err
+
+
+def test_unknown_deal_type_is_one_problem_at_its_cell(make_workbook):
+    probs, err = _problems(make_workbook(lambda kw: kw["deal"].update(deal_type="corprate")))
+    assert len(err.problems) == 1
+    (where, rule), = probs
+    assert where.startswith("Deal!B") and rule == "deal_type must be consumer or corporate"

@@ -25,7 +25,14 @@ from openpyxl.chart import BarChart, LineChart, Reference, ScatterChart
 from openpyxl.styles import Font, PatternFill
 
 from ..errors import Problem, ValidationError
+from .blocks import Uncalculated
 from .sheetout import SheetOut
+
+
+def _is_formula(v) -> bool:
+    """A formula as openpyxl reads it without values: text from '=', or an array / data-table formula."""
+    return (isinstance(v, str) and v.startswith("=") and len(v) > 1) or type(v).__name__ in (
+        "ArrayFormula", "DataTableFormula")
 
 
 class OpenpyxlBook:
@@ -41,14 +48,42 @@ class OpenpyxlBook:
         except Exception as e:  # openpyxl raises many types for a bad file
             raise ValidationError([Problem(str(path), f"not a readable .xlsx/.xlsm workbook ({e})")]) from None
         self._values = {}
+        self._cached = None
 
     def sheet_names(self) -> list:
         return list(self.wb.sheetnames)
 
     def values(self, name: str) -> list:
+        """Cell values of sheet ``name``, row 1 first.  A formula cell gives the value Excel (or
+        LibreOffice) stored with it when it last calculated, as Excel would show it; a formula with no
+        stored value gives :class:`~.blocks.Uncalculated` (reported by the readers, never a blank)."""
         if name not in self._values:
-            self._values[name] = list(self.wb[name].iter_rows(values_only=True))
+            rows = list(self.wb[name].iter_rows(values_only=True))
+            where = [(i, j) for i, r in enumerate(rows) for j, v in enumerate(r) if _is_formula(v)]
+            if where:
+                cached = self._cached_values(name)
+                rows = [list(r) for r in rows]
+                for i, j in where:
+                    v = cached[i][j] if i < len(cached) and j < len(cached[i]) else None
+                    rows[i][j] = Uncalculated(str(rows[i][j])) if v is None else v
+                rows = [tuple(r) for r in rows]
+            self._values[name] = rows
         return self._values[name]
+
+    def _cached_values(self, name: str) -> list:
+        """The stored results of the formulas of sheet ``name`` (a second, value-only read of the file)."""
+        if self._cached is None:
+            wb = openpyxl.load_workbook(self.path, data_only=True, read_only=True)
+            try:
+                self._cached = {ws.title: [tuple(r) for r in ws.iter_rows(min_row=1, values_only=True)]
+                                for ws in wb.worksheets}
+            finally:
+                wb.close()                  # read-only mode keeps the file open until closed
+        return self._cached.get(name, [])
+
+    def merged(self, name: str) -> list:
+        """Merged ranges of sheet ``name`` as ``(min_row, min_col, max_row, max_col)``, 1-based."""
+        return [(m.min_row, m.min_col, m.max_row, m.max_col) for m in self.wb[name].merged_cells.ranges]
 
     def progress(self, fraction: float, message: str) -> None:
         if self._progress is not None:

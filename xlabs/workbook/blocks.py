@@ -59,8 +59,80 @@ class Block:
         return row[col - 1] if col - 1 < len(row) else None
 
 
+class Uncalculated:
+    """A formula cell whose workbook holds no stored (cached) value: the file was written by a
+    program that does not calculate (e.g. a script with openpyxl).  Reported, never read as blank."""
+
+    def __init__(self, formula: str):
+        self.formula = formula
+
+    def __repr__(self) -> str:
+        return f"formula {self.formula}"
+
+
+EXCEL_ERRORS = frozenset({"#N/A", "#REF!", "#DIV/0!", "#VALUE!", "#NAME?", "#NUM!", "#NULL!", "#SPILL!", "#CALC!",
+                          "#GETTING_DATA", "#FIELD!", "#BLOCKED!", "#UNKNOWN!", "#CONNECT!", "#BUSY!"})
+"""Excel's error values (openpyxl reads them as these strings)."""
+
+
 def _blank(v) -> bool:
     return v is None or (isinstance(v, str) and not v.strip())
+
+
+def layout_problems(sheet_name: str, values, blocks: dict, merged=()) -> list:
+    """Layout mistakes on an input sheet that would otherwise drop or change data without a word,
+    as ``(where, rule, value)``:
+
+    - a row below the first block that belongs to no block (it follows a blank row that ended a
+      table) and looks like data: two or more filled cells, or one that is not text (a lone text
+      cell is a note and is allowed);
+    - a column header that appears twice in a block (only the first column would be read);
+    - merged cells over a block's header or data rows (only the top-left cell of a merge holds a
+      value; the others read as blank and would take the default).
+    """
+    out = []
+    rows = [list(r) for r in values]
+    used = set()
+    first = None
+    for b in blocks.values():
+        used.update({b.title_row, b.header_row, *b.row_numbers})
+        first = b.title_row if first is None else min(first, b.title_row)
+        seen: dict = {}
+        for c, h in sorted(b.headers.items()):
+            if h in seen:
+                out.append((cell_ref(sheet_name, b.header_row, c),
+                            f"column header '{b.raw_headers[c]}' appears twice in block '{b.title}' (also column "
+                            f"{get_column_letter(seen[h])}); only the first would be read", None))
+            else:
+                seen[h] = c
+        last = b.row_numbers[-1] if b.row_numbers else b.header_row
+        for r0, c0, r1, c1 in merged:
+            if r0 <= last and r1 >= b.header_row:
+                out.append((f"{sheet_name}!{get_column_letter(c0)}{r0}:{get_column_letter(c1)}{r1}",
+                            f"merged cells inside block '{b.title}': only the top-left cell of a merge holds a "
+                            "value, the others would read as blank; unmerge them and fill every cell", None))
+    if first is None:
+        return out
+    runs = []                       # [first row, last row, blank row above] of each run of unread data rows
+    blank_above = None
+    for i in range(first - 1, len(rows)):
+        r = rows[i]
+        filled = [v for v in r if not _blank(v)]
+        if not filled:
+            blank_above = i + 1
+            continue
+        if i + 1 in used or (len(filled) == 1 and isinstance(filled[0], str)):
+            continue
+        if runs and runs[-1][1] == i and runs[-1][2] == blank_above:
+            runs[-1][1] = i + 1
+        else:
+            runs.append([i + 1, i + 1, blank_above])
+    for r0, r1, blank in runs:
+        where = f"{sheet_name}!row {r0}" if r0 == r1 else f"{sheet_name}!rows {r0}-{r1}"
+        after = f" below the blank row {blank}" if blank else ""
+        out.append((where, f"data{after} is not read: a table ends at its first blank row (delete the blank row, "
+                    "or give the data its own title and header row)", None))
+    return out
 
 
 def read_blocks(sheet_name: str, values) -> dict:

@@ -20,13 +20,13 @@ from ..engine.portfolio.key_obligor import shipped_key_obligor_table
 from ..engine.portfolio.tables import read_rows
 from ..engine.ratings import SCALE, notch
 from ..engine.waterfall.compile import validate as validate_waterfall
-from ..errors import Problem, ProblemList
+from ..errors import Problem, ProblemList, ValidationError
 from ..model import RatingAdjustment
 from ..model import waterfall as wm
 from ..model.corporate import CorporateDeal
 from . import corporate_schema as C
 from .blocks import cell_ref, read_blocks
-from .reader import _block, monthly_only, read_default_table, read_keyvalue, read_table
+from .reader import _block, check_layout, monthly_only, read_default_table, read_keyvalue, read_table
 
 SCENARIO_FILE = "corporate_stress_scenarios.csv"
 
@@ -92,6 +92,7 @@ def read_corporate(book) -> CorporateDeal:
     """Read a corporate deal from a workbook adapter; raise every problem at once."""
     probs = ProblemList()
     blocks = {n: read_blocks(n, book.values(n)) for n in book.sheet_names() if n in C.INPUT_SHEETS}
+    check_layout(book, blocks, probs)
     deal_block = _block(blocks, C.DEAL, probs)
     deal_kv = read_keyvalue(deal_block, C.DEAL, probs)
     monthly_only(deal_block, deal_kv["payment_frequency"], "Deal", probs)
@@ -119,7 +120,10 @@ def read_corporate(book) -> CorporateDeal:
     ko_rows = read_table(_block(blocks, C.KEY_OBLIGORS, probs), C.KEY_OBLIGORS, probs)
     adj_rows = read_table(_block(blocks, C.ADJUSTMENTS, probs), C.ADJUSTMENTS, probs)
     schedules = _schedules(blocks, probs)
-    n_type_problems = len(probs)
+    # the waterfall rules need well-typed waterfall sheets only: a problem elsewhere (an obligor cell)
+    # must not hide them, so that every problem is reported at once
+    wf_sheets = ("Deal", "Tranches", "Fees", "Waterfall", "Triggers")
+    n_type_problems = sum(p.where.split("!")[0] in wf_sheets for p in probs.problems)
 
     tables = None
     if not any(p.where.startswith("RatingTables") for p in probs.problems):
@@ -208,12 +212,17 @@ def read_corporate(book) -> CorporateDeal:
 
 
 def deal_type(book) -> str:
-    """``consumer`` or ``corporate`` from Deal!deal_type (default consumer)."""
+    """``consumer`` or ``corporate`` from Deal!deal_type (default consumer); any other value is
+    refused at its cell (read with the wrong schema it would give a page of unrelated problems)."""
     if "Deal" not in book.sheet_names():
         return "consumer"
-    for row in book.values("Deal"):
+    for i, row in enumerate(book.values("Deal")):
         if row and str(row[0] or "").strip().lower() == "deal_type" and len(row) > 1:
-            return str(row[1] or "").strip().lower() or "consumer"
+            v = str(row[1] or "").strip().lower() or "consumer"
+            if v not in ("consumer", "corporate"):
+                raise ValidationError([Problem(cell_ref("Deal", i + 1, 2), "deal_type must be consumer or corporate",
+                                               row[1])])
+            return v
     return "consumer"
 
 

@@ -17,7 +17,7 @@ from .schema import ADJUSTMENTS, DEFAULT_RATES, BlockSpec, Col
 DEAL = BlockSpec("Deal", "Deal", keyvalue=True, doc="Deal terms, one key per row.", columns=(
     Col("deal_name", "text"),
     Col("deal_type", "choice", choices=("corporate",), doc="`corporate` for this schema."),
-    Col("payment_frequency", "int", default=12, lo=1, hi=12, doc="Payments per year (12 = monthly)."),
+    Col("payment_frequency", "int", default=12, lo=1, hi=12, doc="Payments per year: 12 (monthly) is the only frequency supported."),
     Col("periods", "int", lo=1, hi=600, doc="Model horizon in periods (>= the longest asset and legal final)."),
     Col("benchmark_rate", "fraction", default=0.0, doc="Annual floating benchmark (flat path)."),
     Col("reserve_initial", "number", default=0.0, doc="Reserve funded at closing (yuan)."),
@@ -36,7 +36,7 @@ TRANCHES = BlockSpec("Tranches", "Tranches", doc="One row per class, senior firs
     Col("rated", "bool", default=True),
 ))
 
-FEES = BlockSpec("Fees", "Fees", required=False, doc="Taxes and fees.", columns=(
+FEES = BlockSpec("Fees", "Fees", doc="Taxes and fees (the header row alone when there are none).", columns=(
     Col("name", "text"),
     Col("basis", "choice", choices=wm.FEE_BASES),
     Col("rate", "fraction", default=0.0),
@@ -58,7 +58,7 @@ WATERFALL = BlockSpec("Waterfall", "Waterfall", doc="Ordered steps, executed top
     Col("trigger", "text", required=False, default=""),
 ))
 
-TRIGGERS = BlockSpec("Triggers", "Triggers", required=False, doc="Tested each period before the waterfall.", columns=(
+TRIGGERS = BlockSpec("Triggers", "Triggers", doc="Tested each period before the waterfall (the header row alone when there are none).", columns=(
     Col("name", "text"),
     Col("test", "choice", choices=wm.TRIGGER_TESTS),
     Col("level", "number", default=0.0, lo=-1e12),

@@ -28,7 +28,7 @@ from ..model.consumer import (
     Tranche,
 )
 from . import schema as S
-from .blocks import Block, cell_ref, norm_header, read_blocks
+from .blocks import Block, cell_ref, layout_problems, norm_header, read_blocks
 
 
 @dataclass
@@ -86,6 +86,17 @@ def read_keyvalue(b: Block | None, spec: S.BlockSpec, probs: ProblemList) -> dic
         if c.name not in seen and c.required and c.default is None:
             probs.add(cell_ref(b.sheet, b.header_row, 1), f"key '{c.name}' is missing from block '{b.title}'")
     return out
+
+
+def check_layout(book, blocks_by_sheet: dict, probs: ProblemList) -> None:
+    """Report data a table would silently drop or change on every input sheet: rows below the blank
+    row that ended a table, duplicated headers, merged cells in a table (:func:`.blocks.layout_problems`).
+    Merges are known for files (openpyxl); a live Excel session reports the others."""
+    merged = getattr(book, "merged", None)
+    for name, blocks in blocks_by_sheet.items():
+        for where, rule, value in layout_problems(name, sheet_values(book, name), blocks,
+                                                  merged(name) if merged else ()):
+            probs.add(where, rule, value)
 
 
 def kv_ref(b: Block | None, key: str, sheet: str) -> str:
@@ -241,6 +252,7 @@ def read_consumer(book) -> tuple[ConsumerDeal, CellIndex]:
     names = book.sheet_names()
     blocks_by_sheet = {n: read_blocks(n, sheet_values(book, n)) for n in names if n in S.INPUT_SHEETS}
     index = CellIndex()
+    check_layout(book, blocks_by_sheet, probs)
     deal_block = _block(blocks_by_sheet, S.DEAL, probs)
     deal_kv = read_keyvalue(deal_block, S.DEAL, probs)
     monthly_only(deal_block, deal_kv["payment_frequency"], "Deal", probs)

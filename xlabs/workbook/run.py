@@ -74,6 +74,9 @@ def rate_workbook(path, out=None, progress=None, in_place: bool = False) -> RunS
     t0 = time.perf_counter()
     path = Path(path)
     out = Path(out) if out is not None else (path if in_place else default_output(path))
+    if out.is_dir():
+        raise ValidationError([Problem(str(out), "the output path is a folder; give a file name such as "
+                                                 f"{out / default_output(path).name}")])
     if out.resolve() == path.resolve() and not in_place:
         raise ValidationError([Problem(str(out), "output would overwrite the input workbook; "
                                                  "choose another -o or pass --in-place")])

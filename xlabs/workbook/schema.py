@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from ..engine.ratings import canonical, is_rating
 from ..engine.timing import SHAPES
 from ..model.consumer import AMORTISATION_TYPES
+from .blocks import EXCEL_ERRORS, Uncalculated
 
 
 @dataclass(frozen=True)
@@ -51,10 +52,15 @@ NO = {"no", "n", "false", "0", "否"}
 
 def convert(col: Col, v):
     """Convert one cell value by ``col``; return ``(value, rule_broken_or_None)``."""
+    if isinstance(v, Uncalculated):
+        return None, ("the formula has no stored value (the file was saved by a program that does not "
+                      "calculate): open and save it in Excel or LibreOffice, or type the value")
     if v is None or (isinstance(v, str) and not v.strip()):
         if col.required and col.default is None:
             return None, "required value is blank"
         return col.default, None
+    if isinstance(v, str) and v.strip().upper() in EXCEL_ERRORS:
+        return None, "the cell holds an Excel error value"
     k = col.kind
     if k == "text":
         return str(v).strip(), None
@@ -99,7 +105,7 @@ def convert(col: Col, v):
 DEAL = BlockSpec("Deal", "Deal", keyvalue=True, doc="Deal terms, one key per row.", columns=(
     Col("deal_name", "text", doc="Name shown on every output sheet."),
     Col("deal_type", "choice", choices=("consumer",), doc="`consumer` for this schema."),
-    Col("payment_frequency", "int", default=12, lo=1, hi=12, doc="Payments per year (12 = monthly)."),
+    Col("payment_frequency", "int", default=12, lo=1, hi=12, doc="Payments per year: 12 (monthly) is the only frequency supported."),
     Col("tax_rate", "fraction", default=0.0, doc="Tax on interest collections (e.g. VAT 0.0326)."),
     Col("reserve_initial", "number", default=0.0, doc="Liquidity reserve funded at closing (yuan)."),
     Col("reserve_multiple", "number", default=0.0, hi=12, doc="Reserve target = k x (next period fees + senior interest)."),
@@ -118,7 +124,7 @@ TRANCHES = BlockSpec("Tranches", "Tranches", doc="One row per class, senior firs
     Col("term_years", "number", required=False, lo=0.01, doc="Term for P_A; blank = legal final."),
 ))
 
-FEES = BlockSpec("Fees", "Fees", required=False, doc="Senior expenses, paid after taxes.", columns=(
+FEES = BlockSpec("Fees", "Fees", doc="Senior expenses, paid after taxes (the header row alone when there are none).", columns=(
     Col("name", "text"),
     Col("basis", "choice", choices=("pool_balance", "fixed")),
     Col("rate", "fraction", default=0.0, doc="Annual rate on the performing pool balance (basis pool_balance)."),
@@ -179,8 +185,8 @@ STRESS_MULTIPLES = BlockSpec("RatingTables", "Stress multiples", required=False,
     Col("multiple", "number", lo=1.0),
 ))
 
-ADJUSTMENTS = BlockSpec("Adjustments", "Rating adjustments", required=False,
-                        doc="Outside-the-model adjustments (METHODOLOGY 8).", columns=(
+ADJUSTMENTS = BlockSpec("Adjustments", "Rating adjustments",
+                        doc="Outside-the-model adjustments (METHODOLOGY 8); the header row alone when there are none.", columns=(
     Col("tranche", "text", doc="Tranche name or * for all."),
     Col("factor", "text"),
     Col("kind", "choice", choices=("notch", "cap", "support")),
