@@ -88,7 +88,7 @@ def make(path: Path, n: int = 60) -> Path:
         {"tranche": "*", "factor": "no backup servicer", "kind": "cap", "value": "AA+sf",
          "reason": "no backup servicer named; capped below AAAsf"},
         {"tranche": "Mezz B", "factor": "shortfall commitment (差额补足)", "kind": "support", "value": "A+",
-         "reason": "originator (A+) commits to cover interest and principal shortfalls of Mezz B"},
+         "reason": "originator (A+) commits to cover interest and principal shortfalls of Mezz B", "coverage": 1.0},
     ]
     from xlabs.engine.portfolio.tables import read_rows
     industry = read_rows("corporate_recovery_industry.csv")[0] + [

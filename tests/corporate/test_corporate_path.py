@@ -178,7 +178,7 @@ def test_adjustment_caps_and_support_lifts_only_to_the_supporter(tmp_path):
     base = rate_workbook(build(tmp_path, "a.xlsx"), out=tmp_path / "a.out.xlsx").ratings
     adj = [{"tranche": "A", "factor": "commingling", "kind": "cap", "value": "B", "reason": "no trust account"},
            {"tranche": "B", "factor": "guarantee", "kind": "support", "value": "AA-",
-            "reason": "shortfall commitment by an AA- originator"}]
+            "reason": "shortfall commitment by an AA- originator", "coverage": 1.0}]
     out = rate_workbook(build(tmp_path, "b.xlsx", adjustments=adj), out=tmp_path / "b.out.xlsx").ratings
     a0, b0 = base
     a1, b1 = out

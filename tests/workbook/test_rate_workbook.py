@@ -292,3 +292,11 @@ def test_unknown_deal_type_is_one_problem_at_its_cell(make_workbook):
     assert len(err.problems) == 1
     (where, rule), = probs
     assert where.startswith("Deal!B") and rule == "deal_type must be consumer or corporate"
+
+
+def test_support_without_coverage_is_reported_at_its_cell(make_workbook):
+    def edit(kw):
+        kw["adjustments"] = [{"tranche": "B", "factor": "guarantee", "kind": "support", "value": "AA",
+                              "reason": "parent guarantee"}]
+    probs, _ = _problems(make_workbook(edit))
+    assert any(w == "Adjustments!F3" and "needs its coverage" in r for w, r in probs), probs

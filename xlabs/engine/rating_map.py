@@ -2,8 +2,8 @@
 
 Shared by the consumer and corporate paths so both produce the same Rating
 sheet: caps -> model-indicated rating (the worst of the caps) -> qualitative
-adjustments (notches down, caps) -> external support (lifts only as far as
-the supporter's rating) -> final rating.
+adjustments (notches down, caps) -> external support (with full coverage, lifts
+only as far as the supporter's rating) -> final rating.
 """
 
 from __future__ import annotations
@@ -59,6 +59,11 @@ def validate_adjustments(adjustments, tranche_names, where_of=None) -> None:
                 probs.add(where, "a notch adjustment is a whole number of notches down (>= 0)", a.value)
         elif not is_rating(a.value):
             probs.add(where, "a cap or support needs a rating symbol", a.value)
+        if a.kind == "support":
+            cov = getattr(a, "coverage", None)
+            if cov is None or not (0.0 < cov <= 1.0):
+                probs.add(where, "a support row needs its coverage: the fraction of the tranche's principal and "
+                          "interest the supporter guarantees, in (0, 1] (1 = all)", cov)
         if not str(a.reason or "").strip():
             probs.add(where, "every adjustment needs a recorded reason")
     probs.raise_if_any()
@@ -68,9 +73,13 @@ def apply_adjustments(row: TrancheRating, adjustments) -> TrancheRating:
     """Apply the adjustments for ``row.tranche`` in order; set ``row.final``.
 
     Notches move the rating down; a cap limits it; a ``support`` row
-    (guarantee, shortfall commitment) lifts the adjusted rating to at most
-    the supporter's rating.  A tranche below the scale stays there unless
-    supported.
+    (guarantee, shortfall commitment) with full coverage (all of the
+    tranche's principal and interest) lifts the adjusted rating to at most
+    the supporter's rating, past any cap, since the supporter pays whatever
+    the structure does not.  Partial coverage lifts nothing: §8 allows a
+    lift "only as far as the coverage allows", and how far a partial
+    guarantee goes is the committee's call, so it is recorded, not credited.
+    A tranche below the scale stays there unless fully supported.
     """
     r = row.model_indicated
     support = None
@@ -78,8 +87,15 @@ def apply_adjustments(row: TrancheRating, adjustments) -> TrancheRating:
         if a.tranche not in ("*", row.tranche):
             continue
         if a.kind == "support":
-            support = canonical(a.value) if support is None else best_of(support, a.value)
-            row.support = f"{a.factor}: up to {canonical(a.value)} ({a.reason})"
+            cov = getattr(a, "coverage", None)
+            if cov is not None and cov >= 1.0 - 1e-12:
+                support = canonical(a.value) if support is None else best_of(support, a.value)
+                note = f"{a.factor}: up to {canonical(a.value)}, full coverage ({a.reason})"
+            else:
+                note = (f"{a.factor}: {canonical(a.value)} covering {cov:.0%} of principal and interest, partial: "
+                        f"not credited, for the committee ({a.reason})") if cov is not None else \
+                    f"{a.factor}: {canonical(a.value)}, coverage not given: not credited ({a.reason})"
+            row.support = note if not row.support else f"{row.support}; {note}"
             continue
         if r == BELOW_SCALE:
             row.adjustments.append((a.factor, f"{a.kind} {a.value}", a.reason, r))

@@ -110,14 +110,17 @@ class FitAdjustment:
 @dataclass
 class RatingAdjustment:
     """A qualitative adjustment outside the model (§8): ``kind`` is
-    ``"notch"`` (``value`` notches down) or ``"cap"`` (``value`` a rating);
-    ``tranche`` is a tranche name or ``"*"`` for all."""
+    ``"notch"`` (``value`` notches down), ``"cap"`` (``value`` a rating) or
+    ``"support"`` (``value`` the supporter's rating, ``coverage`` the fraction
+    of the tranche's principal and interest it guarantees; only full coverage,
+    1, lifts the rating); ``tranche`` is a tranche name or ``"*"`` for all."""
 
     tranche: str
     factor: str
     kind: str
     value: object
     reason: str = ""
+    coverage: float | None = None
 
 
 @dataclass

@@ -114,7 +114,7 @@ def build_consumer_workbook(path, *, deal: dict, tranches: list, fees: list, loa
     _block(ws, r, "Stress multiples", ["rating", "multiple"], [[k, float(v)] for k, v in mult.items()])
 
     ws = wb.create_sheet("Adjustments")
-    heads = ["tranche", "factor", "kind", "value", "reason"]
+    heads = ["tranche", "factor", "kind", "value", "reason", "coverage"]
     _block(ws, 1, "Rating adjustments", heads, [[a.get(h) for h in heads] for a in adjustments])
     if xlwings_conf:
         from ..excel.templates import add_xlwings_conf

@@ -73,7 +73,7 @@ def build_corporate_workbook(path, *, deal: dict, tranches: list, fees: list, st
     heads, body = _rows_of(C.KEY_OBLIGORS, ko)
     _block(ws, r, C.KEY_OBLIGORS.title, heads, body)
     ws = wb.create_sheet("Adjustments")
-    heads = ["tranche", "factor", "kind", "value", "reason"]
+    heads = ["tranche", "factor", "kind", "value", "reason", "coverage"]
     _block(ws, 1, "Rating adjustments", heads, [[a.get(h) for h in heads] for a in adjustments])
     add_xlwings_conf(wb)
     wb.save(path)

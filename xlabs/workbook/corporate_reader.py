@@ -26,7 +26,15 @@ from ..model import waterfall as wm
 from ..model.corporate import CorporateDeal
 from . import corporate_schema as C
 from .blocks import cell_ref, read_blocks
-from .reader import _block, check_layout, monthly_only, read_default_table, read_keyvalue, read_table
+from .reader import (
+    _block,
+    check_layout,
+    check_support_coverage,
+    monthly_only,
+    read_default_table,
+    read_keyvalue,
+    read_table,
+)
 
 SCENARIO_FILE = "corporate_stress_scenarios.csv"
 
@@ -181,9 +189,10 @@ def read_corporate(book) -> CorporateDeal:
                            1 if r["curable"] else 0) for _, r in trig_rows]
     scenarios = shipped_corporate_scenarios() if not sc_rows else [_scenario(r) for _, r in sc_rows]
     key_obligors = shipped_key_obligor_table() if not ko_rows else {r["target_rating"]: r["k"] for _, r in ko_rows}
-    adjustments = [RatingAdjustment(r["tranche"], r["factor"], r["kind"], r["value"], r["reason"]) for _, r in adj_rows]
+    adjustments = [RatingAdjustment(r["tranche"], r["factor"], r["kind"], r["value"], r["reason"], r["coverage"]) for _, r in adj_rows]
     names = {t.name for t in tranches}
     ab = blocks.get("Adjustments", {}).get("rating_adjustments")
+    check_support_coverage(adj_rows, ab, probs)
     for row, r in adj_rows:
         if r["tranche"] not in (None, "*") and r["tranche"] not in names:
             probs.add(cell_ref("Adjustments", row, ab.column("tranche")), "tranche is not in the Tranches sheet",

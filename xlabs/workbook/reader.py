@@ -99,6 +99,18 @@ def check_layout(book, blocks_by_sheet: dict, probs: ProblemList) -> None:
             probs.add(where, rule, value)
 
 
+def check_support_coverage(adj_rows, block: Block | None, probs: ProblemList) -> None:
+    """Every ``support`` adjustment names its coverage (§8: support lifts only as far as the coverage
+    allows), at the cell where it belongs (the column after the last when the column is absent)."""
+    if block is None:
+        return
+    col = block.column("coverage") or (max(block.headers) + 1 if block.headers else 6)
+    for row, r in adj_rows:
+        if r["kind"] == "support" and not (r["coverage"] or 0) > 0:
+            probs.add(cell_ref(block.sheet, row, col), "a support row needs its coverage: the fraction of the "
+                      "tranche's principal and interest the supporter guarantees (1 = all; only 1 lifts the rating)")
+
+
 def kv_ref(b: Block | None, key: str, sheet: str) -> str:
     """``Sheet!Cell`` of the value of ``key`` in a key/value block (the sheet alone when absent)."""
     if b is not None:
@@ -310,8 +322,9 @@ def read_consumer(book) -> tuple[ConsumerDeal, CellIndex]:
         if r["mu_shift"] is not None and r["mu_shift"] < 0:
             probs.add(cell_ref("Assumptions", row, ab.column("mu_shift")), "mu_shift must be >= 0 (adverse only)",
                       r["mu_shift"])
-    rating_adj = [RatingAdjustment(r["tranche"], r["factor"], r["kind"], r["value"], r["reason"]) for _, r in adj_rows]
+    rating_adj = [RatingAdjustment(r["tranche"], r["factor"], r["kind"], r["value"], r["reason"], r["coverage"]) for _, r in adj_rows]
     adjb = blocks_by_sheet.get("Adjustments", {}).get("rating_adjustments")
+    check_support_coverage(adj_rows, adjb, probs)
     for row, r in adj_rows:
         if r["tranche"] not in (None, "*") and r["tranche"] not in seen:
             probs.add(cell_ref("Adjustments", row, adjb.column("tranche")), "tranche is not in the Tranches sheet",

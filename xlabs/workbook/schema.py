@@ -192,6 +192,8 @@ ADJUSTMENTS = BlockSpec("Adjustments", "Rating adjustments",
     Col("kind", "choice", choices=("notch", "cap", "support")),
     Col("value", "text", doc="Notches down, or a rating (cap / supporter)."),
     Col("reason", "text"),
+    Col("coverage", "fraction", required=False,
+        doc="Support only: fraction of the tranche's principal and interest guaranteed; only 1 (all) lifts the rating."),
 ))
 
 CONSUMER_BLOCKS = (DEAL, TRANCHES, FEES, POOL, ASSUMPTIONS, FIT_ADJUSTMENTS, DEFAULT_RATES, STRESS_SCENARIOS,
