@@ -129,7 +129,7 @@ def test_vintage_with_no_defaults_yet_is_kept_at_zero_and_noted():
                     [0.0, 0.0, NAN, NAN]])
     va = extrapolate_vintages(cum, 4, weighting="simple")
     assert va.cdr[2] == 0.0
-    assert va.notes and "vintage 3" in va.notes[0]
+    assert any("vintage 3: no defaults" in n for n in va.notes)
     # V2: 0.02 * C̄(4)/C̄(3); d̄ = [0, 0, 0.015, 0.01] -> 0.02 * 0.025 / 0.015
     assert va.cdr[1] == pytest.approx(0.02 * 0.025 / 0.015, rel=1e-12)
 
@@ -140,3 +140,12 @@ def test_balance_weighting_needs_balances_and_positive_balances():
     with pytest.raises(VintageError) as e:
         extrapolate_vintages(CUM, 4, balances=[100.0, 0.0, -5.0])
     assert {(1, None), (2, None)} <= _where(e.value)
+
+
+def test_months_resting_on_few_vintages_are_noted():
+    """§3.2: too few vintages at some age is reported.  CUM has 3, 3, 2, 1 vintages at months 1-4:
+    months 3-4 rest on fewer than 3; at T = 2 every month has 3 and nothing is noted."""
+    va = extrapolate_vintages(CUM, 4, weighting="simple")
+    thin = [n for n in va.notes if "fewer than 3 vintages" in n]
+    assert len(thin) == 1 and "months 3-4" in thin[0] and "1 at month 4" in thin[0]
+    assert not any("fewer than" in n for n in extrapolate_vintages(CUM, 2, weighting="simple").notes)

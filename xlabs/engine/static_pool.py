@@ -33,6 +33,23 @@ class VintageIssue:
         return Problem(loc, self.rule, self.value)
 
 
+MIN_VINTAGES_PER_AGE = 3
+"""Fewest vintages observed at a month on book before a note says the average curve is thin there (§3.2)."""
+
+
+def _month_ranges(months) -> str:
+    """``[13, 14, 15, 20]`` -> ``"months 13-15, 20"``."""
+    parts, start, prev = [], None, None
+    for m in list(months) + [None]:
+        if m is not None and prev is not None and m == prev + 1:
+            prev = m
+            continue
+        if start is not None:
+            parts.append(f"{start}" if start == prev else f"{start}-{prev}")
+        start = prev = m
+    return ("month " if len(parts) == 1 and "-" not in parts[0] else "months ") + ", ".join(parts)
+
+
 class VintageError(ValidationError):
     """Vintage-table problems; ``.issues`` keeps (vintage, age) so the
     workbook layer can name the cell."""
@@ -241,6 +258,11 @@ def extrapolate_vintages(cumulative, horizon: int, balances=None, weighting: str
     if issues:
         raise VintageError(issues)
     notes = []
+    thin = np.flatnonzero(counts < MIN_VINTAGES_PER_AGE)
+    if thin.size:
+        notes.append(f"§3.2: the average default curve rests on fewer than {MIN_VINTAGES_PER_AGE} vintages at "
+                     f"{_month_ranges(thin + 1)} (e.g. {int(counts[thin[-1]])} at month {int(thin[-1]) + 1}); the "
+                     "extrapolated vintage CDRs and the default timing there depend on those vintages alone")
     for v in np.flatnonzero(obs_age < T):
         if cum[v, obs_age[v] - 1] == 0 and c_bar[obs_age[v] - 1] <= 0:
             notes.append(f"vintage {v + 1}: no defaults and no average defaults by month {obs_age[v]}; CDR kept at 0")

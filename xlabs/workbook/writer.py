@@ -51,16 +51,17 @@ def tdr_sheet(res, deal) -> SheetOut:
     top = r
     n_v = va.cdr.size
     headers = ["month", "average cumulative", "timing"] + [str(labels[v]) for v in range(n_v)] + \
-              [f"{labels[v]} (extrapolated)" for v in range(n_v)]
+              [f"{labels[v]} (extrapolated)" for v in range(n_v)] + ["vintages observed"]
     rows = []
     for m in range(va.horizon):
         row = [m + 1, va.average_cumulative[m], va.timing[m]]
         row += [va.cumulative[v, m] if m < va.observed_age[v] else None for v in range(n_v)]
         row += [va.cumulative[v, m] if m >= va.observed_age[v] - 1 and va.extrapolated[v] else None
                 for v in range(n_v)]
+        row.append(int(va.vintages_per_age[m]))      # how many vintages the average curve rests on (§3.2)
         rows.append(row)
     s.table(top, 1, "Cumulative default curves (observed, then extrapolated by the ratio method)",
-            headers, rows, {h: PCT for h in headers[1:]})
+            headers, rows, {h: PCT for h in headers[1:-1]})
     first, last = top + 2, top + 1 + va.horizon
     series = [Series(2, top + 1, first, last, width_emu=38100)]
     series += [Series(4 + v, top + 1, first, last) for v in range(n_v)]
