@@ -316,3 +316,59 @@ def test_an_obligor_problem_does_not_hide_the_waterfall_problems(tmp_path):
     build_corporate_workbook(path, **kw)
     wheres = {w for w, _ in _problems(path)}
     assert "Obligors!C3" in wheres and "Waterfall!A4" in wheres, wheres
+
+
+def test_quarterly_deal_counts_terms_and_lags_in_months(tmp_path):
+    """The tiny pool paid quarterly: 30 months = 10 quarters.  The Monte Carlo runs on months, so its
+    targets equal the monthly twin's (same seed, same 2.5-year terms); the cash-flow model runs on
+    quarters: the 24-month bullets mature at the end of quarter 8, the monthly default timing is summed
+    by quarter, and the recovery lag (months) becomes the whole quarters covering it."""
+    import math
+
+    from xlabs.engine.corporate import _timing_curve, rate_corporate, run_portfolio, waterfall_deal
+    from xlabs.excel.macros import read_corporate_deal
+    from xlabs.workbook.adapter import OpenpyxlBook
+
+    def quarterly(kw):
+        kw["deal"].update(payment_frequency=4, periods=PERIODS // 3)
+        for t in kw["tranches"]:
+            t["legal_final"] = PERIODS // 3
+        kw["assumptions"]["n_paths"] = 20_000
+        return kw
+
+    kw_m = tiny_kwargs()
+    kw_m["assumptions"]["n_paths"] = 20_000
+    paths = [tmp_path / "m.xlsx", tmp_path / "q.xlsx"]
+    build_corporate_workbook(paths[0], **kw_m)
+    build_corporate_workbook(paths[1], **quarterly(tiny_kwargs()))
+    dm, dq = (read_corporate_deal(OpenpyxlBook(str(p))) for p in paths)
+    im, mm, tm, _ = run_portfolio(dm)
+    iq, mq, tq, _ = run_portfolio(dq)
+    assert mm.timing.size == mq.timing.size == PERIODS                      # 30 monthly steps both
+    np.testing.assert_array_equal(tm.trdr.to_numpy(), tq.trdr.to_numpy())
+    np.testing.assert_array_equal(tm.trlr.to_numpy(), tq.trlr.to_numpy())
+    np.testing.assert_array_equal(tm.term_years.to_numpy(), tq.term_years.to_numpy())
+
+    tim = _timing_curve(mq, dq.periods, 4)
+    by_hand = np.add.reduceat(mq.timing, np.arange(0, PERIODS, 3))
+    np.testing.assert_allclose(tim, by_hand / by_hand.sum(), rtol=1e-12)
+    wf = waterfall_deal(dq, iq, tim)
+    assert wf.periods == 10 and wf.frequency == 4
+    np.testing.assert_allclose(wf.pool_amort[:7], 0.0, atol=1e-15)       # bullets: nothing before quarter 8
+    assert wf.pool_amort[7] == pytest.approx(1.0)
+    np.testing.assert_allclose(wf.pool_yield[:8], 0.06 / 4, rtol=1e-12)  # 6 % a year, paid quarterly
+    w = np.array([o.balance for o in dq.obligors])
+    lag_m = round(float(w @ iq.recovery_lag / w.sum()))
+    assert wf.recovery_lag == math.ceil(lag_m / 3)
+
+    res = rate_corporate(dq)                                                # the whole run goes through
+    assert {r.tranche for r in res.ratings} == {"A", "B"}
+    assert res.mc.timing.size == PERIODS
+
+
+def test_frequency_that_is_not_whole_months_is_refused(tmp_path):
+    kw = tiny_kwargs()
+    kw["deal"]["payment_frequency"] = 5
+    path = tmp_path / "f5.xlsx"
+    build_corporate_workbook(path, **kw)
+    assert any("payment_frequency must be 1, 2, 3, 4, 6 or 12" in r for _, r in _problems(path))

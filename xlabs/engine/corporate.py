@@ -17,7 +17,7 @@ Model-indicated rating = min(cap₁, cap₂, cap₃); then adjustments (§8).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -96,29 +96,62 @@ def tranche_term_years(deal, t) -> float:
     return (t.legal_final or deal.periods) / deal.frequency
 
 
+FREQUENCIES = (1, 2, 3, 4, 6, 12)
+"""Payments per year the corporate run accepts: those whose period is a whole number of months."""
+
+
+def horizon_months(deal) -> int:
+    """The Monte Carlo horizon in months: ``periods`` payment periods of ``12 / frequency`` months."""
+    return int(deal.periods) * 12 // int(deal.frequency)
+
+
+def months_to_periods(months, frequency: int):
+    """Whole payment periods covering ``months`` (a term or a lag): ``ceil(months x frequency / 12)``,
+    so an asset never matures and a recovery never arrives earlier than in months."""
+    m = np.asarray(months, dtype=np.int64)
+    return (m * int(frequency) + 11) // 12
+
+
 def waterfall_deal(deal, inputs, timing) -> wm.WaterfallDeal:
     """The cash-flow model of the pool: obligors aggregated into one schedule (§5.1) so
-    CDR stresses apply, balance-weighted recovery and lag (§4.2), timing from the Monte Carlo."""
+    CDR stresses apply, balance-weighted recovery and lag (§4.2), timing from the Monte Carlo.
+
+    Obligor terms and recovery lags are in months; the cash-flow model runs in payment periods
+    (``deal.frequency`` a year): terms and the lag become whole periods (:func:`months_to_periods`),
+    ``timing`` is already per period (:func:`_timing_curve`)."""
     obs = deal.obligors
+    f = int(deal.frequency)
     bal = np.array([o.balance for o in obs])
-    ps = pool_schedule(bal, [o.rate for o in obs], [o.remaining_term for o in obs],
-                       [o.amortisation for o in obs], deal.frequency, periods=deal.periods)
+    ps = pool_schedule(bal, [o.rate for o in obs], months_to_periods([o.remaining_term for o in obs], f),
+                       [o.amortisation for o in obs], f, periods=deal.periods)
     w = bal / bal.sum()
+    lag_months = int(round(float(w @ inputs.recovery_lag)))
     return wm.WaterfallDeal(
         name=deal.name, periods=deal.periods, tranches=deal.tranches, steps=deal.steps, fees=deal.fees,
         triggers=deal.triggers, schedules=deal.schedules, pool_balance=float(bal.sum()),
         pool_amort=list(ps.amort_fraction), pool_yield=list(ps.interest_yield), cpr=deal.cpr,
-        recovery_rate=float(w @ inputs.recovery), recovery_lag=int(round(float(w @ inputs.recovery_lag))),
+        recovery_rate=float(w @ inputs.recovery), recovery_lag=int(months_to_periods(lag_months, f)),
         timing=list(timing), benchmark=[deal.benchmark_rate] * deal.periods, reserve_initial=deal.reserve_initial,
-        reserve_multiple=deal.reserve_multiple, reserve_floor=deal.reserve_floor, frequency=deal.frequency)
+        reserve_multiple=deal.reserve_multiple, reserve_floor=deal.reserve_floor, frequency=f)
 
 
-def _timing_curve(mc, periods: int) -> np.ndarray:
+def _timing_curve(mc, periods: int, frequency: int = 12) -> np.ndarray:
+    """Default timing per payment period, (periods,), sums to 1: the Monte Carlo's monthly timing
+    curve with the months of each period added up (month m, 1-based, is in period ceil(m f / 12))."""
     t = np.zeros(periods)
-    m = min(periods, mc.timing.size)
-    t[:m] = mc.timing[:m]
+    months = np.arange(mc.timing.size)
+    per = months_to_periods(months + 1, frequency) - 1
+    keep = per < periods
+    np.add.at(t, per[keep], mc.timing[keep])
     s = t.sum()
     return t / s if s > 0 else np.full(periods, 1.0 / periods)
+
+
+def _scenario_in_periods(s, frequency: int):
+    """A stress scenario with its extra recovery lag (months) in whole payment periods."""
+    if int(frequency) == 12 or not getattr(s, "recovery_lag_extra", 0):
+        return s
+    return replace(s, recovery_lag_extra=int(months_to_periods(s.recovery_lag_extra, frequency)))
 
 
 def key_obligor_steps(table: dict) -> dict:
@@ -165,7 +198,7 @@ def run_portfolio(deal, tick=None, client=None, timings=None):
     """
     timings = {} if timings is None else timings
     t = time.perf_counter()
-    inputs = build_model_inputs(deal.obligors, deal.tables, months=deal.periods)
+    inputs = build_model_inputs(deal.obligors, deal.tables, months=horizon_months(deal))
     notes = list(getattr(inputs.correlation, "warnings", []) or [])
     timings["portfolio inputs"] = time.perf_counter() - t
     if tick:
@@ -229,9 +262,9 @@ def rate_corporate(deal, progress=None, client=None) -> CorporateRating:
     # cap 2: cash-flow stress test against TRDR
     t = time.perf_counter()
     tick(0.6, "cash-flow stress test")
-    wf = waterfall_deal(deal, inputs, _timing_curve(mc, deal.periods))
+    wf = waterfall_deal(deal, inputs, _timing_curve(mc, deal.periods, deal.frequency))
     prog = compile_deal(wf)
-    scenarios = [s for s in deal.scenarios if s.rating in TESTED]
+    scenarios = [_scenario_in_periods(s, deal.frequency) for s in deal.scenarios if s.rating in TESTED]
     bt = breakeven_table(prog, scenarios, tranches=[tr.name for tr in rated])
     stress_parts = []
     for tr in rated:
@@ -280,9 +313,12 @@ def rate_corporate(deal, progress=None, client=None) -> CorporateRating:
 def check_corporate(deal) -> None:
     """Consistency rules not tied to one cell."""
     probs = ProblemList()
-    if deal.frequency != 12:
-        probs.add("Deal", "only monthly payments (payment_frequency 12) are supported: terms, lags and PD "
-                  "curves are monthly", deal.frequency)
+    if deal.frequency not in FREQUENCIES:
+        probs.add("Deal", "payment_frequency must be 1, 2, 3, 4, 6 or 12 (a period of whole months)", deal.frequency)
+    longest = max((int(o.remaining_term) for o in deal.obligors), default=0)
+    if deal.frequency in FREQUENCIES and longest > horizon_months(deal):
+        probs.add("Deal", f"the model horizon ({deal.periods} periods = {horizon_months(deal)} months) is shorter "
+                  f"than the longest obligor term ({longest} months)", deal.periods)
     if not any(t.rated for t in deal.tranches):
         probs.add("Tranches", "no tranche is marked rated")
     if deal.key_obligors and not any(SCALE[notch(k)] in TESTED for k in deal.key_obligors):

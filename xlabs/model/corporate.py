@@ -14,8 +14,10 @@ class CorporateDeal:
     :mod:`xlabs.model.waterfall` rows; ``scenarios`` are
     :class:`xlabs.model.waterfall.Scenario` with their target rating;
     ``key_obligors`` is ``{target rating: k}``; ``rating_adjustments`` are
-    :class:`xlabs.model.RatingAdjustment`.  Money in yuan, rates fractions,
-    periods in months (``frequency`` = 12).
+    :class:`xlabs.model.RatingAdjustment`.  Money in yuan, rates fractions;
+    ``periods`` and tranche legal finals in payment periods (``frequency`` a
+    year: 1, 2, 3, 4, 6 or 12), obligor terms, recovery lags and the stress
+    scenarios' extra lag in months (the Monte Carlo is monthly, §4.1).
     """
 
     name: str

@@ -15,6 +15,7 @@ import io
 import re
 from importlib import resources
 
+from ..engine.corporate import FREQUENCIES
 from ..engine.portfolio.inputs import TABLE_FILES, Obligor, PortfolioTables, band_problems
 from ..engine.portfolio.key_obligor import shipped_key_obligor_table
 from ..engine.portfolio.tables import read_rows
@@ -30,7 +31,7 @@ from .reader import (
     _block,
     check_layout,
     check_support_coverage,
-    monthly_only,
+    kv_ref,
     read_default_table,
     read_keyvalue,
     read_table,
@@ -103,7 +104,11 @@ def read_corporate(book) -> CorporateDeal:
     check_layout(book, blocks, probs)
     deal_block = _block(blocks, C.DEAL, probs)
     deal_kv = read_keyvalue(deal_block, C.DEAL, probs)
-    monthly_only(deal_block, deal_kv["payment_frequency"], "Deal", probs)
+    freq = deal_kv["payment_frequency"]
+    if freq is not None and freq not in FREQUENCIES:
+        probs.add(kv_ref(deal_block, "payment_frequency", "Deal"),
+                  "payment_frequency must be 1, 2, 3, 4, 6 or 12 (a payment period of whole months)", freq)
+    horizon_months = deal_kv["periods"] * 12 // freq if deal_kv["periods"] and freq in FREQUENCIES else None
     tr_rows = read_table(_block(blocks, C.TRANCHES, probs), C.TRANCHES, probs)
     fee_rows = read_table(_block(blocks, C.FEES, probs), C.FEES, probs)
     step_rows = read_table(_block(blocks, C.WATERFALL, probs), C.WATERFALL, probs)
@@ -163,9 +168,9 @@ def read_corporate(book) -> CorporateDeal:
             probs.add(at("guarantee_type"), "a guarantor rating is given but the guarantee type is 'none'")
         if r["collateral_type"] not in (None, "none") and not (r["appraised_value"] or 0) > 0:
             probs.add(at("appraised_value"), "collateral needs an appraised value > 0")
-        if r["remaining_term"] is not None and deal_kv["periods"] and r["remaining_term"] > deal_kv["periods"]:
-            probs.add(at("remaining_term"), f"longer than the model horizon (Deal periods = {deal_kv['periods']})",
-                      r["remaining_term"])
+        if r["remaining_term"] is not None and horizon_months and r["remaining_term"] > horizon_months:
+            probs.add(at("remaining_term"), f"longer than the model horizon (Deal periods = {deal_kv['periods']} "
+                      f"payments of {12 // freq} month(s) = {horizon_months} months)", r["remaining_term"])
         if None in (r["id"], r["balance"], r["remaining_term"], r["shadow_rating"]):
             continue
         obligors.append(Obligor(

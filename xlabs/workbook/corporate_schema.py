@@ -17,8 +17,8 @@ from .schema import ADJUSTMENTS, DEFAULT_RATES, BlockSpec, Col
 DEAL = BlockSpec("Deal", "Deal", keyvalue=True, doc="Deal terms, one key per row.", columns=(
     Col("deal_name", "text"),
     Col("deal_type", "choice", choices=("corporate",), doc="`corporate` for this schema."),
-    Col("payment_frequency", "int", default=12, lo=1, hi=12, doc="Payments per year: 12 (monthly) is the only frequency supported."),
-    Col("periods", "int", lo=1, hi=600, doc="Model horizon in periods (>= the longest asset and legal final)."),
+    Col("payment_frequency", "int", default=12, lo=1, hi=12, doc="Payments per year: 1, 2, 3, 4, 6 or 12 (12 = monthly)."),
+    Col("periods", "int", lo=1, hi=600, doc="Model horizon in payment periods (>= the longest asset, in months, and the legal final)."),
     Col("benchmark_rate", "fraction", default=0.0, doc="Annual floating benchmark (flat path)."),
     Col("reserve_initial", "number", default=0.0, doc="Reserve funded at closing (yuan)."),
     Col("reserve_multiple", "number", default=0.0, hi=12, doc="Reserve target = k x (next fees + senior interest)."),
@@ -113,7 +113,7 @@ STRESS_SCENARIOS = BlockSpec(T, "Stress scenarios", required=False, columns=(
     Col("rating", "rating"), Col("scenario", "text"), Col("recovery_haircut", "fraction", default=0.0),
     Col("cpr_multiplier", "number", default=1.0), Col("coupon_up", "fraction", default=0.0),
     Col("timing", "choice", default="base", choices=SHAPES), Col("servicer_fee_up", "fraction", default=0.0),
-    Col("recovery_lag_extra", "int", default=0, lo=0), Col("benchmark_up", "fraction", default=0.0)))
+    Col("recovery_lag_extra", "int", default=0, lo=0, doc="Months (whole payment periods covering them in the cash flows)."), Col("benchmark_up", "fraction", default=0.0)))
 KEY_OBLIGORS = BlockSpec(T, "Key obligors", required=False, columns=(
     Col("target_rating", "rating"), Col("k", "int", lo=0)))
 
