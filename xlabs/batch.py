@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 SUMMARY_COLUMNS = ("deal_file", "deal", "tranche", "balance", "credit_enhancement", "cash_flow_cap",
-                   "model_indicated", "final", "lowest_bdr_at_indicated", "tdr_at_indicated", "output",
+                   "model_indicated", "final", "lowest_bdr_at_indicated", "target_ratio_at_indicated", "output",
                    "run_seconds", "error")
 
 
@@ -33,18 +33,24 @@ def find_workbooks(pattern: str) -> list[Path]:
     return sorted(files)
 
 
-def rate_one(path: str, outdir: str) -> list[dict]:
+def rate_one(path: str, outdir: str, rel: str | None = None) -> list[dict]:
     """Rate one workbook into ``outdir``; return summary rows (an error row on failure).
 
+    ``rel``: the workbook's path relative to the batch's common folder (default its name); the output
+    goes to the same relative place under ``outdir``, so two inputs of the same name in different
+    folders never write the same output.  ``lowest_bdr_at_indicated`` and
+    ``target_ratio_at_indicated`` are taken at the model-indicated rating: the lowest stressed BDR of
+    that rating's scenarios and its target ratio (TDR for a consumer deal, TRDR for a corporate one).
     Runs on a Dask worker; imports stay inside so the task pickles small.
     """
     from .errors import ValidationError
     from .workbook.run import rate_workbook
     t0 = time.perf_counter()
     src = Path(path)
-    out = Path(outdir) / (src.stem + ".rated" + src.suffix)
+    rel_path = Path(rel) if rel else Path(src.name)
+    out = Path(outdir) / rel_path.parent / (src.stem + ".rated" + src.suffix)
     base = {c: "" for c in SUMMARY_COLUMNS}
-    base["deal_file"] = src.name
+    base["deal_file"] = rel_path.as_posix()
     try:
         s = rate_workbook(src, out=out)
     except ValidationError as e:
@@ -56,12 +62,12 @@ def rate_one(path: str, outdir: str) -> list[dict]:
     rows = []
     for t in s.ratings:
         cap = t.caps.get("cash flow")
-        sub = st[(st.tranche == t.tranche) & (st.rating == cap)]
+        sub = st[(st.tranche == t.tranche) & (st.rating == t.model_indicated)]
         rows.append(dict(base, deal=s.deal_name, tranche=t.tranche, balance=s.balances.get(t.tranche, ""),
                          credit_enhancement=round(t.credit_enhancement, 6), cash_flow_cap=cap or "",
                          model_indicated=t.model_indicated, final=t.final,
                          lowest_bdr_at_indicated=round(float(sub.bdr.min()), 6) if len(sub) else "",
-                         tdr_at_indicated=round(float(sub.tdr.iloc[0]), 6) if len(sub) else "",
+                         target_ratio_at_indicated=round(float(sub.tdr.iloc[0]), 6) if len(sub) else "",
                          output=str(out), run_seconds=round(time.perf_counter() - t0, 3)))
     return rows
 
@@ -110,6 +116,8 @@ def rate_many(paths, outdir, *, scheduler: str | None = None, workers: int | Non
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     paths = [str(Path(p).resolve()) for p in paths]
+    root = os.path.commonpath([os.path.dirname(p) for p in paths]) if paths else ""
+    rels = {p: Path(os.path.relpath(p, root)).as_posix() for p in paths}
     t0 = time.perf_counter()
     own_cluster = None
     if client is None:
@@ -120,7 +128,7 @@ def rate_many(paths, outdir, *, scheduler: str | None = None, workers: int | Non
     try:
         from dask.distributed import as_completed
         n_workers = len(client.scheduler_info().get("workers", {}))
-        futures = {client.submit(rate_one, p, str(outdir.resolve()), pure=False): p for p in paths}
+        futures = {client.submit(rate_one, p, str(outdir.resolve()), rels[p], pure=False): p for p in paths}
         by_path = {}
         done = 0
         for fut in as_completed(futures):
@@ -128,11 +136,11 @@ def rate_many(paths, outdir, *, scheduler: str | None = None, workers: int | Non
             try:
                 by_path[p] = fut.result()
             except Exception as e:  # worker died, pickling failed ...
-                by_path[p] = [dict({c: "" for c in SUMMARY_COLUMNS}, deal_file=Path(p).name,
+                by_path[p] = [dict({c: "" for c in SUMMARY_COLUMNS}, deal_file=rels[p],
                                    error=f"task failed: {type(e).__name__}: {e}")]
             done += 1
             if progress:
-                progress(done, len(paths), Path(p).name)
+                progress(done, len(paths), rels[p])
     finally:
         if owns_client:
             client.close()
@@ -161,7 +169,7 @@ def _write_summary_xlsx(path: Path, rows, res: BatchResult) -> Path:
             f"on {res.workers} worker(s)")
     s.table(3, 1, "One row per tranche (a failed workbook: one row with its error)", list(SUMMARY_COLUMNS),
             [[r[c] for c in SUMMARY_COLUMNS] for r in rows],
-            {"credit_enhancement": "0.00%", "lowest_bdr_at_indicated": "0.00%", "tdr_at_indicated": "0.00%",
+            {"credit_enhancement": "0.00%", "lowest_bdr_at_indicated": "0.00%", "target_ratio_at_indicated": "0.00%",
              "balance": "#,##0.00"})
     book = OpenpyxlBook.__new__(OpenpyxlBook)   # an in-memory book: no file to load
     book.wb = openpyxl.Workbook()

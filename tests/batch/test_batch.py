@@ -109,3 +109,34 @@ def test_distributed_monte_carlo_equals_local_bit_for_bit(cluster):
     assert dist.seed == 2026 and dist.n_paths == 50_000
     other = simulate_defaults(pd, loadings, client=cluster, **dict(kw, seed=2027))
     assert not np.array_equal(local.loss_ratio, other.loss_ratio)
+
+
+def test_same_names_in_two_folders_keep_their_folders(cluster, make_workbook, tmp_path):
+    """Two deal.xlsx in different folders used to write one deal.rated.xlsx (the second silently over
+    the first).  The summary's BDR and target ratio are those of the model-indicated rating."""
+    from tests.corporate.test_corporate_path import tiny_kwargs
+    from xlabs.workbook.corporate_build import build_corporate_workbook
+
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "corp").mkdir()
+    a = make_workbook(name="deal.xlsx")
+    b = make_workbook(name="sub/deal.xlsx", seed=11)
+    kw = tiny_kwargs()
+    kw["assumptions"]["n_paths"] = 20_000
+    c = tmp_path / "corp" / "deal.xlsx"            # corporate: model-indicated may differ from the cash-flow cap
+    build_corporate_workbook(c, **kw)
+    out = tmp_path / "out"
+    res = rate_many([a, b, c], out, client=cluster)
+    rows = list(csv.DictReader(open(res.summary_csv, encoding="utf-8")))
+    assert {r["deal_file"] for r in rows} == {"deal.xlsx", "sub/deal.xlsx", "corp/deal.xlsx"}
+    for d in (out, out / "sub", out / "corp"):
+        assert (d / "deal.rated.xlsx").exists()
+    for src, name in ((a, "deal.xlsx"), (b, "sub/deal.xlsx"), (c, "corp/deal.xlsx")):
+        local = rate_workbook(src, out=tmp_path / "local.xlsx")
+        st = local.result.stress
+        mine = [r for r in rows if r["deal_file"] == name]
+        assert [r["final"] for r in mine] == [t.final for t in local.ratings]
+        for r, t in zip(mine, local.ratings):
+            sub = st[(st.tranche == t.tranche) & (st.rating == t.model_indicated)]
+            assert float(r["lowest_bdr_at_indicated"]) == pytest.approx(sub.bdr.min(), abs=1e-6)
+            assert float(r["target_ratio_at_indicated"]) == pytest.approx(sub.tdr.iloc[0], abs=1e-6)
