@@ -20,7 +20,7 @@ import openpyxl
 
 from .excel import macros
 from .workbook.adapter import OpenpyxlBook
-from .workbook.run import file_sha256
+from .workbook.run import check_output, file_sha256
 from .workbook.sheetout import SheetOut
 
 MAX_ECHO_ROWS = 2000
@@ -127,6 +127,7 @@ def make_pack(path, out, pdf: bool = True, progress=None) -> dict:
     Returns ``{"workbook": Path, "pdf": Path | None, "pdf_note": str}``.
     """
     path, out = Path(path), Path(out)
+    check_output(path, out, what="committee pack")
     checksum = file_sha256(path)
     src = OpenpyxlBook(path)
     cap = _CaptureBook(src, progress)

@@ -44,3 +44,15 @@ def test_cli_pack_writes_a_pdf(tmp_path):
     assert main(["pack", str(src), "-o", str(tmp_path / "pack.xlsx"), "-q"]) == 0
     pdf = tmp_path / "pack.pdf"
     assert pdf.exists() and pdf.read_bytes().startswith(b"%PDF")
+
+
+def test_pack_never_overwrites_its_input_and_refuses_a_folder(tmp_path, capsys):
+    import hashlib
+
+    src = build(tmp_path)
+    before = hashlib.sha256(src.read_bytes()).hexdigest()
+    assert main(["pack", str(src), "-o", str(src), "--no-pdf", "-q"]) == 2
+    assert "the committee pack would overwrite the input workbook" in capsys.readouterr().err
+    assert main(["pack", str(src), "-o", str(tmp_path), "--no-pdf", "-q"]) == 2
+    assert "the committee pack path is a folder" in capsys.readouterr().err
+    assert hashlib.sha256(src.read_bytes()).hexdigest() == before

@@ -42,11 +42,20 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def check_output(path: Path, out: Path, in_place: bool = False, what: str = "output") -> None:
+    """Refuse, before any work, an output that is a folder or (unless ``in_place``) the input itself."""
+    if out.is_dir():
+        raise ValidationError([Problem(str(out), f"the {what} path is a folder; give a file name such as "
+                                                 f"{out / default_output(path).name}")])
+    if out.resolve() == path.resolve() and not in_place:
+        raise ValidationError([Problem(str(out), f"the {what} would overwrite the input workbook; choose another -o"
+                                                 + (" or pass --in-place" if what == "output" else ""))])
+
+
 def validate_workbook(path) -> tuple:
-    """Read and validate; return ``(book, deal, index)`` or raise ValidationError."""
+    """Read and validate a consumer or corporate workbook; return ``(book, deal)`` or raise ValidationError."""
     book = OpenpyxlBook(path)
-    deal, index = macros.read_deal(book)
-    return book, deal, index
+    return book, macros.read_any(book)
 
 
 def rate_workbook(path, out=None, progress=None, in_place: bool = False) -> RunSummary:
@@ -74,12 +83,7 @@ def rate_workbook(path, out=None, progress=None, in_place: bool = False) -> RunS
     t0 = time.perf_counter()
     path = Path(path)
     out = Path(out) if out is not None else (path if in_place else default_output(path))
-    if out.is_dir():
-        raise ValidationError([Problem(str(out), "the output path is a folder; give a file name such as "
-                                                 f"{out / default_output(path).name}")])
-    if out.resolve() == path.resolve() and not in_place:
-        raise ValidationError([Problem(str(out), "output would overwrite the input workbook; "
-                                                 "choose another -o or pass --in-place")])
+    check_output(path, out, in_place)
     checksum = file_sha256(path) if path.exists() else ""
     book = OpenpyxlBook(path, progress=progress)
     deal, res, info = macros.rate_deal(book, source_name=path.name, checksum=checksum)
