@@ -13,6 +13,7 @@ recalculation in the tests (see tests/excel/test_udfs_recalc.py).
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 import xlwings as xw
@@ -24,7 +25,7 @@ from xlabs.engine.portfolio.semi_analytic import vasicek_quantile
 from xlabs.engine.ratings import canonical, is_rating, shift, worst_of
 from xlabs.engine.static_pool import extrapolate_vintages
 from xlabs.errors import ValidationError
-from xlabs.excel.normalise import UdfInputError, column, labels, matrix, number, text, vector
+from xlabs.excel.normalise import UdfInputError, column, grid, is_blank, labels, matrix, number, text, vector
 
 PREFIX = "#XLABS: "
 
@@ -68,17 +69,19 @@ def _fraction_open(v, name):
 @xw.func
 @safe
 def XLABS_TDR(mu, sigma, p):
-    """TDR = exp(sigma * NORM.S.INV(1 - p) + mu) (METHODOLOGY 3.4).  =XLABS_TDR(mu, sigma, p)"""
+    """TDR = min(1, exp(sigma * NORM.S.INV(1 - p) + mu)) (METHODOLOGY 3.4; a CDR cannot exceed 100 %, and
+    the rating run caps it the same way).  =XLABS_TDR(mu, sigma, p)"""
     s = number(sigma, "sigma")
     if not s > 0:
         raise UdfInputError("sigma must be > 0")
-    return float(target_default_rate(number(mu, "mu"), s, _fraction_open(p, "p")))
+    return min(1.0, float(target_default_rate(number(mu, "mu"), s, _fraction_open(p, "p"))))
 
 
 @xw.func
 @safe
 def XLABS_TDR_RATING(mu, sigma, rating, years):
-    """TDR at a target rating and term: P_A from the shipped default-rate table.  =XLABS_TDR_RATING(mu, sigma, "AA", 3)"""
+    """TDR at a target rating and term (P_A from the shipped default-rate table), capped at 1 as in the
+    rating run.  =XLABS_TDR_RATING(mu, sigma, "AA", 3)"""
     s = number(sigma, "sigma")
     if not s > 0:
         raise UdfInputError("sigma must be > 0")
@@ -88,7 +91,7 @@ def XLABS_TDR_RATING(mu, sigma, rating, years):
     pa = float(shipped_table().probability(_rating(rating), y))
     if not 0 < pa < 1:
         raise UdfInputError("P_A is 0 or 1 at this rating and term")
-    return float(target_default_rate(number(mu, "mu"), s, pa))
+    return min(1.0, float(target_default_rate(number(mu, "mu"), s, pa)))
 
 
 @xw.func
@@ -110,12 +113,21 @@ def XLABS_EXTRAPOLATE(vintages, horizon, balances=None):
 
     =XLABS_EXTRAPOLATE(C3:Z32, 24) with cumulative default rates, blanks where not observed.
     """
+    m, h, b = _vintage_args(vintages, horizon, balances)
+    return column(extrapolate_vintages(m, h, balances=b).cdr)
+
+
+def _vintage_args(vintages, horizon, balances):
+    """(matrix, horizon, balances or None) for the vintage UDFs, one balance per vintage row."""
     m = matrix(vintages, "vintages")
     h = number(horizon, "horizon")
     if h < 1 or h != int(h):
         raise UdfInputError("horizon must be a whole number of months >= 1")
-    b = None if balances is None else vector(balances, "balances")
-    return column(extrapolate_vintages(m, int(h), balances=b).cdr)
+    b = None if balances is None or all(is_blank(v) for r in grid(balances) for v in r) else \
+        vector(balances, "balances")
+    if b is not None and b.size != m.shape[0]:
+        raise UdfInputError(f"balances has {b.size} values for {m.shape[0]} vintage rows")
+    return m, int(h), b
 
 
 @xw.func
@@ -123,12 +135,8 @@ def XLABS_EXTRAPOLATE(vintages, horizon, balances=None):
 @safe
 def XLABS_TIMING(vintages, horizon, balances=None):
     """Base default-timing curve d(m)/C(T) (3.2); spills a column summing to 1."""
-    m = matrix(vintages, "vintages")
-    h = number(horizon, "horizon")
-    if h < 1 or h != int(h):
-        raise UdfInputError("horizon must be a whole number of months >= 1")
-    b = None if balances is None else vector(balances, "balances")
-    return column(extrapolate_vintages(m, int(h), balances=b).timing)
+    m, h, b = _vintage_args(vintages, horizon, balances)
+    return column(extrapolate_vintages(m, h, balances=b).timing)
 
 
 @xw.func
@@ -166,8 +174,14 @@ def XLABS_VASICEK_QUANTILE(pd, rho, q):
 @safe
 def XLABS_DIVERSITY_SCORE(par, industry):
     """Moody's diversity score from par amounts and industries (7.1).  =XLABS_DIVERSITY_SCORE(C2:C61, D2:D61)"""
-    p = vector(par, "par", skip_blank=False)
     ind = labels(industry, "industry")
+    pg = grid(par)
+    pflat = [v for r in pg for v in r]
+    n = max(len(pflat), len(ind))
+    while n > 0 and (n > len(pflat) or is_blank(pflat[n - 1])) and (n > len(ind) or not ind[n - 1]):
+        n -= 1                                  # rows blank in both ranges at the end: a generous selection
+    ind = ind[:n]
+    p = vector([[v] for v in pflat[:n]], "par", skip_blank=False) if n else vector(par, "par")
     if len(ind) != p.size:
         raise UdfInputError("par and industry must have the same length")
     if any(not s for s in ind):
@@ -182,7 +196,8 @@ def XLABS_DIVERSITY_SCORE(par, industry):
 def XLABS_BET_EL(diversity, pd, attach, detach, recovery=0.0):
     """BET expected loss of tranche [attach, detach) as a fraction of its size (7.1).
 
-    =XLABS_BET_EL(D, pd, attach, detach, [recovery]); D is rounded to a whole number.
+    =XLABS_BET_EL(D, pd, attach, detach, [recovery]); D is rounded to a whole number as Excel's ROUND
+    does (halves away from zero: 4.5 -> 5).
     """
     d = number(diversity, "diversity")
     if d < 1:
@@ -196,7 +211,7 @@ def XLABS_BET_EL(diversity, pd, attach, detach, recovery=0.0):
     r = number(recovery, "recovery", blank=0.0)
     if not 0 <= r <= 1:
         raise UdfInputError("recovery must be a fraction in [0, 1]")
-    return float(bet_tranche_expected_loss(int(round(d)), p, a, b, r))
+    return float(bet_tranche_expected_loss(int(math.floor(d + 0.5)), p, a, b, r))
 
 
 @xw.func

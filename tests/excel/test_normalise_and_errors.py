@@ -81,3 +81,33 @@ def test_udfs_accept_the_shapes_excel_passes():
     col = u.XLABS_EXTRAPOLATE([[0.01, 0.02, 0.03], [0.01, None, None]], 3)
     assert isinstance(col, list) and all(len(r) == 1 for r in col) and len(col) == 2
     assert u.XLABS_WORST_RATING([["AA"], [None], ["A-"]]) == "A-sf"
+
+
+def test_a_decimal_comma_is_refused_not_read_as_thousands():
+    """'0,35' used to become 35 and '-3,4' -34: silently wrong TDRs and PDs."""
+    assert number("1,000,000", "x") == 1e6 and number("-1,234.5", "x") == -1234.5
+    for bad in ("0,35", "-3,4", "1,5", "1,00", "12,3456"):
+        with pytest.raises(UdfInputError, match="not a thousands separator"):
+            number(bad, "x")
+    assert u.XLABS_TDR(-3.4, "0,35", 0.002).startswith("#XLABS: sigma '0,35' has a comma")
+
+
+def test_error_labels_trailing_blank_rows_and_mismatched_balances():
+    with pytest.raises(UdfInputError, match="industry cell 3 holds an error value"):
+        labels([["a"], ["b"], ["#N/A"]], "industry")
+    assert u.XLABS_DIVERSITY_SCORE([[1], [2], [3]], [["a"], ["b"], ["#N/A"]]).startswith("#XLABS: industry cell 3")
+    # a range selected past the data: the blank rows at the end of both ranges are not part of the pool
+    assert u.XLABS_DIVERSITY_SCORE([[1], [2], [3], [None]], [["a"], ["b"], ["c"], [None]]) == \
+        u.XLABS_DIVERSITY_SCORE([[1], [2], [3]], [["a"], ["b"], ["c"]])
+    assert u.XLABS_DIVERSITY_SCORE([[1], [None]], [["a"], ["b"]]).startswith("#XLABS: par has a blank cell")
+    rows = [[0.01, 0.02], [0.01, None]]
+    assert u.XLABS_EXTRAPOLATE(rows + [[None, None]], 2) == u.XLABS_EXTRAPOLATE(rows, 2)
+    assert u.XLABS_EXTRAPOLATE(rows, 2, [[1], [2], [3]]) == "#XLABS: balances has 3 values for 2 vintage rows"
+
+
+def test_bet_rounds_d_like_excel_and_tdr_is_capped_like_the_rating_run():
+    # Excel ROUND(4.5, 0) = 5 (Python's round(4.5) = 4): EL with D = 4.5 equals EL with D = 5
+    assert u.XLABS_BET_EL(4.5, 0.1, 0.0, 0.3) == u.XLABS_BET_EL(5, 0.1, 0.0, 0.3) != u.XLABS_BET_EL(4, 0.1, 0.0, 0.3)
+    # exp(0.6 * N^-1(1 - 1e-4) - 1.5) = exp(0.6 * 3.719 - 1.5) = 2.07 > 1: a CDR cannot exceed 100 %
+    assert u.XLABS_TDR(-1.5, 0.6, 1e-4) == 1.0
+    assert u.XLABS_TDR(-3.0, 0.3, 0.01) == pytest.approx(np.exp(0.3 * 2.3263478740408408 - 3.0), rel=1e-12)

@@ -243,3 +243,20 @@ def test_refuses_to_write_an_input_sheet(deal_path):
 
 
 SAMPLE = Path(__file__).resolve().parents[2] / "workbooks" / "consumer_sample.xlsx"
+
+
+def test_a_problem_found_while_rating_reaches_the_validation_sheet(make_workbook, monkeypatch):
+    """The 'Rate deal' button: when the run stops on an input problem, the Validation sheet shows that
+    problem (it used to re-run only the reader and could say 'No problems found')."""
+    from xlabs.errors import Problem, ValidationError
+    from xlabs.excel import entry
+
+    fake = FakeBook(make_workbook())
+    book = XlwingsBook(fake)
+    monkeypatch.setattr(entry, "_book", lambda: book)
+
+    def stops(b):
+        raise ValidationError([Problem("StaticPool!A3", "found only while rating")])
+    assert entry._guarded(stops) is None
+    vals = [c.get("value") for c in fake.sheets["Validation"].cells.values()]
+    assert "StaticPool!A3" in vals and "found only while rating" in vals

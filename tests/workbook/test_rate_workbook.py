@@ -300,3 +300,23 @@ def test_support_without_coverage_is_reported_at_its_cell(make_workbook):
                               "reason": "parent guarantee"}]
     probs, _ = _problems(make_workbook(edit))
     assert any(w == "Adjustments!F3" and "needs its coverage" in r for w, r in probs), probs
+
+
+def test_validate_reads_corporate_workbooks_and_finds_a_zero_cdr(make_workbook, capsys):
+    """`xlabs validate` dispatches on deal_type like `rate`; a vintage whose CDR is 0 (the lognormal fit
+    takes logs) is reported at its StaticPool row before any rating, not as 'cdrs[0]' after it."""
+    corp = Path(__file__).resolve().parents[2] / "workbooks" / "corporate_sample.xlsx"
+    assert main(["validate", str(corp)]) == 0
+
+    def zero(kw):
+        kw["vintages"]["grid"] = kw["vintages"]["grid"].copy()
+        kw["vintages"]["grid"][0] = np.where(np.isnan(kw["vintages"]["grid"][0]), np.nan, 0.0)
+    path = make_workbook(zero)
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "StaticPool!A" in err and "CDR at the horizon (12 months) is 0" in err
+
+    def floored(kw):
+        zero(kw)
+        kw["assumptions"]["cdr_floor"] = 0.001
+    assert main(["validate", str(make_workbook(floored, name="floored.xlsx"))]) == 0

@@ -21,8 +21,8 @@ def _guarded(fn):
     book = _book()
     try:
         return fn(book)
-    except ValidationError:
-        macros.validate_inputs(book)
+    except ValidationError as e:
+        macros.validate_inputs(book, e.problems)
         book.progress(0.99, "input problems: see the Validation sheet")
         return None
 

@@ -196,16 +196,22 @@ def run_monte_carlo(book):
     return None
 
 
-def validate_inputs(book) -> list:
-    """Check every input; write the problems (or 'no problems') on a Validation sheet; return them."""
-    try:
-        if is_corporate(book):
-            read_corporate_deal(book)
-        else:
-            read_deal(book)
-        problems = []
-    except ValidationError as e:
-        problems = e.problems
+def read_any(book):
+    """Read and validate the deal in ``book``, consumer or corporate by Deal!deal_type."""
+    return read_corporate_deal(book) if is_corporate(book) else read_deal(book)[0]
+
+
+def validate_inputs(book, problems=None) -> list:
+    """Check every input; write the problems (or 'no problems') on a Validation sheet; return them.
+
+    ``problems``: already known (the ones that stopped a run), written as they are instead of
+    validating again, so the sheet shows what actually stopped the run."""
+    if problems is None:
+        try:
+            read_any(book)
+            problems = []
+        except ValidationError as e:
+            problems = e.problems
     s = SheetOut(VALIDATION_SHEET)
     s.title("Input validation")
     if problems:

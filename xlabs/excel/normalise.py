@@ -11,8 +11,11 @@ message, which the UDF returns as ``#XLABS: <message>``.
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
+
+_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")
 
 
 class UdfInputError(ValueError):
@@ -72,7 +75,13 @@ def number(v, name: str, *, blank=None):
     if isinstance(v, (int, float, np.integer, np.floating)):
         x = float(v)
     elif isinstance(v, str):
-        s = v.strip().replace(",", "")
+        s = v.strip()
+        if "," in s:
+            # only thousands separators ("1,000,000.5"); a decimal comma ("0,35") would be read as 35
+            if not _THOUSANDS.match(s):
+                raise UdfInputError(f"{name} '{s[:20]}' has a comma that is not a thousands separator "
+                                    "(write decimals with a point: 0.35)")
+            s = s.replace(",", "")
         if s.endswith("%"):
             raise UdfInputError(f"{name} must be a fraction (0.05), not '{v.strip()}'")
         try:
@@ -118,16 +127,29 @@ def vector(x, name: str, *, skip_blank: bool = True) -> np.ndarray:
 
 
 def labels(x, name: str) -> list:
-    """A row or column of text labels (blanks kept as '')."""
+    """A row or column of text labels (blanks kept as ''); an error value is refused, never a label."""
     g = grid(x)
     if len(g) > 1 and max(len(r) for r in g) > 1:
         raise UdfInputError(f"{name} must be one row or one column")
-    return ["" if is_blank(v) else str(v).strip() for r in g for v in r]
+    flat = [v for r in g for v in r]
+    for k, v in enumerate(flat):
+        if is_error(v):
+            raise UdfInputError(f"{name} cell {k + 1} holds an error value {str(v)[:8]}")
+    return ["" if is_blank(v) else str(v).strip() for v in flat]
+
+
+def trim_trailing_blank(g: list) -> list:
+    """Rows of a grid without the all-blank rows at its end (a range selected generously)."""
+    n = len(g)
+    while n > 1 and all(is_blank(v) for v in g[n - 1]):
+        n -= 1
+    return g[:n]
 
 
 def matrix(x, name: str) -> np.ndarray:
-    """A 2-D block -> float array, blanks -> NaN (e.g. unobserved vintage months)."""
-    g = grid(x)
+    """A 2-D block -> float array, blanks -> NaN (e.g. unobserved vintage months); all-blank rows at
+    the end of the range are dropped."""
+    g = trim_trailing_blank(grid(x))
     width = max(len(r) for r in g)
     out = np.full((len(g), width), np.nan)
     for i, r in enumerate(g):

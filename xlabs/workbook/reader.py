@@ -359,10 +359,18 @@ def read_consumer(book) -> tuple[ConsumerDeal, CellIndex]:
         horizon = asm["horizon_months"] or (int(np.max(tape.remaining_term)) if tape is not None else None)
         if horizon:
             try:
-                extrapolate_vintages(sp.cumulative_rates(), horizon, balances=sp.balances,
-                                     weighting=asm["weighting"])
+                va = extrapolate_vintages(sp.cumulative_rates(), horizon, balances=sp.balances,
+                                          weighting=asm["weighting"])
             except VintageError as e:
                 probs.extend(vintage_problems(e, index))
+            else:
+                # §3.3: a CDR of 0 cannot enter the log of the lognormal fit unless a floor is chosen
+                if (asm["method"] or "lognormal") == "lognormal" and asm["cdr_floor"] is None:
+                    for v in np.flatnonzero(va.cdr == 0.0):
+                        where = cell_ref("StaticPool", index.vintage_rows[v], 1) if index.vintage_rows else "StaticPool"
+                        probs.add(where, f"this vintage's CDR at the horizon ({horizon} months) is 0, which cannot "
+                                  "enter the lognormal fit (it takes logs): set Assumptions cdr_floor (the floor is "
+                                  "shown in the output) or use method 'multiple'", 0.0)
 
     # Cross-sheet rules
     if tape is not None and tranches:
