@@ -173,3 +173,18 @@ def test_acceleration_makes_a_coupon_timely_from_the_period_after_the_senior_is_
     assert b.balance.tolist() == pytest.approx([40.0, 0.0], abs=1e-9)
     _, ref_status = cashflow_reference(0.0, inp)          # the pure-Python reference agrees
     assert not ref_status[0]["defaulted"] and not ref_status[1]["defaulted"]
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_bdr_is_below_the_first_failure_of_a_fine_scan(seed):
+    """§6.1 against brute force on random deals with CDR-path triggers: no CDR on a 0.1 % lattice
+    from the last passing grid point up to the BDR makes the tranche default."""
+    inp = random_inputs(seed, "path")
+    for j in range(inp.tr_bal0.size):
+        r = cfm.breakeven(inp, j)
+        if r.state != "found":
+            continue
+        lo = np.floor(r.bdr / cfm.BDR_GRID_STEP) * cfm.BDR_GRID_STEP
+        for c in np.arange(lo, r.bdr + 1e-12, 1e-3):
+            assert not cfm.run(inp, float(c)).defaulted(inp.names[j]), (seed, j, c, r.bdr)
+        assert cfm.run(inp, r.bdr + r.tol).defaulted(inp.names[j])

@@ -294,14 +294,17 @@ def tranche_defaults(cdr, b0, timing, amort, yld, smm, rec_rate, rec_lag,
 
 
 @njit(cache=True)
-def bdr_search(grid, tol, b0, timing, amort, yld, smm, rec_rate, rec_lag,
+def bdr_search(grid, tol, fine, b0, timing, amort, yld, smm, rec_rate, rec_lag,
                tr_bal0, tr_coupon, tr_timely, n_cover, tax_rate, fee_rate, fee_fixed,
                reserve0, reserve_k, trigger, j, path):
     """Breakeven CDR of tranche ``j`` by grid scan + bisection (METHODOLOGY §6.1).
 
     ``grid`` is an increasing array of CDRs starting at 0.  The first grid
     point at which the tranche defaults bounds the search; the interval below
-    it is bisected until its width is <= ``tol``.  Returns
+    it is scanned at step ``fine`` (0: not scanned) up to the first fine point
+    that fails — a failing window narrower than the grid step inside it is
+    found, not stepped over — and the last interval is bisected until its
+    width is <= ``tol``.  Returns
     ``(bdr, n_evaluations, state)`` with state 0 = found, 1 = no default up to
     the last grid point (bdr = that point), 2 = defaults even at CDR 0
     (bdr = 0).  ``path`` (len >= grid + 64, 2 columns) records each tested
@@ -333,6 +336,21 @@ def bdr_search(grid, tol, b0, timing, amort, yld, smm, rec_rate, rec_lag,
     if hi == grid[0]:
         return 0.0, n, 2
     lo = prev
+    base = prev
+    i = 1
+    while fine > 0.0 and base + i * fine < hi - 0.5 * tol and n < path.shape[0]:
+        c = base + i * fine
+        fail = tranche_defaults(c, b0, timing, amort, yld, smm, rec_rate, rec_lag, tr_bal0, tr_coupon, tr_timely,
+                                n_cover, tax_rate, fee_rate, fee_fixed, reserve0, reserve_k, trigger,
+                                pool_out, acc_out, tr_out, status, j)
+        path[n, 0] = c
+        path[n, 1] = 0.0 if fail else 1.0
+        n += 1
+        if fail:
+            hi = c
+            break
+        lo = c
+        i += 1
     while hi - lo > tol and n < path.shape[0]:
         mid = 0.5 * (lo + hi)
         fail = tranche_defaults(mid, b0, timing, amort, yld, smm, rec_rate, rec_lag, tr_bal0, tr_coupon, tr_timely,

@@ -20,6 +20,7 @@ from .amortisation import PoolSchedule
 from .timing import fit_to_life, shaped
 
 BDR_GRID_STEP = 0.02
+BDR_FINE_STEP = 0.001
 BDR_TOL = 1e-4
 
 
@@ -202,16 +203,19 @@ class BDRResult:
 _STATES = {0: "found", 1: "no default up to 100%", 2: "defaults at 0% CDR"}
 
 
-def breakeven(inp: CashflowInputs, tranche: int, step: float = BDR_GRID_STEP, tol: float = BDR_TOL) -> BDRResult:
+def breakeven(inp: CashflowInputs, tranche: int, step: float = BDR_GRID_STEP, tol: float = BDR_TOL,
+              fine: float = BDR_FINE_STEP) -> BDRResult:
     """BDR of tranche index ``tranche`` by grid scan + bisection (METHODOLOGY §6.1).
 
     The coarse grid 0, step, 2·step, ..., 1 guards against a waterfall that
     is not monotone in CDR (triggers); the first failing interval is then
-    bisected to ``tol`` (1e-4 = one basis point of CDR).
+    scanned at ``fine`` (0.1 %) up to its first failing point, and the last
+    interval bisected to ``tol`` (1e-4 = one basis point of CDR).
     """
     grid = np.linspace(0.0, 1.0, int(round(1.0 / step)) + 1)
-    path = np.zeros((grid.size + 64, 2))
-    bdr, n, state = k.bdr_search(grid, float(tol), *inp.args(), np.int64(tranche), path)
+    fine = fine if tol < fine < step else 0.0
+    path = np.zeros((grid.size + int(step / fine if fine else 0) + 64, 2))
+    bdr, n, state = k.bdr_search(grid, float(tol), float(fine), *inp.args(), np.int64(tranche), path)
     return BDRResult(bdr=float(bdr), evaluations=int(n), state=_STATES[int(state)], path=path[:n].copy(), tol=tol)
 
 

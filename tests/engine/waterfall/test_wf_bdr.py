@@ -178,3 +178,28 @@ def test_protection_table_with_a_zero_or_undetermined_tdr():
     assert lp.loc["A"].passes and not lp.loc["B"].passes
     with pytest.raises(ValidationError, match=r"must be a fraction in \[0, 1\]"):
         protection_table(tb, {"AAAsf": -0.1, "AAsf": 0.1})
+
+
+def _fine_first_failure(prog, arrs, j, lo, hi, step=1e-3):
+    """Brute force: the first CDR on a ``step`` lattice in [lo, hi] at which tranche j defaults (full runs)."""
+    for c in np.arange(lo, hi + 1e-12, step):
+        if run_arrays(prog, arrs, float(c)).status[j, 0]:
+            return float(c)
+    return None
+
+
+def test_the_fine_scan_finds_a_failing_window_the_bisection_would_step_over():
+    """§6.1: BDR is the CDR just below the lowest failing CDR.  In the revolving example, tranche C
+    fails at 22.8-22.9 % CDR, passes again at 23.0-23.1 % (a trigger fires a period earlier) and fails
+    from 23.2 %.  Plain bisection of the first failing grid interval (22 %, 24 %] lands on 23.1 %;
+    the fine scan finds the window, as a brute-force 0.1 % scan does."""
+    deal = consumer_revolving_deal()
+    prog = compile_deal(deal)
+    arrs = scenario_arrays(deal, None)
+    j = prog.tranche_names.index("C")
+    first = _fine_first_failure(prog, arrs, j, 0.20, 0.24)
+    plain = breakeven_table(prog, [None], ["C"], fine=0).bdr[0, 0]
+    fine = breakeven_table(prog, [None], ["C"]).bdr[0, 0]
+    assert plain > first + 1e-3                                  # the window exists and bisection misses it
+    assert first - 1e-3 < fine < first                            # the fine scan does not (the true edge lies
+    assert not run_arrays(prog, arrs, fine).status[j, 0]          # between the lattice points, found to 1e-4)

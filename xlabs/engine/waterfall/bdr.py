@@ -2,8 +2,14 @@
 
 The search for one (tranche, scenario) pair scans a coarse CDR grid
 (0, step, 2 step, ... 1) until the tranche first defaults — the waterfall
-can be non-monotone in CDR because of triggers — then bisects the failing
-interval to ``tol`` (1e-4).  BDR is the largest CDR found with no default.
+can be non-monotone in CDR because of triggers — then scans that first
+failing interval at a fine step (0.1 %) from its passing end up to the first
+fine point that fails, and bisects the last interval to ``tol`` (1e-4).  A
+trigger that fires a period earlier at a slightly higher CDR can make a
+tranche default in a window narrower than the coarse step and pass just above
+it; the fine scan finds such a window inside the first failing interval
+(plain bisection would land above it and overstate the BDR).  BDR is the
+largest CDR found with no default below the lowest failing CDR found.
 Scenarios are split over CPU threads running a GIL-free numba kernel (:func:`bdr_grid_kernel`);
 the grid scan of a scenario is shared by its tranches (one evaluation gives
 every tranche's default status) and each bisection evaluation stops as soon
@@ -28,23 +34,26 @@ from .compile import Program, scenario_arrays_memo
 from .kernel import run_waterfall_ws, workspace
 
 BDR_GRID_STEP = 0.02
+BDR_FINE_STEP = 0.001
 BDR_TOL = 1e-4
 STATES = {0: "found", 1: "no default up to 100%", 2: "defaults at 0% CDR"}
 
 
 @njit(cache=True)
-def search_scenario(grid, tol, tranches, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab,
+def search_scenario(grid, tol, fine, tranches, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab,
                     ob_bal0, ob_sched, ob_rate, ob_rec, ob_lag, ob_def, tr_bal0, tr_int, fee_int, fee_fixed,
                     step_int, step_cap, payees, trig_int, trig_level, sched_tab, bdr, n_eval, state, scratch):
     """BDRs of several tranches under one scenario (§6.1), writing ``bdr``, ``n_eval``, ``state`` (T,).
 
     One evaluation tells whether *every* tranche defaults, so the coarse grid
     is scanned once for all tranches (until each has failed once); then the
-    first failing interval of each tranche is bisected to ``tol`` with an
-    evaluation that stops as soon as that tranche defaults.  The result is
-    the same as a separate scan per tranche.  ``n_eval`` counts the shared
-    grid evaluations plus the tranche's own bisection steps.  ``scratch``:
-    the tuple of :func:`search_scratch`, reused from scenario to scenario.
+    first failing interval of each tranche is scanned at step ``fine`` from
+    its passing end up to the first fine point that fails (0: no fine scan)
+    and the last interval bisected to ``tol``, each with an evaluation that
+    stops as soon as that tranche defaults.  The result is the same as a
+    separate scan per tranche.  ``n_eval`` counts the shared grid evaluations
+    plus the tranche's own fine-scan and bisection steps.  ``scratch``: the
+    tuple of :func:`search_scratch`, reused from scenario to scenario.
     """
     # every array is an argument of this function: borrowed, the ~35 arrays of each kernel call
     # below are passed without reference counting (xlabs.engine.borrow)
@@ -65,8 +74,10 @@ def search_scenario(grid, tol, tranches, timing, smm, sc_f, sc_i, coupon, fee_ra
     k = -1
     lo = 0.0
     hi = 0.0
+    base = 0.0
     n = 0
     j = -1
+    i_fine = 0              # > 0: the next evaluation is the fine point base + i_fine * fine
     while True:
         if grid_phase:
             c = grid[g]
@@ -83,7 +94,7 @@ def search_scenario(grid, tol, tranches, timing, smm, sc_f, sc_i, coupon, fee_ra
             if n_open != 1:
                 sj = np.int64(-1)
         else:
-            c = 0.5 * (lo + hi)
+            c = base + i_fine * fine if i_fine > 0 else 0.5 * (lo + hi)
             sj = j
             w = j + 1
         run_waterfall_ws(c, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab, ob_bal0,
@@ -107,9 +118,14 @@ def search_scenario(grid, tol, tranches, timing, smm, sc_f, sc_i, coupon, fee_ra
             n += 1
             if status[j, S_DEFAULTED] != 0.0:
                 hi = c
+                i_fine = 0                      # the first failing fine point: bisect below it
             else:
                 lo = c
-            if hi - lo > tol:
+                if i_fine > 0:
+                    i_fine += 1
+                    if base + i_fine * fine >= hi - 0.5 * tol:
+                        i_fine = 0              # scanned up to the failing grid point
+            if i_fine > 0 or hi - lo > tol:
                 continue
             bdr[k] = lo
             n_eval[k] = n
@@ -130,6 +146,8 @@ def search_scenario(grid, tol, tranches, timing, smm, sc_f, sc_i, coupon, fee_ra
         j = tranches[k]
         lo = grid[first[k] - 1]
         hi = grid[first[k]]
+        base = lo
+        i_fine = 1 if fine > 0.0 and lo + fine < hi - 0.5 * tol else 0
         n = n_grid          # tol < grid step (checked by breakeven_table): at least one bisection
 
 
@@ -144,7 +162,7 @@ def search_scratch(H, J, F, K, N, max_cohorts, T):
 
 
 @njit(cache=True, nogil=True)
-def bdr_grid_kernel(lo, hi, grid, tol, tranches, timing, smm, sc_f, sc_i, coupon, fee_rate,
+def bdr_grid_kernel(lo, hi, grid, tol, fine, tranches, timing, smm, sc_f, sc_i, coupon, fee_rate,
                     par, ipar, amort_tab, yld_tab, ob_bal0, ob_sched, ob_rate, ob_rec, ob_lag, ob_def,
                     tr_bal0, tr_int, fee_int, fee_fixed, step_int, step_cap, payees, trig_int, trig_level, sched_tab,
                     bdr, n_eval, state):
@@ -157,7 +175,7 @@ def bdr_grid_kernel(lo, hi, grid, tol, tranches, timing, smm, sc_f, sc_i, coupon
     Parameters
     ----------
     lo, hi : int  scenario range.
-    grid : (G,) increasing CDRs from 0; tol : float  bisection width.
+    grid : (G,) increasing CDRs from 0; tol : float  bisection width; fine : float  fine-scan step (0: none).
     tranches : (T,) int64  tranche indexes to search.
     timing, smm : (NSc, H); sc_f : (NSc, 2); sc_i : (NSc, 2) int64;
     coupon : (NSc, J, H); fee_rate : (NSc, F)  stacked scenario arrays.
@@ -168,7 +186,7 @@ def bdr_grid_kernel(lo, hi, grid, tol, tranches, timing, smm, sc_f, sc_i, coupon
     scratch = search_scratch(timing.shape[1], tr_bal0.shape[0], fee_fixed.shape[0], trig_int.shape[0],
                              ob_bal0.shape[0], ipar[IPAR_MAX_COHORTS], tranches.shape[0])
     for i in range(lo, hi):
-        search_scenario(grid, tol, tranches, timing[i], smm[i], sc_f[i], sc_i[i], coupon[i], fee_rate[i],
+        search_scenario(grid, tol, fine, tranches, timing[i], smm[i], sc_f[i], sc_i[i], coupon[i], fee_rate[i],
                         par, ipar, amort_tab, yld_tab, ob_bal0, ob_sched, ob_rate, ob_rec, ob_lag, ob_def,
                         tr_bal0, tr_int, fee_int, fee_fixed, step_int, step_cap, payees, trig_int, trig_level,
                         sched_tab, bdr[i], n_eval[i], state[i], scratch)
@@ -305,8 +323,11 @@ def cdr_applies(prog: Program) -> bool:
 
 
 def breakeven_table(prog: Program, scenarios, tranches=None, step: float = BDR_GRID_STEP,
-                    tol: float = BDR_TOL, threads: int | None = None) -> BDRTable:
+                    tol: float = BDR_TOL, threads: int | None = None, fine: float = BDR_FINE_STEP) -> BDRTable:
     """BDR of each tranche (default: the rated ones) under each scenario (§6.1, §6.3).
+
+    ``step``: coarse grid; ``fine``: scan step inside the first failing grid interval (used when
+    ``tol < fine < step``, else plain bisection); ``tol``: final bisection width (module docstring).
 
     Scenarios with identical kernel inputs are searched once (:func:`distinct_scenarios`).
     ``scenarios``: :class:`~xlabs.model.waterfall.Scenario` or
@@ -318,6 +339,8 @@ def breakeven_table(prog: Program, scenarios, tranches=None, step: float = BDR_G
         probs.add("bdr", "grid step must be in (0, 1]", step)
     if not (0 < tol < step):
         probs.add("bdr", "tolerance must be in (0, step)", tol)
+    if not fine >= 0:
+        probs.add("bdr", "fine-scan step must be >= 0", fine)
     names = list(prog.tranche_names)
     if tranches is None:
         tranches = [n for n, r in zip(names, prog.rated) if r]
@@ -339,7 +362,8 @@ def breakeven_table(prog: Program, scenarios, tranches=None, step: float = BDR_G
     bdr = np.zeros((NU, T))
     n_eval = np.zeros((NU, T), dtype=np.int64)
     state = np.zeros((NU, T), dtype=np.int64)
-    run_chunks(bdr_grid_kernel, NU, grid, float(tol), idx, *stack_scenarios(uniq), *prog.args(),
+    fine = float(fine) if tol < fine < step else 0.0         # a fine step at or above the grid step adds nothing
+    run_chunks(bdr_grid_kernel, NU, grid, float(tol), fine, idx, *stack_scenarios(uniq), *prog.args(),
                bdr, n_eval, state, threads=threads)
     return BDRTable(scenarios, list(tranches), bdr[which], n_eval[which], state[which], tol, which)
 
