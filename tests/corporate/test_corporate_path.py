@@ -50,8 +50,10 @@ def tiny_kwargs(sub=0.15, mezz=0.15, adjustments=(), obligor_edit=None, key_obli
                    "interest": "timely_when_senior", "legal_final": PERIODS, "rated": "yes"},
                   {"name": "Sub", "balance": sub * pool, "coupon_type": "none", "interest": "deferrable",
                    "legal_final": PERIODS, "rated": "no"}],
-        fees=[],
-        steps=[{"source": "interest", "action": "pay_interest", "payees": "A"},
+        # a servicer fee of 0: the stress scenarios' replacement-servicer fee is charged through it
+        fees=[{"name": "servicer", "basis": "pool_balance", "rate": 0.0, "kind": "fee", "servicer": "yes"}],
+        steps=[{"source": "interest", "action": "pay_fee", "payees": "servicer"},
+               {"source": "interest", "action": "pay_interest", "payees": "A"},
                {"source": "interest", "action": "pay_interest", "payees": "B"},
                {"source": "interest", "action": "transfer", "amount": "pdl", "to": "principal"},
                {"source": "interest", "action": "pay_residual", "payees": "Sub", "amount": "all"},
@@ -372,3 +374,31 @@ def test_frequency_that_is_not_whole_months_is_refused(tmp_path):
     path = tmp_path / "f5.xlsx"
     build_corporate_workbook(path, **kw)
     assert any("payment_frequency must be 1, 2, 3, 4, 6 or 12" in r for _, r in _problems(path))
+
+
+def test_servicer_stress_without_a_servicer_fee_is_reported(tmp_path):
+    """The replacement-servicer stress is an extra fee on the pool balance paid with the fee marked
+    servicer; with none it silently did nothing (every BDR equal to base)."""
+    kw = tiny_kwargs()
+    kw["fees"] = []
+    kw["steps"] = kw["steps"][1:]
+    path = tmp_path / "nofee.xlsx"
+    build_corporate_workbook(path, **kw)
+    assert any(w.startswith("Fees!") and "no fee is marked servicer" in r for w, r in _problems(path))
+
+
+def test_servicer_stress_is_charged_on_the_pool_balance():
+    """§6.2: servicer_fee_up is an extra annual fee on the pool balance, whatever the basis of the fee
+    marked servicer (the CLO example's manager fee is on A1's balance)."""
+    from xlabs.engine.waterfall import compile_deal, run_arrays, scenario_arrays
+    from xlabs.engine.waterfall.examples import corporate_clo_deal
+    from xlabs.model.waterfall import Scenario
+
+    deal = corporate_clo_deal(loan_level=False)
+    prog = compile_deal(deal)
+    i = [f.name for f in deal.fees].index("manager")
+    base = run_arrays(prog, scenario_arrays(deal, None), 0.0)
+    up = run_arrays(prog, scenario_arrays(deal, Scenario("svc", servicer_fee_up=0.01)), 0.0)
+    begin = base.pool[:, 0]                                  # the same pool in both runs at CDR 0
+    extra = up.fees[:, i, 0] - base.fees[:, i, 0]            # due, first periods (before any arrears differ)
+    np.testing.assert_allclose(extra[:6], 0.01 / deal.frequency * begin[:6], rtol=1e-9)

@@ -193,6 +193,11 @@ def read_corporate(book) -> CorporateDeal:
     triggers = [wm.Trigger(r["name"], r["test"], r["level"] or 0.0, r["schedule"] or "", r["effects"],
                            1 if r["curable"] else 0) for _, r in trig_rows]
     scenarios = shipped_corporate_scenarios() if not sc_rows else [_scenario(r) for _, r in sc_rows]
+    if any(sc.servicer_fee_up > 0 for sc in scenarios) and not any(f.servicer for f in fees):
+        fb = blocks.get("Fees", {}).get("fees")
+        probs.add(cell_ref("Fees", fb.header_row, fb.column("servicer") or 1) if fb is not None else "Fees",
+                  "the stress scenarios raise the servicer fee (servicer_fee_up) but no fee is marked servicer: "
+                  "mark the servicing fee (servicer = yes), or add one with rate 0 and a pay_fee step for it")
     key_obligors = shipped_key_obligor_table() if not ko_rows else {r["target_rating"]: r["k"] for _, r in ko_rows}
     adjustments = [RatingAdjustment(r["tranche"], r["factor"], r["kind"], r["value"], r["reason"], r["coverage"]) for _, r in adj_rows]
     names = {t.name for t in tranches}

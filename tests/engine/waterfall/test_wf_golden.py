@@ -265,8 +265,9 @@ def test_replacement_servicer_fee_and_prepayment_stress():
                  Step("interest", "pay_residual", "equity", "all")],
                 fees=[FeeSpec("svc", "pool_balance", 0.012, servicer=1)], cpr=0.2)
     sc = scenario_arrays(deal, Scenario(servicer_fee_up=0.012, cpr_multiplier=1.5))
-    # fee rate (0.012 + 0.012)/12 = 0.002 per period; SMM = 1 - (1-0.3)^(1/12)
-    assert sc.fee_rate == approx([0.002]) and sc.smm[0] == approx(1 - 0.7 ** (1 / 12))
+    # own rate 0.012/12 = 0.001 a period, plus the stress 0.012/12 = 0.001 on the pool balance (here the
+    # fee's own basis too): 0.002 of the pool a period; SMM = 1 - (1-0.3)^(1/12)
+    assert sc.fee_rate == approx([0.001, 0.001]) and sc.smm[0] == approx(1 - 0.7 ** (1 / 12))
     r = run(compile_deal(deal), sc, 0.0)
     assert r.fees["svc"].paid[1] == approx(2.0)
     smm = 1 - 0.7 ** (1 / 12)
@@ -285,3 +286,19 @@ def test_front_and_back_loaded_timing_from_the_base_curve():
     # defaults of period 1 under the front shape at CDR 0.3: 0.3 * 1000 * 0.5 = 150
     _, raw = evaluate(deal, 0.3, Scenario(timing="front"))
     assert raw.pool[0, c.P_DEFAULT] == approx(150)
+
+
+def test_loss_is_what_is_unpaid_at_the_legal_final():
+    """By hand: pool 1000 with no interest repays 1/3, then 1/2 of the rest, then the rest (333.33,
+    333.33, 333.33 a period); A (900, no coupon, legal final 1) receives 333.33 in period 1 and
+    defaults there with 566.67 unpaid.  The cash of periods 2-3 still repays A in the cash flows, but
+    the loss (§5.4: unpaid at the legal final) stays 566.67, not the 0 left at the horizon."""
+    deal = tiny([TrancheSpec("A", 900.0, "none", legal_final=1), TrancheSpec("B", 100.0, "none")],
+                [Step("principal", "pay_principal", "A>B")], pool_yield=[0.0, 0.0, 0.0])
+    prog, raw = evaluate(deal, 0.0)
+    a = prog.tranche_names.index("A")
+    assert raw.tranches[:, a, 3].tolist() == pytest.approx([900 - 1000 / 3, 900 - 2000 / 3, 0.0])
+    assert raw.status[a].tolist() == pytest.approx([1.0, 1.0, c.DEFAULT_FINAL, 900 - 1000 / 3])
+    from xlabs.engine.waterfall.reference import reference_run
+    ref = reference_run(deal, scenario_arrays(deal, None), 0.0)["status"]["A"]
+    assert ref["loss"] == pytest.approx(900 - 1000 / 3) and ref["period"] == 1

@@ -112,3 +112,58 @@ def test_negative_recovery_lags_are_rejected():
     with pytest.raises(ValidationError, match="recovery_lag_extra must be whole periods >= 0"):
         scenario_arrays(deal, Scenario("half", "", recovery_lag_extra=1.5))
     assert scenario_arrays(deal, Scenario("ok", "", recovery_lag_extra=2)).sc_i.tolist() == [5, 2]
+
+
+def test_inputs_that_used_to_change_results_silently_are_rejected():
+    """Each of these compiled and ran, giving a different deal from the one written:
+    a cdr_above schedule in percent (the trigger never fires), a target_balance schedule above 1,
+    a payee twice in one row (paid twice), a trigger named on an 'always' step (ignored), a pool
+    schedule shorter than the horizon that does not repay the pool (padded with zeros), and a named
+    default after the obligor's term (it repays in full first)."""
+    from xlabs.model.waterfall import Obligor
+
+    steps = [Step("interest", "pay_interest", "A>A"),                                    # row 1: A twice
+             Step("principal", "pay_principal", "A", "target_balance", schedule="tgt"),  # uses tgt
+             Step("principal", "pay_principal", "A>B", trigger="acc"),                   # row 3: trigger ignored
+             Step("principal", "pay_residual", "B", "all")]
+    trig = [Trigger("acc", "cdr_above", 0.0, "lvl", "sequential")]
+    deal = _deal(steps, trig, schedules={"lvl": [2.4, 2.4, 2.4], "tgt": [0.9, 0.5, 1.5]})
+    deal.pool_amort = [0.2, 0.2]                      # 2 of 3 periods, pool not repaid
+    deal.obligors = [Obligor("O1", 100.0, 0.05, 2, default_period=3)]
+    got = {(p.where, p.rule.split(":")[0].split(" (")[0]) for p in validate(deal).problems}
+    assert ("Schedules lvl", "values must be fractions in [0, 1]") in got, got
+    assert ("Schedules tgt", "values must be fractions in [0, 1]") in got, got
+    assert ("Waterfall row 1", "a payee appears twice in the row") in got, got
+    assert ("Waterfall row 3", "a trigger is named but condition 'always' ignores it") in got, got
+    assert any(w == "Pool" and r.startswith("pool_amort covers 2 periods") for w, r in got), got
+    assert any(w == "Obligors row 1" and r.startswith("default_period is after the obligor's term") for w, r in got)
+
+
+def test_two_purchase_steps_have_room_for_their_cohorts():
+    """Two purchase_assets rows a period over an 11-period revolving period: 22 purchases.  The kernel had
+    room for 1 + H = 13 cohorts and silently stopped buying once full; the pure-Python reference kept
+    buying.  Now they agree."""
+    import numpy as np
+
+    from xlabs.engine.waterfall import run_arrays, scenario_arrays
+    from xlabs.engine.waterfall.reference import reference_arrays
+    from xlabs.model.waterfall import Revolving
+
+    H = 12
+    deal = WaterfallDeal(
+        "two purchases", H, [TrancheSpec("A", 900.0, "fixed", 0.03, "timely"),
+                             TrancheSpec("Sub", 100.0, "none", 0.0, "deferrable")],
+        [Step("interest", "pay_interest", "A"),
+         Step("principal", "purchase_assets", "", "capped", cap=20.0, condition="revolving"),
+         Step("principal", "purchase_assets", "", "all", condition="revolving"),
+         Step("principal", "pay_principal", "A>Sub", condition="amortisation"),
+         Step("interest", "pay_residual", "equity", "all")],
+        pool_balance=1000.0, pool_amort=[0.1] * H, pool_yield=[0.01] * H, timing=[1.0 / H] * H,
+        revolving=Revolving(end_period=H - 1, annual_rate=0.12, term=3, amortisation="level"))
+    prog = compile_deal(deal)
+    arrs = scenario_arrays(deal, None)
+    raw = run_arrays(prog, arrs, 0.0)
+    ref = reference_arrays(deal, arrs, 0.0)
+    assert (raw.pool[:, 6] > 0).sum() == H - 1                        # a purchase in every revolving period
+    np.testing.assert_allclose(raw.pool, ref[0], rtol=1e-9, atol=1e-6)
+    np.testing.assert_allclose(raw.status, ref[5], rtol=1e-9, atol=1e-6)

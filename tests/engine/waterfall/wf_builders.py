@@ -111,7 +111,7 @@ def random_deal(seed: int, sequential_only: bool = False) -> WaterfallDeal:
         for o in obligors:
             o.balance *= 1e-2
             o.term = int(min(o.term, H))
-            o.default_period = int(rng.integers(0, H + 1)) if rng.random() < 0.5 else 0
+            o.default_period = int(rng.integers(0, o.term + 1)) if rng.random() < 0.5 else 0   # within its term
     amort = list(rng.uniform(0.0, 0.2, H))
     yld = list(rng.uniform(0.005, 0.02, H))
     tim = rng.uniform(0, 1, int(rng.integers(2, H + 1)))

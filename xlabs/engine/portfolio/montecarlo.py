@@ -63,7 +63,8 @@ def draw_path_defaults(st, z, A, s_g, gstart, obl, c_end, C, mat, d_idx, d_mon):
         end = gstart[g + 1]
         c_cur = c_end[j]
         pc = norm_cdf((c_cur - m) / sg)
-        ilq = 1.0 / math.log1p(-pc) if pc < 1.0 else 0.0   # 1 / log(1 - pc), cached: changes only when pc does
+        # 1 / log(1 - pc), cached: changes only when pc does (pc = 0: no default, the loop below does not run)
+        ilq = 1.0 / math.log1p(-pc) if 0.0 < pc < 1.0 else 0.0
         while j < end and pc > 0.0:
             if pc < 1.0:
                 skip = math.log(uniform(st)) * ilq
@@ -93,7 +94,7 @@ def draw_path_defaults(st, z, A, s_g, gstart, obl, c_end, C, mat, d_idx, d_mon):
                 nd += 1
             if pj != pc:
                 pc = pj
-                ilq = 1.0 / math.log1p(-pc) if pc < 1.0 else 0.0
+                ilq = 1.0 / math.log1p(-pc) if 0.0 < pc < 1.0 else 0.0
             j += 1
     return nd
 

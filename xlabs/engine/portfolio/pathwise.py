@@ -220,7 +220,9 @@ def _survivor_cohort(Ua, Va, tiny, w_par, w_amort, w_yld):
         for t in range(H):
             u0 = Ua[t]
             if u0 > tiny:
-                a = 1.0 - Ua[t + 1] / u0
+                # once the survivors' total is rounding dust (the last one matured), repay exactly: a dust
+                # balance would make the excess spread (divided by the pool balance) explode and fire triggers
+                a = 1.0 - Ua[t + 1] / u0 if Ua[t + 1] > tiny else 1.0
                 w_amort[0, t] = min(max(a, 0.0), 1.0)
                 w_yld[0, t] = max(Va[t] / u0, 0.0)
             else:

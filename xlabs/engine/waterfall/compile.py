@@ -106,7 +106,7 @@ class ScenarioArrays:
     sc_f: np.ndarray        # (2,) [cohort recovery rate, obligor recovery multiplier]
     sc_i: np.ndarray        # (2,) int64 [cohort lag, extra obligor lag]
     coupon: np.ndarray      # (J, H) periodic
-    fee_rate: np.ndarray    # (F,) periodic
+    fee_rate: np.ndarray    # (2F,) periodic: each fee's rate on its basis, then its extra rate on the pool balance
 
     def args(self):
         return (self.timing, self.smm, self.sc_f, self.sc_i, self.coupon, self.fee_rate)
@@ -203,9 +203,23 @@ def validate(deal: m.WaterfallDeal) -> ProblemList:
             P.add(w, "amount must be >= 0 yuan", f.amount)
         if f.basis == "tranche_balance" and f.tranche not in tr_names:
             P.add(w, "tranche_balance fee needs an existing tranche", f.tranche)
+    # what each schedule is used for sets its range: cdr_above levels and target_balance targets are
+    # fractions in [0, 1] (a schedule typed in percent would silently never fire / never pay)
+    frac_use = {k.schedule for k in deal.triggers if k.test == "cdr_above" and k.schedule}
+    frac_use |= {s.schedule for s in deal.steps if s.amount == "target_balance" and s.schedule}
+    xs_use = {k.schedule for k in deal.triggers if k.test == "excess_spread_below" and k.schedule}
     for name, vals in deal.schedules.items():
         if len(vals) < H:
             P.add(f"Schedules {name}", f"needs one value per period ({H})", len(vals))
+        v = np.asarray(vals, dtype=float)[:H]
+        if not np.all(np.isfinite(v)):
+            P.add(f"Schedules {name}", "values must be numbers (a blank or NaN)")
+        elif name in frac_use and not np.all((v >= 0) & (v <= 1)):
+            P.add(f"Schedules {name}", "values must be fractions in [0, 1] (0.024 = 2.4%)",
+                  float(v[(v < 0) | (v > 1)][0]))
+        elif name in xs_use and not np.all(np.abs(v) <= 1):
+            P.add(f"Schedules {name}", "excess-spread levels must be annual fractions in [-1, 1] (0.02 = 2%)",
+                  float(v[np.abs(v) > 1][0]))
     for i, k in enumerate(deal.triggers):
         w = f"Triggers row {i + 1}"
         if k.test not in m.TRIGGER_TESTS:
@@ -221,6 +235,8 @@ def validate(deal: m.WaterfallDeal) -> ProblemList:
             P.add(w, "curable must be 0 or 1", k.curable)
         if k.test in ("cdr_above", "reserve_below_target") and not k.schedule and not (0 <= k.level <= 1):
             P.add(w, "level must be a fraction in [0, 1]", k.level)
+        if k.test == "excess_spread_below" and not k.schedule and not (-1 <= k.level <= 1):
+            P.add(w, "level must be an annual fraction in [-1, 1] (0.02 = 2%)", k.level)
     if not deal.steps:
         P.add("Waterfall", "the waterfall has no steps")
     edges = []
@@ -241,11 +257,15 @@ def validate(deal: m.WaterfallDeal) -> ProblemList:
             P.add(w, f"condition must be one of {', '.join(m.CONDITIONS)}", s.condition)
         elif s.condition in ("before", "after") and s.trigger not in trig_names:
             P.add(w, f"condition '{s.condition}' names a trigger that does not exist", s.trigger)
+        elif s.condition not in ("before", "after") and str(s.trigger or "").strip():
+            P.add(w, f"a trigger is named but condition '{s.condition}' ignores it (use before or after)", s.trigger)
         names, mode = _split_payees(s.payees)
         mixed = names is None
         if mixed:
             P.add(w, "payees mix '+' (pro rata) and '>' (sequence)", s.payees)
             names = []
+        if len(set(names)) < len(names):
+            P.add(w, "a payee appears twice in the row (it would be paid twice)", s.payees)
         if s.action in _NEEDS_PAYEES and not names and not mixed:
             P.add(w, f"{s.action} needs a payee", s.payees)
         if s.action not in _NEEDS_PAYEES and names:
@@ -314,8 +334,21 @@ def validate(deal: m.WaterfallDeal) -> ProblemList:
             P.add(w, "recovery_lag must be whole periods >= 0", o.recovery_lag)
         if not _is_int(o.default_period) or not (0 <= int(o.default_period) <= H):
             P.add(w, f"default_period must be 0..{H} (0 = performs)", o.default_period)
+        elif _is_int(o.term) and int(o.default_period) > int(o.term):
+            P.add(w, f"default_period is after the obligor's term ({int(o.term)}): it would repay in full first "
+                  "and the default would do nothing", o.default_period)
     if deal.pool_balance > 0 and (len(deal.pool_amort) < 1 or len(deal.pool_yield) < 1):
         P.add("Pool", "an aggregated pool needs pool_amort and pool_yield schedules")
+    elif deal.pool_balance > 0:
+        am = np.asarray(deal.pool_amort, dtype=float)
+        full = np.flatnonzero(am >= 1.0)        # the pool is repaid in full after this period
+        covered = int(full[0]) + 1 if full.size else H
+        if am.size < covered:
+            P.add("Pool", f"pool_amort covers {am.size} periods and does not repay the pool: give one value "
+                  f"per period ({H}) or end with 1", am.size)
+        elif len(deal.pool_yield) < min(covered, H):
+            P.add("Pool", f"pool_yield covers {len(deal.pool_yield)} periods while the pool is outstanding for "
+                  f"{min(covered, H)}", len(deal.pool_yield))
     if not (0 <= deal.cpr < 1):
         P.add("Pool", "cpr must be an annual fraction in [0, 1)", deal.cpr)
     if not (0 <= deal.recovery_rate <= 1):
@@ -405,7 +438,9 @@ def compile_deal(deal: m.WaterfallDeal) -> Program:
                       dtype=np.int64).reshape(len(deal.tranches), 2)
     par = np.array([deal.pool_balance, deal.reserve_initial, deal.reserve_multiple, deal.reserve_floor,
                     rev.price if rev is not None else 1.0, float(f)])
-    ipar = np.array([int(rev.end_period) if rev is not None else 0, 1 + H], dtype=np.int64)
+    n_buy = sum(1 for st in deal.steps if st.action == "purchase_assets")
+    # cohorts: the initial pool, then one per purchase step per period (each purchase is its own cohort)
+    ipar = np.array([int(rev.end_period) if rev is not None else 0, 1 + H * max(n_buy, 1)], dtype=np.int64)
     return Program(
         par=par, ipar=ipar, amort_tab=amort_tab, yld_tab=yld_tab,
         ob_bal0=b, ob_sched=ob_sched,
@@ -434,8 +469,10 @@ def scenario_arrays(deal: m.WaterfallDeal, scenario=None) -> ScenarioArrays:
     ``scenario.timing`` (``xlabs.engine.timing``); CPR x ``cpr_multiplier``;
     recovery x (1 − ``recovery_haircut``) for pool and obligors; lag +
     ``recovery_lag_extra``; ``coupon_up`` added to every fixed and floating
-    coupon, ``benchmark_up`` to the benchmark; ``servicer_fee_up`` added to
-    the annual rate of fees marked ``servicer``.
+    coupon, ``benchmark_up`` to the benchmark; ``servicer_fee_up``: an extra
+    annual fee on the pool balance (a replacement servicer's cost, §6.2),
+    paid with the fee marked ``servicer`` whatever that fee's own basis; a
+    scenario with this stress needs such a fee (it would otherwise do nothing).
     """
     return scenario_arrays_memo(deal, scenario, {})
 
@@ -453,6 +490,10 @@ def scenario_arrays_memo(deal: m.WaterfallDeal, scenario, memo: dict) -> Scenari
     extra = getattr(sc, "recovery_lag_extra", 0)
     if not _is_int(extra) or int(extra) < 0:
         probs.add("Scenario", "recovery_lag_extra must be whole periods >= 0", extra)
+    if getattr(sc, "servicer_fee_up", 0.0) > 0.0 and not any(x.servicer for x in deal.fees):
+        probs.add(f"Scenario {getattr(sc, 'name', '')}".strip(),
+                  "servicer_fee_up needs a fee marked servicer to pay the replacement servicer with (Fees: "
+                  "servicer = yes); without one the stress would do nothing", sc.servicer_fee_up)
     probs.raise_if_any()
     H = int(deal.periods)
     f = int(deal.frequency)
@@ -484,9 +525,11 @@ def scenario_arrays_memo(deal: m.WaterfallDeal, scenario, memo: dict) -> Scenari
     sfu = getattr(sc, "servicer_fee_up", 0.0)
     key = ("fee", sfu)
     if key not in memo:
-        memo[key] = np.array([(x.rate + (sfu if x.servicer else 0.0)) / f
-                              if x.basis in ("pool_balance", "tranche_balance") else x.rate for x in deal.fees],
-                             dtype=float)
+        # (2F,): each fee's periodic rate on its own basis, then the replacement-servicer stress: an extra
+        # annual fee on the pool balance (§6.2), charged with the fee marked servicer whatever its basis
+        own = [x.rate / f if x.basis in ("pool_balance", "tranche_balance") else x.rate for x in deal.fees]
+        extra = [sfu / f if x.servicer else 0.0 for x in deal.fees]
+        memo[key] = np.array(own + extra, dtype=float)
     fee_rate = memo[key]
     key = ("recovery", hair, lag_extra)
     if key not in memo:

@@ -39,7 +39,9 @@ Each period t (0-based here, period t+1 in outputs):
 5. **Tranche default (§5.4)**: unpaid interest of a tranche whose interest
    is timely (``timely``, or ``timely_when_senior`` while it is the most
    senior outstanding) on any date, or principal + deferred interest unpaid
-   after its legal final period (or the horizon).
+   after its legal final period (or the horizon).  The tranche's loss is
+   what is unpaid at its legal final (cash that reaches it afterwards, up to
+   the horizon, is still shown in the cash flows but repairs no loss).
 """
 
 from __future__ import annotations
@@ -262,7 +264,8 @@ def run_waterfall_ws(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
     sc_f : (2,) float64  [cohort recovery rate, obligor recovery multiplier].
     sc_i : (2,) int64  [cohort recovery lag, extra obligor lag].
     coupon : (J, H) float64  periodic coupon rate per period.
-    fee_rate : (F,) float64  periodic rate of each fee on its basis.
+    fee_rate : (2F,) float64  periodic rate of each fee on its basis, then each fee's extra periodic
+        rate on the pool balance (the replacement-servicer stress, §6.2).
     par : (6,) float64; ipar : (2,) int64  deal scalars (``codes.PAR_*``).
     amort_tab, yld_tab : (2, H) float64  scheduled amortisation fraction and
         interest yield by age, row 0 the initial pool, row 1 new purchases.
@@ -480,12 +483,13 @@ def run_waterfall_ws(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
                 base = itsum
             else:
                 base = 0.0
-            cur = fee_rate[f] * base + fee_fixed[f]
+            extra = fee_rate[F + f]
+            cur = fee_rate[f] * base + fee_fixed[f] + extra * begin
             cur_costs += cur
             fdue[f] = cur + farrears[f]
             fpaid[f] = 0.0
             if fee_int[f, FI_KIND] == KIND_FEE:
-                next_fees += fee_fixed[f]
+                next_fees += fee_fixed[f] + extra * endb
                 if basis == BASIS_POOL:
                     next_fees += fee_rate[f] * endb
                 elif basis == BASIS_TRANCHE:
@@ -712,6 +716,8 @@ def run_waterfall_ws(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
                     status[j, S_DEFAULTED] = 1.0
                     status[j, S_PERIOD] = t + 1
                     status[j, S_KIND] = DEFAULT_FINAL
+            if t + 1 == tr_int[j, TI_LEGAL]:
+                status[j, S_LOSS] = bal[j] + deferred[j]    # the loss is what is unpaid at the legal final
             if j == stop_j and status[j, S_DEFAULTED] != 0.0:
                 stop = True
             if detail:
@@ -761,11 +767,13 @@ def run_waterfall_ws(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
                         status[j, S_KIND] = DEFAULT_FINAL
         if stop:
             for j in range(J):
-                status[j, S_LOSS] = bal[j] + deferred[j]
+                if t + 1 < tr_int[j, TI_LEGAL]:
+                    status[j, S_LOSS] = bal[j] + deferred[j]
             return
     for j in range(J):
-        loss = bal[j] + deferred[j]
-        status[j, S_LOSS] = loss
+        if tr_int[j, TI_LEGAL] > H:             # (the compiler sets every legal final within the horizon)
+            status[j, S_LOSS] = bal[j] + deferred[j]
+        loss = status[j, S_LOSS]
         if loss > tol[j] and status[j, S_DEFAULTED] == 0.0:
             status[j, S_DEFAULTED] = 1.0
             status[j, S_PERIOD] = H

@@ -30,7 +30,9 @@ def reference_run(deal, sc, cdr, obligor_defaults=None):
                    "period": 0, "kind": 0, "rule": t.interest, "legal": int(t.legal_final) or H,
                    "tol": 1e-9 * max(float(t.balance), 1.0) + 1e-9} for t in deal.tranches}
     coupon = {n: sc.coupon[j] for j, n in enumerate(names)}
-    fees = {f.name: {"spec": f, "rate": float(sc.fee_rate[i]), "arrears": 0.0} for i, f in enumerate(deal.fees)}
+    nf = len(deal.fees)
+    fees = {f.name: {"spec": f, "rate": float(sc.fee_rate[i]), "extra": float(sc.fee_rate[nf + i]), "arrears": 0.0}
+            for i, f in enumerate(deal.fees)}
     # pool: list of cohorts [start, purchased balance, performing, amort, yield]
     cohorts = []
     if deal.pool_balance > 0:
@@ -130,7 +132,7 @@ def reference_run(deal, sc, cdr, obligor_defaults=None):
             base = {"pool_balance": begin, "interest_income": interest, "fixed": 0.0}.get(spec.basis)
             if spec.basis == "tranche_balance":
                 base = tr[spec.tranche]["bal"]
-            cur = f["rate"] * base + spec.amount
+            cur = f["rate"] * base + spec.amount + f["extra"] * begin    # extra: the servicer stress, on the pool
             current_costs += cur
             f["due"] = cur + f["arrears"]
             f["paid"] = 0.0
@@ -139,7 +141,7 @@ def reference_run(deal, sc, cdr, obligor_defaults=None):
                     next_fees += f["rate"] * end_pool
                 elif spec.basis == "tranche_balance":
                     next_fees += f["rate"] * tr[spec.tranche]["bal"]
-                next_fees += spec.amount
+                next_fees += spec.amount + f["extra"] * end_pool
         for n in names:
             x = tr[n]
             x["deferred"] *= 1 + coupon[n][t]
@@ -280,6 +282,8 @@ def reference_run(deal, sc, cdr, obligor_defaults=None):
                     x.update(defaulted=True, period=t + 1, kind=1)
                 elif t + 1 == x["legal"] and x["bal"] + x["deferred"] > x["tol"]:
                     x.update(defaulted=True, period=t + 1, kind=2)
+            if t + 1 == x["legal"]:
+                x["loss_at_legal"] = x["bal"] + x["deferred"]
         prev_short = senior is not None and tr[senior]["due"] - tr[senior]["ipaid"] > tr[senior]["tol"]
         periods.append({
             "begin": begin, "defaults": defaults, "scheduled": scheduled, "prepaid": prepaid, "interest": interest,
@@ -293,7 +297,7 @@ def reference_run(deal, sc, cdr, obligor_defaults=None):
     status = {}
     for n in names:
         x = tr[n]
-        loss = x["bal"] + x["deferred"]
+        loss = x.get("loss_at_legal", x["bal"] + x["deferred"])     # unpaid at the legal final
         if loss > x["tol"] and not x["defaulted"]:
             x.update(defaulted=True, period=H, kind=2)
         status[n] = {"defaulted": x["defaulted"], "period": x["period"], "kind": x["kind"], "loss": loss}
