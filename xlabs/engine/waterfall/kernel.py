@@ -483,7 +483,7 @@ def run_waterfall_ws(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
                 base = itsum
             else:
                 base = 0.0
-            extra = fee_rate[F + f]
+            extra = fee_rate[_u(F + f)]
             cur = fee_rate[f] * base + fee_fixed[f] + extra * begin
             cur_costs += cur
             fdue[f] = cur + farrears[f]
