@@ -320,3 +320,19 @@ def test_validate_reads_corporate_workbooks_and_finds_a_zero_cdr(make_workbook, 
         zero(kw)
         kw["assumptions"]["cdr_floor"] = 0.001
     assert main(["validate", str(make_workbook(floored, name="floored.xlsx"))]) == 0
+
+
+def test_defaults_above_the_vintage_balance_are_reported_in_yuan(tmp_path):
+    """The sample's static pool is in amounts: a defaulted amount above the vintage's balance used to be
+    reported as 'default rate must be a fraction' with the derived rate (3198.2)."""
+    import shutil
+    src = Path(__file__).resolve().parents[2] / "workbooks" / "consumer_sample.xlsx"
+    path = tmp_path / "big.xlsx"
+    shutil.copy(src, path)
+    wb = openpyxl.load_workbook(path)
+    wb["StaticPool"]["D3"] = 1e12
+    wb.save(path)
+    probs, err = _problems(path)
+    rules = {w: r for w, r in probs}
+    assert "exceeds the vintage's original balance" in rules["StaticPool!D3"], rules
+    assert "1,000,000,000,000.00" in rules["StaticPool!D3"]

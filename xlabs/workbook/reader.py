@@ -219,6 +219,16 @@ def read_static_pool(blocks_by_sheet, form, units, probs: ProblemList, index: Ce
     else:
         for i, k in zip(*np.nonzero(grid < 0)):
             probs.add(b.ref(i, 3 + k), "defaulted principal must be >= 0", grid[i, k])
+        # defaults cannot exceed the vintage's balance (reported in yuan, not as the derived rate)
+        cum = np.nancumsum(grid, axis=1) if form == "incremental" else grid
+        with np.errstate(invalid="ignore"):
+            over = np.nan_to_num(cum) > bal[:, None] * (1 + 1e-9)
+        for i in range(len(b.rows)):
+            ks = np.flatnonzero(over[i])
+            if ks.size and np.isfinite(bal[i]):
+                k = int(ks[0])
+                probs.add(b.ref(i, 3 + k), f"cumulative defaulted principal {cum[i, k]:,.2f} exceeds the vintage's "
+                          f"original balance {bal[i]:,.2f}", grid[i, k])
     return StaticPool(labels=labels, balances=bal, defaults=grid, form=form, units=units)
 
 
