@@ -228,7 +228,7 @@ def test_malformed_waterfall_is_row_addressed(tmp_path):
     path = tmp_path / "wf.xlsx"
     build_corporate_workbook(path, **kw)
     probs = _problems(path)
-    assert any(w == "Waterfall!A4" for w, _ in probs), probs
+    assert ("Waterfall!C4", "payee is not a tranche") in probs, probs        # row 2, column payees
 
 
 def test_cli_rates_the_corporate_sample_with_a_million_paths(tmp_path):
@@ -317,7 +317,7 @@ def test_an_obligor_problem_does_not_hide_the_waterfall_problems(tmp_path):
     path = tmp_path / "both.xlsx"
     build_corporate_workbook(path, **kw)
     wheres = {w for w, _ in _problems(path)}
-    assert "Obligors!C3" in wheres and "Waterfall!A4" in wheres, wheres
+    assert "Obligors!C3" in wheres and "Waterfall!C4" in wheres, wheres
 
 
 def test_quarterly_deal_counts_terms_and_lags_in_months(tmp_path):
@@ -402,3 +402,15 @@ def test_servicer_stress_is_charged_on_the_pool_balance():
     begin = base.pool[:, 0]                                  # the same pool in both runs at CDR 0
     extra = up.fees[:, i, 0] - base.fees[:, i, 0]            # due, first periods (before any arrears differ)
     np.testing.assert_allclose(extra[:6], 0.01 / deal.frequency * begin[:6], rtol=1e-9)
+
+
+def test_trigger_problems_point_at_their_column(tmp_path):
+    kw = tiny_kwargs()
+    kw["triggers"] = [{"name": "t1", "test": "cdr_above", "level": 0.2, "effects": "sequental"}]
+    path = tmp_path / "trig.xlsx"
+    build_corporate_workbook(path, **kw)
+    probs = _problems(path)
+    col = openpyxl.load_workbook(path)["Triggers"]
+    heads = [c.value for c in col[2]]
+    letter = "ABCDEFGH"[heads.index("effects")]
+    assert any(w == f"Triggers!{letter}3" and r.startswith("effect must be") for w, r in probs), probs

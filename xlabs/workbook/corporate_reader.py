@@ -80,6 +80,19 @@ def _schedules(blocks, probs: ProblemList) -> dict:
 _ROW = re.compile(r"^(Waterfall|Triggers|Tranches|Fees) row (\d+)$")
 
 
+_FIELD_WORDS = {"payee": "payees", "effect": "effects", "cap": "cap", "to": "to"}
+
+
+def _rule_column(b, rule: str) -> int:
+    """The column a row rule is about: the block header named earliest in the rule's text ("payee is
+    not a tranche" -> payees, "level must be ..." -> level); column A when none is named."""
+    for w in re.findall(r"[a-z_]+", rule.lower()):
+        c = b.column(_FIELD_WORDS.get(w, w))
+        if c is not None:
+            return c
+    return 1
+
+
 def _map_rows(problems, blocks) -> list:
     """``Waterfall row N`` -> ``Waterfall!A<sheet row>`` using the block's header row."""
     out = []
@@ -91,7 +104,7 @@ def _map_rows(problems, blocks) -> list:
             if b is not None:
                 k = int(m.group(2)) - 1
                 row = b.row_numbers[k] if k < len(b.row_numbers) else b.header_row + k + 1
-                out.append(Problem(cell_ref(m.group(1), row, 1), p.rule, p.value))
+                out.append(Problem(cell_ref(m.group(1), row, _rule_column(b, p.rule)), p.rule, p.value))
                 continue
         out.append(p)
     return out
