@@ -28,6 +28,8 @@ from xlabs.errors import ValidationError
 from xlabs.excel.normalise import UdfInputError, column, grid, is_blank, labels, matrix, number, text, vector
 
 PREFIX = "#XLABS: "
+MAX_DIVERSITY = 100_000
+"""Largest diversity score XLABS_BET_EL takes (the binomial sum is O(D); 1e8 took half a minute)."""
 
 
 def _cell_error(msg: str) -> str:
@@ -200,8 +202,8 @@ def XLABS_BET_EL(diversity, pd, attach, detach, recovery=0.0):
     does (halves away from zero: 4.5 -> 5).
     """
     d = number(diversity, "diversity")
-    if d < 1:
-        raise UdfInputError("diversity must be >= 1")
+    if not 1 <= d <= MAX_DIVERSITY:
+        raise UdfInputError(f"diversity must be between 1 and {MAX_DIVERSITY:,} (a count of independent obligors)")
     p = number(pd, "pd")
     if not 0 <= p <= 1:
         raise UdfInputError("pd must be a fraction in [0, 1]")

@@ -111,3 +111,8 @@ def test_bet_rounds_d_like_excel_and_tdr_is_capped_like_the_rating_run():
     # exp(0.6 * N^-1(1 - 1e-4) - 1.5) = exp(0.6 * 3.719 - 1.5) = 2.07 > 1: a CDR cannot exceed 100 %
     assert u.XLABS_TDR(-1.5, 0.6, 1e-4) == 1.0
     assert u.XLABS_TDR(-3.0, 0.3, 0.01) == pytest.approx(np.exp(0.3 * 2.3263478740408408 - 3.0), rel=1e-12)
+
+
+def test_error_values_in_text_arguments_and_huge_diversity_are_refused():
+    assert u.XLABS_PD("#N/A", 3) == "#XLABS: rating holds an error value #N/A"
+    assert u.XLABS_BET_EL(1e8, 0.1, 0.0, 0.3).startswith("#XLABS: diversity must be between 1 and 100,000")

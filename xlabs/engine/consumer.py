@@ -109,9 +109,10 @@ def rate_consumer(deal, progress=None) -> ConsumerRating:
             pa = float(table.probability(r, years))
             if a.method == "lognormal":
                 if not pa < 1.0:
-                    probs.add("RatingTables", f"the default-rate table gives {r} a default probability of 100% at "
-                              f"{years:.2f} years: a rating certain to default cannot be tested (remove its "
-                              f"stress scenarios)", pa)
+                    msg = (f"the default-rate table gives {r} a default probability of 100% at {years:.2f} years: "
+                           "a rating certain to default cannot be tested (remove its stress scenarios)")
+                    if all(p.rule != msg for p in probs.problems):
+                        probs.add("RatingTables", msg, pa)
                     continue
                 # P_A = 0: no pool CDR may be exceeded at all, TDR = +inf, capped to 100 % below
                 raw = float(target_default_rate(adjusted.mu, adjusted.sigma, pa)) if pa > 0.0 else np.inf
@@ -129,7 +130,9 @@ def rate_consumer(deal, progress=None) -> ConsumerRating:
     if len(capped):
         notes.append("TDR above 100% capped at 100% (a CDR cannot exceed the pool; a tranche passes such a rating "
                      "only if it survives the default of the whole pool): "
-                     + ", ".join(f"{x.tranche} {x.rating} {x.tdr_uncapped:.2%}" for x in capped.itertuples()))
+                     + ", ".join(f"{x.tranche} {x.rating} " + (f"{x.tdr_uncapped:.2%}" if np.isfinite(x.tdr_uncapped)
+                                                                  else "unbounded (P_A = 0)")
+                                 for x in capped.itertuples()))
     timings["target default rates"] = time.perf_counter() - t0 - sum(timings.values())
     tick(0.2, "target default rates")
 

@@ -105,6 +105,8 @@ def text(v, name: str) -> str:
             raise UdfInputError(f"{name} must be a single cell")
     if is_blank(v):
         raise UdfInputError(f"{name} is blank")
+    if is_error(v):
+        raise UdfInputError(f"{name} holds an error value {str(v)[:8]}")
     return str(v).strip()
 
 

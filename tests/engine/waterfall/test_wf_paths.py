@@ -15,7 +15,7 @@ def test_each_path_equals_a_single_run_with_those_defaults():
     sc = scenario_arrays(deal)
     rng = np.random.default_rng(3)
     N = prog.ob_bal0.size
-    paths = np.where(rng.random((6, N)) < 0.4, rng.integers(1, 61, (6, N)), 0)
+    paths = np.where(rng.random((6, N)) < 0.4, rng.integers(1, prog.obligor_terms + 1, (6, N)), 0)  # within terms
     paths[0] = 0                       # no default at all
     paths[1] = 1                       # everybody defaults in period 1
     out = run_obligor_paths(prog, sc, paths)
@@ -37,7 +37,7 @@ def test_paths_do_not_depend_on_the_thread_count():
     sc = scenario_arrays(deal)
     rng = np.random.default_rng(5)
     N = prog.ob_bal0.size
-    paths = np.where(rng.random((40, N)) < 0.3, rng.integers(1, 37, (40, N)), 0)
+    paths = np.where(rng.random((40, N)) < 0.3, rng.integers(1, prog.obligor_terms + 1, (40, N)), 0)
     one = run_obligor_paths(prog, sc, paths, threads=1)
     for threads in (2, 3):
         np.testing.assert_array_equal(run_obligor_paths(prog, sc, paths, threads=threads), one)

@@ -167,3 +167,25 @@ def test_two_purchase_steps_have_room_for_their_cohorts():
     assert (raw.pool[:, 6] > 0).sum() == H - 1                        # a purchase in every revolving period
     np.testing.assert_allclose(raw.pool, ref[0], rtol=1e-9, atol=1e-6)
     np.testing.assert_allclose(raw.status, ref[5], rtol=1e-9, atol=1e-6)
+
+
+def test_a_named_default_after_the_obligors_term_is_refused_by_every_entry():
+    """with_defaults and run_obligor_paths used to accept a default after maturity and do nothing."""
+    import numpy as np
+
+    from xlabs.engine.waterfall import scenario_arrays
+    from xlabs.engine.waterfall.paths import run_obligor_paths
+    from xlabs.model.waterfall import Obligor
+
+    deal = WaterfallDeal("ob", 12, [TrancheSpec("A", 500.0, "none"), TrancheSpec("B", 500.0, "none")],
+                         [Step("principal", "pay_principal", "A>B")],
+                         obligors=[Obligor("L1", 500.0, 0.0, 6, "bullet"), Obligor("L2", 500.0, 0.0, 12, "bullet")])
+    prog = compile_deal(deal)
+    assert prog.obligor_terms.tolist() == [6, 12]
+    prog.with_defaults({"L1": 6})                                     # the last period with a balance: fine
+    with pytest.raises(ValidationError, match="L1 is repaid after period 6: a default at period 9"):
+        prog.with_defaults({"L1": 9})
+    with pytest.raises(ValidationError, match="L1 is repaid after period 6"):
+        run_obligor_paths(prog, scenario_arrays(deal), np.array([[9, 0]]))
+    out = run_obligor_paths(prog, scenario_arrays(deal), np.array([[5, 0]]))
+    assert out[0, 1, 0] == 1.0                                         # B defaults when L1 does (in period 5)

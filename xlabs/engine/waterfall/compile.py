@@ -74,17 +74,26 @@ class Program:
                 self.ob_rec, self.ob_lag, self.ob_def, self.tr_bal0, self.tr_int, self.fee_int, self.fee_fixed,
                 self.step_int, self.step_cap, self.payees, self.trig_int, self.trig_level, self.sched)
 
+    @property
+    def obligor_terms(self) -> np.ndarray:
+        """(N,) int: the last period in which each obligor has a balance (its scheduled term)."""
+        return (self.ob_sched[:, :-1] > 0.0).sum(axis=1).astype(np.int64)
+
     def with_defaults(self, defaults: dict) -> Program:
         """A copy where obligors named in ``defaults`` ({name: period, 1-based; 0 = performs})
         default at those periods (key-obligor test §4.7, Monte Carlo paths §4.5)."""
         ob_def = self.ob_def.copy()
         idx = {n: i for i, n in enumerate(self.obligor_names)}
+        term = self.obligor_terms
         probs = ProblemList()
         for name, per in defaults.items():
             if name not in idx:
                 probs.add("defaults", "no obligor of that name", name)
             elif not (0 <= int(per) <= self.periods):
                 probs.add("defaults", f"default period must be 0..{self.periods}", per)
+            elif int(per) > term[idx[name]]:
+                probs.add("defaults", f"{name} is repaid after period {term[idx[name]]}: a default at period "
+                          f"{int(per)} would do nothing", per)
             else:
                 ob_def[idx[name]] = int(per) - 1
         probs.raise_if_any()

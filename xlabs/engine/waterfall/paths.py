@@ -67,6 +67,11 @@ def run_obligor_paths(prog: Program, sc: ScenarioArrays, default_periods, cdr: f
         probs.add("paths", f"default periods must have shape (paths, {N} obligors)", d.shape)
     elif d.size and (d.min() < 0 or d.max() > prog.periods or np.any(d != np.round(d))):
         probs.add("paths", f"default periods must be whole periods 0..{prog.periods} (0 = no default)")
+    elif d.size:
+        late = np.argwhere(d > prog.obligor_terms[None, :])
+        for p_, i in late[:20]:
+            probs.add(f"paths row {p_ + 1}", f"{prog.obligor_names[i]} is repaid after period "
+                      f"{prog.obligor_terms[i]}: a default at period {int(d[p_, i])} would do nothing", int(d[p_, i]))
     probs.raise_if_any()
     dp = np.ascontiguousarray(d.astype(np.int64) - 1)
     out = np.zeros((dp.shape[0], prog.tr_bal0.size, 4))
