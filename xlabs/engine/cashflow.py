@@ -317,50 +317,47 @@ def bdr_search(grid, tol, fine, b0, timing, amort, yld, smm, rec_rate, rec_lag,
     tr_out = np.empty((H, J, 5))
     status = np.empty((J, 4))
     n = 0
-    prev = 0.0
-    hi = -1.0
-    for g in range(grid.shape[0]):
-        c = grid[g]
-        fail = tranche_defaults(c, b0, timing, amort, yld, smm, rec_rate, rec_lag, tr_bal0, tr_coupon, tr_timely,
-                                n_cover, tax_rate, fee_rate, fee_fixed, reserve0, reserve_k, trigger,
-                                pool_out, acc_out, tr_out, status, j)
-        path[n, 0] = c
-        path[n, 1] = 0.0 if fail else 1.0
-        n += 1
-        if fail:
-            hi = c
-            break
-        prev = c
-    if hi < 0.0:
-        return grid[grid.shape[0] - 1], n, 1
-    if hi == grid[0]:
-        return 0.0, n, 2
-    lo = prev
-    base = prev
-    i = 1
-    while fine > 0.0 and base + i * fine < hi - 0.5 * tol and n < path.shape[0]:
-        c = base + i * fine
-        fail = tranche_defaults(c, b0, timing, amort, yld, smm, rec_rate, rec_lag, tr_bal0, tr_coupon, tr_timely,
-                                n_cover, tax_rate, fee_rate, fee_fixed, reserve0, reserve_k, trigger,
-                                pool_out, acc_out, tr_out, status, j)
-        path[n, 0] = c
-        path[n, 1] = 0.0 if fail else 1.0
-        n += 1
-        if fail:
-            hi = c
-            break
-        lo = c
-        i += 1
-    while hi - lo > tol and n < path.shape[0]:
-        mid = 0.5 * (lo + hi)
-        fail = tranche_defaults(mid, b0, timing, amort, yld, smm, rec_rate, rec_lag, tr_bal0, tr_coupon, tr_timely,
-                                n_cover, tax_rate, fee_rate, fee_fixed, reserve0, reserve_k, trigger,
-                                pool_out, acc_out, tr_out, status, j)
-        path[n, 0] = mid
-        path[n, 1] = 0.0 if fail else 1.0
-        n += 1
-        if fail:
-            hi = mid
+    phase = 0               # 0 coarse grid, 1 fine scan of the first failing interval, 2 bisection
+    g = 0
+    i = 0
+    lo = 0.0
+    hi = 0.0
+    base = 0.0
+    while n < path.shape[0]:
+        if phase == 0:
+            c = grid[g]
+        elif phase == 1:
+            c = base + i * fine
         else:
-            lo = mid
+            if hi - lo <= tol:
+                break
+            c = 0.5 * (lo + hi)
+        fail = tranche_defaults(c, b0, timing, amort, yld, smm, rec_rate, rec_lag, tr_bal0, tr_coupon, tr_timely,
+                                n_cover, tax_rate, fee_rate, fee_fixed, reserve0, reserve_k, trigger,
+                                pool_out, acc_out, tr_out, status, j)
+        path[n, 0] = c
+        path[n, 1] = 0.0 if fail else 1.0
+        n += 1
+        if phase == 0:
+            if not fail:
+                g += 1
+                if g == grid.shape[0]:
+                    return grid[grid.shape[0] - 1], n, 1
+                continue
+            if g == 0:
+                return 0.0, n, 2
+            lo = grid[g - 1]
+            hi = c
+            base = lo
+            i = 1
+            phase = 1 if fine > 0.0 and base + fine < hi - 0.5 * tol else 2
+        elif fail:
+            hi = c
+            phase = 2
+        else:
+            lo = c
+            if phase == 1:
+                i += 1
+                if base + i * fine >= hi - 0.5 * tol:
+                    phase = 2
     return lo, n, 0
