@@ -106,8 +106,9 @@ def layout_problems(sheet_name: str, values, blocks: dict, merged=()) -> list:
             else:
                 seen[h] = c
         last = b.row_numbers[-1] if b.row_numbers else b.header_row
+        cmin, cmax = min(b.headers, default=1), max(b.headers, default=1)
         for r0, c0, r1, c1 in merged:
-            if r0 <= last and r1 >= b.header_row:
+            if r0 <= last and r1 >= b.header_row and c0 <= cmax and c1 >= cmin:     # overlaps the table
                 out.append((f"{sheet_name}!{get_column_letter(c0)}{r0}:{get_column_letter(c1)}{r1}",
                             f"merged cells inside block '{b.title}': only the top-left cell of a merge holds a "
                             "value, the others would read as blank; unmerge them and fill every cell", None))
