@@ -414,3 +414,19 @@ def test_trigger_problems_point_at_their_column(tmp_path):
     heads = [c.value for c in col[2]]
     letter = "ABCDEFGH"[heads.index("effects")]
     assert any(w == f"Triggers!{letter}3" and r.startswith("effect must be") for w, r in probs), probs
+
+
+def test_bdr_grid_step_reaches_the_corporate_stress_test(tmp_path):
+    kw = tiny_kwargs()
+    kw["assumptions"].update(n_paths=20_000, bdr_grid_step=0.01)
+    path = tmp_path / "step.xlsx"
+    build_corporate_workbook(path, **kw)
+    res = rate_workbook(path, out=tmp_path / "step.rated.xlsx")
+    kw2 = tiny_kwargs()
+    kw2["assumptions"].update(n_paths=20_000)
+    build_corporate_workbook(tmp_path / "base.xlsx", **kw2)
+    base = rate_workbook(tmp_path / "base.xlsx", out=tmp_path / "base.rated.xlsx")
+    assert (res.result.stress.evaluations.to_numpy() != base.result.stress.evaluations.to_numpy()).any()
+    runs = {r[0]: r[1] for r in openpyxl.load_workbook(tmp_path / "step.rated.xlsx")["Run"].iter_rows(values_only=True)
+            if r and r[0]}
+    assert runs["BDR search"].startswith("grid step 0.01")

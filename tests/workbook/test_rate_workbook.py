@@ -336,3 +336,23 @@ def test_defaults_above_the_vintage_balance_are_reported_in_yuan(tmp_path):
     rules = {w: r for w, r in probs}
     assert "exceeds the vintage's original balance" in rules["StaticPool!D3"], rules
     assert "1,000,000,000,000.00" in rules["StaticPool!D3"]
+
+
+def test_bdr_grid_step_is_an_assumption_used_and_recorded(make_workbook, tmp_path):
+    """A smaller coarse step sees failing windows a 2% grid can step over; the analyst chooses it in
+    Assumptions, the run uses it (more grid evaluations per search) and the Run sheet records it."""
+    base = rate_workbook(make_workbook(), out=tmp_path / "a.rated.xlsx")
+
+    def finer(kw):
+        kw["assumptions"]["bdr_grid_step"] = 0.005
+    fine = rate_workbook(make_workbook(finer, name="f.xlsx"), out=tmp_path / "f.rated.xlsx")
+    sa, sf = base.result.stress, fine.result.stress
+    assert (sf.evaluations.to_numpy() > sa.evaluations.to_numpy()).all()
+    runs = {r[0]: r[1] for r in openpyxl.load_workbook(tmp_path / "f.rated.xlsx")["Run"].iter_rows(values_only=True)
+            if r and r[0]}
+    assert runs["BDR search"].startswith("grid step 0.005")
+
+    def bad(kw):
+        kw["assumptions"]["bdr_grid_step"] = 0.5
+    probs, _ = _problems(make_workbook(bad, name="b.xlsx"))
+    assert any(w.startswith("Assumptions!B") and "bdr_grid_step" in r for w, r in probs), probs

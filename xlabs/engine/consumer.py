@@ -153,7 +153,7 @@ def rate_consumer(deal, progress=None) -> ConsumerRating:
                        s.recovery_lag_extra)
                 if key not in cache:
                     inp = cfm.build_inputs(deal, schedule, va.timing, s)
-                    cache[key] = cfm.breakeven(inp, j)
+                    cache[key] = cfm.breakeven(inp, j, step=getattr(a, "bdr_grid_step", cfm.BDR_GRID_STEP))
                 res = cache[key]
                 d, rel = protection_distance(res.bdr, tdr_row.tdr)
                 stress_rows.append({

@@ -29,7 +29,7 @@ from .portfolio import build_model_inputs, key_obligor_test, simulate_pool
 from .rating_map import TrancheRating, apply_adjustments, model_indicated, validate_adjustments
 from .ratings import BELOW_SCALE, SCALE, notch
 from .waterfall import compile_deal
-from .waterfall.bdr import breakeven_table, protection_table
+from .waterfall.bdr import BDR_GRID_STEP, breakeven_table, protection_table
 
 TESTED = SCALE[:16]
 """Target ratings tested, AAAsf..B-sf; below them the tranche is 'CCCsf or below' (§8)."""
@@ -265,7 +265,8 @@ def rate_corporate(deal, progress=None, client=None) -> CorporateRating:
     wf = waterfall_deal(deal, inputs, _timing_curve(mc, deal.periods, deal.frequency))
     prog = compile_deal(wf)
     scenarios = [_scenario_in_periods(s, deal.frequency) for s in deal.scenarios if s.rating in TESTED]
-    bt = breakeven_table(prog, scenarios, tranches=[tr.name for tr in rated])
+    bt = breakeven_table(prog, scenarios, tranches=[tr.name for tr in rated],
+                         step=getattr(deal, "bdr_grid_step", BDR_GRID_STEP))
     stress_parts = []
     for tr in rated:
         trdr = targets[targets.tranche == tr.name].set_index("rating")["trdr"].to_dict()

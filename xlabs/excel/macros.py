@@ -107,6 +107,7 @@ def corporate_run_info(source_name, checksum, deal, res, t_read) -> dict:
         "run at (UTC)": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
         "input file": source_name, "input SHA-256": checksum, "method": "corporate (Lianhe three models)",
         "seed": res.mc.seed, "Monte Carlo paths": res.mc.n_paths, "path block size": res.mc.block_size,
+        "BDR search": f"grid step {deal.bdr_grid_step:g}, 0.1% scan of the first failing step, bisection to 1e-4",
         "default-rate table": deal.tables.default_rates.source,
         "stress scenarios": f"{len(deal.scenarios)} rows", "key-obligor table": f"{len(deal.key_obligors)} rows",
         "python / numpy / numba": f"{platform.python_version()} / {numpy.__version__} / {numba.__version__}",

@@ -134,6 +134,7 @@ class PerformanceAssumptions:
     cdr_floor: float | None = None   # explicit floor for zero vintage CDRs
     weighting: str = "balance"       # average incremental curve weighting
     method: str = "lognormal"        # or "multiple" (§3.5)
+    bdr_grid_step: float = 0.02      # coarse CDR grid of the BDR search (§6.1)
 
 
 @dataclass

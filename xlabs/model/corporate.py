@@ -41,3 +41,4 @@ class CorporateDeal:
     cpr: float = 0.0
     n_paths: int = 1_000_000
     seed: int = 0
+    bdr_grid_step: float = 0.02          # coarse CDR grid of the BDR search (§6.1)

@@ -240,7 +240,7 @@ def read_corporate(book) -> CorporateDeal:
         frequency=deal_kv["payment_frequency"], benchmark_rate=deal_kv["benchmark_rate"] or 0.0,
         reserve_initial=deal_kv["reserve_initial"] or 0.0, reserve_multiple=deal_kv["reserve_multiple"] or 0.0,
         reserve_floor=deal_kv["reserve_floor"] or 0.0, cpr=deal_kv["cpr"] or 0.0, n_paths=asm["n_paths"],
-        seed=asm["seed"])
+        seed=asm["seed"], bdr_grid_step=asm["bdr_grid_step"])
 
 
 def deal_type(book) -> str:

@@ -390,7 +390,8 @@ def read_consumer(book) -> tuple[ConsumerDeal, CellIndex]:
     probs.raise_if_any()
     a = PerformanceAssumptions(cpr=asm["cpr"], recovery_rate=asm["recovery_rate"],
                                recovery_lag=asm["recovery_lag_months"], horizon=asm["horizon_months"],
-                               cdr_floor=asm["cdr_floor"], weighting=asm["weighting"], method=asm["method"])
+                               cdr_floor=asm["cdr_floor"], weighting=asm["weighting"], method=asm["method"],
+                               bdr_grid_step=asm["bdr_grid_step"])
     deal = ConsumerDeal(
         name=deal_kv["deal_name"], tranches=tranches, fees=fees, tape=tape, static_pool=sp, assumptions=a,
         scenarios=scenarios, frequency=deal_kv["payment_frequency"], tax_rate=deal_kv["tax_rate"],

@@ -106,6 +106,8 @@ def run_info(source_name: str, checksum: str, deal, res, t_read: float) -> dict:
         "input file": source_name,
         "input SHA-256": checksum,
         "seed": deal.seed,
+        "BDR search": f"grid step {deal.assumptions.bdr_grid_step:g}, 0.1% scan of the first failing step, "
+                      "bisection to 1e-4",
         "method": deal.assumptions.method,
         "default-rate table": (deal.default_table.source if deal.default_table else
                                "shipped: Moody's idealized cumulative expected default rates"),

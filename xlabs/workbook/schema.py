@@ -153,6 +153,7 @@ ASSUMPTIONS = BlockSpec("Assumptions", "Performance", keyvalue=True, doc="Base-c
     Col("method", "choice", default="lognormal", choices=("lognormal", "multiple"), doc="TDR method (3.4 or 3.5)."),
     Col("static_pool_form", "choice", default="cumulative", choices=("cumulative", "incremental")),
     Col("static_pool_units", "choice", default="amount", choices=("amount", "rate")),
+    Col("bdr_grid_step", "fraction", default=0.02, lo=0.002, hi=0.1, doc="BDR search: coarse CDR grid step (0.02); a failing window narrower than it, between two passing grid points, is not seen, so a smaller step is safer and slower."),
 ))
 
 FIT_ADJUSTMENTS = BlockSpec("Assumptions", "Fit adjustments", required=False,
