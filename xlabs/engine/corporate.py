@@ -24,6 +24,7 @@ import pandas as pd
 
 from ..errors import ProblemList
 from ..model import waterfall as wm
+from ..model.corporate import FREQUENCIES
 from .amortisation import pool_schedule
 from .portfolio import build_model_inputs, key_obligor_test, simulate_pool
 from .rating_map import TrancheRating, apply_adjustments, model_indicated, validate_adjustments
@@ -94,10 +95,6 @@ def credit_enhancement(tranches, pool_balance: float, steps=()) -> dict:
 def tranche_term_years(deal, t) -> float:
     """Term for P_A: the tranche's legal final, else the model horizon (years)."""
     return (t.legal_final or deal.periods) / deal.frequency
-
-
-FREQUENCIES = (1, 2, 3, 4, 6, 12)
-"""Payments per year the corporate run accepts: those whose period is a whole number of months."""
 
 
 def horizon_months(deal) -> int:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+FREQUENCIES = (1, 2, 3, 4, 6, 12)
+"""Payments per year a corporate deal may have: those whose period is a whole number of months."""
+
 
 @dataclass
 class CorporateDeal:

@@ -15,7 +15,6 @@ import io
 import re
 from importlib import resources
 
-from ..engine.corporate import FREQUENCIES
 from ..engine.portfolio.inputs import TABLE_FILES, Obligor, PortfolioTables, band_problems
 from ..engine.portfolio.key_obligor import shipped_key_obligor_table
 from ..engine.portfolio.tables import read_rows
@@ -24,7 +23,7 @@ from ..engine.waterfall.compile import validate as validate_waterfall
 from ..errors import Problem, ProblemList, ValidationError
 from ..model import RatingAdjustment
 from ..model import waterfall as wm
-from ..model.corporate import CorporateDeal
+from ..model.corporate import FREQUENCIES, CorporateDeal
 from . import corporate_schema as C
 from .blocks import cell_ref, read_blocks
 from .reader import (
