@@ -356,3 +356,64 @@ def test_bdr_grid_step_is_an_assumption_used_and_recorded(make_workbook, tmp_pat
         kw["assumptions"]["bdr_grid_step"] = 0.5
     probs, _ = _problems(make_workbook(bad, name="b.xlsx"))
     assert any(w.startswith("Assumptions!B") and "bdr_grid_step" in r for w, r in probs), probs
+
+
+def test_what_analysts_add_around_tables_is_not_reported(make_workbook):
+    """No false alarms: a Total row and a note under a table, a review date under the Performance
+    block, a note merged beside the Deal block.  A dropped known key is still reported."""
+    from xlabs.excel.macros import read_deal
+    from xlabs.workbook.adapter import OpenpyxlBook
+
+    def edit(wb):
+        t = wb["Tranches"]
+        n = t.max_row
+        t.cell(n + 2, 1, "Total")
+        t.cell(n + 2, 2, f"=SUM(B3:B{n})")
+        t.cell(n + 3, 1, "Note:")
+        t.cell(n + 3, 2, "balances from the offering circular")
+        a = wb["Assumptions"]
+        m = a.max_row
+        a.cell(m + 2, 1, "Last reviewed")
+        a.cell(m + 2, 2, "2026-11-30")
+        d = wb["Deal"]
+        d["C4"] = "a note for the committee"
+        d.merge_cells("C4:E4")                 # hides only cells beside the table
+    path = _edit(make_workbook(), edit)
+    read_deal(OpenpyxlBook(str(path)))        # no problem raised
+
+    def dropped(wb):
+        d = wb["Deal"]
+        m = d.max_row
+        d.cell(m + 2, 1, "trigger_cdr")      # a real key below the blank row: would silently be unread
+        d.cell(m + 2, 2, 0.05)
+    probs, _ = _problems(_edit(make_workbook(name="k.xlsx"), dropped))
+    assert any(w.startswith("Deal!row") and "is not read" in r for w, r in probs), probs
+
+
+def test_a_formula_whose_result_is_empty_reads_as_blank(make_workbook, tmp_path):
+    """=IF(..., "") stores an empty string result (t="str", <v></v>): a calculated file reads it as blank,
+    not as a formula without a stored value."""
+    import re
+    import shutil
+    import zipfile
+
+    wb = openpyxl.load_workbook(make_workbook())
+    wb["Tranches"]["G3"] = '=IF(A3="X",1,"")'            # term_years of A: optional, blank = default
+    path = tmp_path / "empty.xlsx"
+    wb.save(path)
+    k = wb.sheetnames.index("Tranches") + 1
+    src = path.with_suffix(".tmp.xlsx")
+    shutil.move(path, src)
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename == f"xl/worksheets/sheet{k}.xml":       # as Excel / LibreOffice store it
+                xml, n = re.subn(r'<c r="G3"([^>]*)>(\s*<f>[^<]*</f>)\s*<v\s*/>', r'<c r="G3"\1 t="str">\2<v></v>',
+                                 data.decode())
+                assert n == 1
+                data = xml.encode()
+            zout.writestr(item, data)
+    from xlabs.excel.macros import read_deal
+    from xlabs.workbook.adapter import OpenpyxlBook
+    deal, _ = read_deal(OpenpyxlBook(str(path)))
+    assert deal.tranches[0].term_years is None

@@ -49,23 +49,28 @@ class OpenpyxlBook:
             raise ValidationError([Problem(str(path), f"not a readable .xlsx/.xlsm workbook ({e})")]) from None
         self._values = {}
         self._cached = None
+        self._is_calculated = None
 
     def sheet_names(self) -> list:
         return list(self.wb.sheetnames)
 
     def values(self, name: str) -> list:
         """Cell values of sheet ``name``, row 1 first.  A formula cell gives the value Excel (or
-        LibreOffice) stored with it when it last calculated, as Excel would show it; a formula with no
-        stored value gives :class:`~.blocks.Uncalculated` (reported by the readers, never a blank)."""
+        LibreOffice) stored with it when it last calculated, as Excel would show it (None for an empty
+        result); in a file no program has calculated (no formula has a stored value) a formula gives
+        :class:`~.blocks.Uncalculated`, reported by the readers, never read as a blank."""
         if name not in self._values:
             rows = list(self.wb[name].iter_rows(values_only=True))
             where = [(i, j) for i, r in enumerate(rows) for j, v in enumerate(r) if _is_formula(v)]
             if where:
                 cached = self._cached_values(name)
+                calculated = self._calculated()
                 rows = [list(r) for r in rows]
                 for i, j in where:
                     v = cached[i][j] if i < len(cached) and j < len(cached[i]) else None
-                    rows[i][j] = Uncalculated(str(rows[i][j])) if v is None else v
+                    if v is None and not calculated:
+                        v = Uncalculated(str(rows[i][j]))
+                    rows[i][j] = v        # None: a formula whose result shows blank (e.g. =IF(..., ""))
                 rows = [tuple(r) for r in rows]
             self._values[name] = rows
         return self._values[name]
@@ -75,11 +80,28 @@ class OpenpyxlBook:
         if self._cached is None:
             wb = openpyxl.load_workbook(self.path, data_only=True, read_only=True)
             try:
-                self._cached = {ws.title: [tuple(r) for r in ws.iter_rows(min_row=1, values_only=True)]
+                # a string result stored empty (t="str", <v></v>: e.g. =IF(..., "")) is the empty string
+                self._cached = {ws.title: [tuple("" if c.value is None and c.data_type == "str" else c.value
+                                                 for c in r) for r in ws.iter_rows(min_row=1)]
                                 for ws in wb.worksheets}
             finally:
                 wb.close()                  # read-only mode keeps the file open until closed
         return self._cached.get(name, [])
+
+    def _calculated(self) -> bool:
+        """Whether a calculating program saved the file: some formula in it has a stored value.  A file
+        written by a script has none; in a calculated file a formula without a stored value is one whose
+        result is an empty string (Excel and LibreOffice store nothing for it)."""
+        if self._is_calculated is None:
+            self._is_calculated = False
+            for ws in self.wb.worksheets:
+                cached = self._cached_values(ws.title)
+                for i, r in enumerate(ws.iter_rows(values_only=True)):
+                    for j, v in enumerate(r):
+                        if _is_formula(v) and i < len(cached) and j < len(cached[i]) and cached[i][j] is not None:
+                            self._is_calculated = True
+                            return True
+        return self._is_calculated
 
     def merged(self, name: str) -> list:
         """Merged ranges of sheet ``name`` as ``(min_row, min_col, max_row, max_col)``, 1-based."""

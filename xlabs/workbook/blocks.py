@@ -79,24 +79,32 @@ def _blank(v) -> bool:
     return v is None or (isinstance(v, str) and not v.strip())
 
 
-def layout_problems(sheet_name: str, values, blocks: dict, merged=()) -> list:
+_SUMMARY = ("total", "subtotal", "sub-total", "grand total", "sum", "check", "note", "memo", "comment", "source",
+            "合计", "小计", "总计", "备注", "说明")
+"""First-cell labels of lines an analyst adds under a table (a total, a note): not table data."""
+
+
+def layout_problems(sheet_name: str, values, blocks: dict, merged=(), keys: dict | None = None) -> list:
     """Layout mistakes on an input sheet that would otherwise drop or change data without a word,
     as ``(where, rule, value)``:
 
-    - a row below the first block that belongs to no block (it follows a blank row that ended a
-      table) and looks like data: two or more filled cells, or one that is not text (a lone text
-      cell is a note and is allowed);
+    - a row below a block, after the blank row that ended it, that looks like one of its rows.
+      ``keys[title]`` describes the block: ``("kv", keys)`` for a key/value block (a row whose first
+      cell is one of its keys), ``("table", required columns)`` for a table (a row that fills every
+      required column); a block not described needs two filled cells under its headers.  A row whose
+      first cell is a summary or note label (``Total``, ``Note:``, ...) is never data: a total, a note
+      or a review date under a table is fine;
     - a column header that appears twice in a block (only the first column would be read);
-    - merged cells over a block's header or data rows (only the top-left cell of a merge holds a
-      value; the others read as blank and would take the default).
+    - merged cells that hide a header or data cell of a block (a merged cell other than the top-left
+      one reads as blank and would take the default).
     """
+    keys = keys or {}
     out = []
     rows = [list(r) for r in values]
     used = set()
-    first = None
-    for b in blocks.values():
+    ordered = sorted(blocks.items(), key=lambda kv: kv[1].title_row)
+    for _, b in ordered:
         used.update({b.title_row, b.header_row, *b.row_numbers})
-        first = b.title_row if first is None else min(first, b.title_row)
         seen: dict = {}
         for c, h in sorted(b.headers.items()):
             if h in seen:
@@ -106,23 +114,28 @@ def layout_problems(sheet_name: str, values, blocks: dict, merged=()) -> list:
             else:
                 seen[h] = c
         last = b.row_numbers[-1] if b.row_numbers else b.header_row
-        cmin, cmax = min(b.headers, default=1), max(b.headers, default=1)
         for r0, c0, r1, c1 in merged:
-            if r0 <= last and r1 >= b.header_row and c0 <= cmax and c1 >= cmin:     # overlaps the table
+            hidden = any(r0 <= r <= r1 and c0 <= c <= c1 and (r, c) != (r0, c0)
+                         for r in range(max(r0, b.header_row), min(r1, last) + 1) for c in b.headers)
+            if hidden:
                 out.append((f"{sheet_name}!{get_column_letter(c0)}{r0}:{get_column_letter(c1)}{r1}",
                             f"merged cells inside block '{b.title}': only the top-left cell of a merge holds a "
                             "value, the others would read as blank; unmerge them and fill every cell", None))
-    if first is None:
+    if not ordered:
         return out
     runs = []                       # [first row, last row, blank row above] of each run of unread data rows
     blank_above = None
-    for i in range(first - 1, len(rows)):
+    k = 0                           # index of the block the row is under
+    for i in range(ordered[0][1].title_row - 1, len(rows)):
+        while k + 1 < len(ordered) and ordered[k + 1][1].title_row <= i + 1:
+            k += 1
+        title, b = ordered[k]
         r = rows[i]
         filled = [v for v in r if not _blank(v)]
         if not filled:
             blank_above = i + 1
             continue
-        if i + 1 in used or (len(filled) == 1 and isinstance(filled[0], str)):
+        if i + 1 in used or not _looks_like_row_of(b, r, keys.get(title)):
             continue
         if runs and runs[-1][1] == i and runs[-1][2] == blank_above:
             runs[-1][1] = i + 1
@@ -134,6 +147,23 @@ def layout_problems(sheet_name: str, values, blocks: dict, merged=()) -> list:
         out.append((where, f"data{after} is not read: a table ends at its first blank row (delete the blank row, "
                     "or give the data its own title and header row)", None))
     return out
+
+
+def _looks_like_row_of(b: Block, row: list, kind) -> bool:
+    """Whether an unread row below block ``b`` looks like one of its data rows (see layout_problems)."""
+    first = row[0] if row else None
+    if kind is not None and kind[0] == "kv":           # key/value block: only a known key is data
+        return norm_header(first) in kind[1]
+    if isinstance(first, str) and first.strip().lower().rstrip(":").startswith(_SUMMARY):
+        return False
+
+    def filled(c):
+        return c - 1 < len(row) and not _blank(row[c - 1])
+    if kind is not None:                                # a table: every required column it has is filled
+        cols = [b.column(n) for n in kind[1] if b.column(n) is not None]
+        if cols:
+            return all(filled(c) for c in cols)
+    return sum(1 for c in b.headers if filled(c)) >= 2
 
 
 def read_blocks(sheet_name: str, values) -> dict:

@@ -113,7 +113,7 @@ def read_corporate(book) -> CorporateDeal:
     """Read a corporate deal from a workbook adapter; raise every problem at once."""
     probs = ProblemList()
     blocks = {n: read_blocks(n, book.values(n)) for n in book.sheet_names() if n in C.INPUT_SHEETS}
-    check_layout(book, blocks, probs)
+    check_layout(book, blocks, probs, C.CORPORATE_BLOCKS)
     deal_block = _block(blocks, C.DEAL, probs)
     deal_kv = read_keyvalue(deal_block, C.DEAL, probs)
     freq = deal_kv["payment_frequency"]

@@ -88,14 +88,18 @@ def read_keyvalue(b: Block | None, spec: S.BlockSpec, probs: ProblemList) -> dic
     return out
 
 
-def check_layout(book, blocks_by_sheet: dict, probs: ProblemList) -> None:
+def check_layout(book, blocks_by_sheet: dict, probs: ProblemList, specs=()) -> None:
     """Report data a table would silently drop or change on every input sheet: rows below the blank
     row that ended a table, duplicated headers, merged cells in a table (:func:`.blocks.layout_problems`).
+    ``specs``: the schema's block specs (their key/value blocks' keys tell a dropped key from a note).
     Merges are known for files (openpyxl); a live Excel session reports the others."""
     merged = getattr(book, "merged", None)
     for name, blocks in blocks_by_sheet.items():
+        keys = {norm_header(sp.title): ("kv", {c.name for c in sp.columns}) if sp.keyvalue else
+                ("table", [c.name for c in sp.columns if c.required and c.default is None])
+                for sp in specs if sp.sheet == name}
         for where, rule, value in layout_problems(name, sheet_values(book, name), blocks,
-                                                  merged(name) if merged else ()):
+                                                  merged(name) if merged else (), keys):
             probs.add(where, rule, value)
 
 
@@ -274,7 +278,7 @@ def read_consumer(book) -> tuple[ConsumerDeal, CellIndex]:
     names = book.sheet_names()
     blocks_by_sheet = {n: read_blocks(n, sheet_values(book, n)) for n in names if n in S.INPUT_SHEETS}
     index = CellIndex()
-    check_layout(book, blocks_by_sheet, probs)
+    check_layout(book, blocks_by_sheet, probs, S.CONSUMER_BLOCKS)
     deal_block = _block(blocks_by_sheet, S.DEAL, probs)
     deal_kv = read_keyvalue(deal_block, S.DEAL, probs)
     monthly_only(deal_block, deal_kv["payment_frequency"], "Deal", probs)
