@@ -54,8 +54,8 @@ class _CaptureBook:
 def _summary(deal, res, info, corporate: bool) -> SheetOut:
     s = SheetOut("Summary")
     s.title(f"Committee pack: {deal.name}")
-    s.put(2, 1, "Proposed ratings from the model run below; the committee's decision is recorded on the SignOff "
-                "sheet. Every figure in this pack comes from the deal workbook or the run; none is entered by hand.")
+    s.note(2, 1, "Proposed ratings from the model run below; the committee's decision is recorded on the SignOff "
+                 "sheet. Every figure in this pack comes from the deal workbook or the run; none is entered by hand.")
     rows = []
     for t in res.ratings:
         rows.append((t.tranche, t.credit_enhancement, t.caps.get("portfolio") or "n/a",
@@ -79,8 +79,8 @@ def _echo(name: str, rows: list) -> SheetOut:
                 if v is not None:
                     s.put(3 + i, 1 + k, v)
         return s
-    s.put(3, 1, f"{len(rows):,} rows: summarised below; the full sheet is in the deal workbook "
-                f"(its SHA-256 is on the Summary sheet).")
+    s.note(3, 1, f"{len(rows):,} rows: summarised below; the full sheet is in the deal workbook "
+                 f"(its SHA-256 is on the Summary sheet).")
     return s
 
 
@@ -109,7 +109,7 @@ def _tape_summary(deal) -> SheetOut | None:
 def _signoff(deal, res) -> SheetOut:
     s = SheetOut("SignOff")
     s.title(f"Rating committee sign-off: {deal.name}")
-    s.put(2, 1, "To be completed by the committee. xlabs leaves every cell of these tables empty.")
+    s.note(2, 1, "To be completed by the committee. xlabs leaves every cell of these tables empty.")
     r = s.table(4, 1, "Committee decision per tranche", ["tranche", "proposed rating", "rating decided",
                                                           "reasons for any difference"],
                 [(t.tranche, t.final, None, None) for t in res.ratings])

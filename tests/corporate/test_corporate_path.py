@@ -15,6 +15,7 @@ import numpy as np
 import openpyxl
 import pytest
 
+from tests.sheet_checks import numbers_that_do_not_fit
 from xlabs import rate_workbook
 from xlabs.cli import main
 from xlabs.engine.default_table import default_probability
@@ -244,6 +245,9 @@ def test_cli_rates_the_corporate_sample_with_a_million_paths(tmp_path):
         assert [[c.value for c in row] for row in src[name].iter_rows()] == \
                [[c.value for c in row] for row in wb[name].iter_rows()], name
     assert wb["Portfolio"]._charts and wb["Stress"]._charts
+    assert numbers_that_do_not_fit(out, ("Portfolio", "Stress", "KeyObligor", "Rating", "Run")) == []
+    ko = list(wb["KeyObligor"].iter_rows(min_row=5, values_only=True))
+    assert all(r[3] for r in ko if r[0]), "every key-obligor row says which obligors default, or that none is below"
 
 
 def test_credit_enhancement_counts_pro_rata_classes_as_pari_passu():

@@ -9,6 +9,7 @@ import numpy as np
 import openpyxl
 import pytest
 
+from tests.sheet_checks import numbers_that_do_not_fit
 from xlabs import rate_workbook
 from xlabs.cli import main
 from xlabs.engine.ratings import is_rating
@@ -47,6 +48,7 @@ def test_cli_rates_the_shipped_sample(tmp_path, capsys):
     assert run["seed"] == 0
     # charts were written
     assert wb["TDR"]._charts and wb["CashFlows"]._charts
+    assert numbers_that_do_not_fit(out, OUTPUT_SHEETS) == []
 
 
 def test_rating_sheet_agrees_with_the_stress_table(make_workbook, tmp_path):

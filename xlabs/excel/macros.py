@@ -191,8 +191,8 @@ def run_monte_carlo(book):
     deal, _ = read_deal(book)
     s = SheetOut(VALIDATION_SHEET)
     s.title(f"{deal.name}: Monte Carlo")
-    s.put(3, 1, "This is a consumer deal: the Pengyuan method rates it from the static pool and cash flows; "
-                "there is no portfolio Monte Carlo step. Use 'Rate deal'.")
+    s.note(3, 1, "This is a consumer deal: the Pengyuan method rates it from the static pool and cash flows; "
+                 "there is no portfolio Monte Carlo step. Use 'Rate deal'.")
     book.write_sheet(s, _protected(book))
     return None
 
@@ -220,7 +220,7 @@ def validate_inputs(book, problems=None) -> list:
                 ["where", "rule", "value"], [(p.where, p.rule, "" if p.value is None else str(p.value))
                                              for p in problems])
     else:
-        s.put(3, 1, "No problems found.")
+        s.note(3, 1, "No problems found.")
     s.widths.update({"A": 24, "B": 80, "C": 24})
     book.write_sheet(s, _protected(book))
     book.progress(1.0, f"{len(problems)} problem(s)" if problems else "inputs valid")

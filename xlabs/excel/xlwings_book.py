@@ -65,7 +65,7 @@ class XlwingsBook:
                 rng.number_format = c.number_format
             if c.bold:
                 rng.font.bold = True
-        for col, w in out.widths.items():
+        for col, w in out.column_widths().items():
             sheet.range(f"{col}:{col}").column_width = w
         for ch in out.charts:
             anchor = sheet.range(ch.anchor)

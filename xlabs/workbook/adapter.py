@@ -126,7 +126,7 @@ class OpenpyxlBook:
                 cell.font = Font(bold=c.bold, size=c.size)
             if c.fill:
                 cell.fill = PatternFill("solid", fgColor=c.fill)
-        for col, w in out.widths.items():
+        for col, w in out.column_widths().items():
             ws.column_dimensions[col].width = w
         for ch in out.charts:
             ws.add_chart(_openpyxl_chart(ws, ch), ch.anchor)

@@ -91,11 +91,16 @@ def key_obligor_sheet(res, deal) -> SheetOut:
     s = SheetOut("KeyObligor")
     s.title(f"{deal.name}: key-obligor default test (METHODOLOGY 4.7)")
     kd = res.key_obligor
+    rows = []
+    for r in kd[["tranche", "rating", "k", "obligors", "default_amount", "loss", "loss_ratio", "credit_enhancement",
+                 "passes"]].itertuples(index=False) if len(kd) else []:
+        r = list(r)
+        if not r[3]:
+            r[3] = f"none: no obligor is rated below {r[1]}"
+        rows.append(r)
     s.table(3, 1, "Per tranche and target rating: the k largest obligors rated below the target default together",
             ["tranche", "target rating", "k", "obligors assumed to default", "defaulted amount", "loss", "loss ratio",
-             "credit enhancement", "passes"],
-            kd[["tranche", "rating", "k", "obligors", "default_amount", "loss", "loss_ratio", "credit_enhancement",
-                "passes"]].itertuples(index=False) if len(kd) else [],
+             "credit enhancement", "passes"], rows,
             {"defaulted amount": MONEY, "loss": MONEY, "loss ratio": PCT, "credit enhancement": PCT})
     s.widths.update({"D": 40})
     return s

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from openpyxl.utils import get_column_letter
+
 
 @dataclass
 class Cell:
@@ -21,6 +23,9 @@ class Cell:
     bold: bool = False
     size: int | None = None
     fill: str | None = None
+    fit: bool = True
+    """Whether the column is widened to show this cell whole (:meth:`SheetOut.column_widths`); titles
+    and prose notes are not (their text runs on over the empty cells to their right)."""
 
 
 @dataclass
@@ -65,18 +70,43 @@ class SheetOut:
     widths: dict = field(default_factory=dict)    # column letter -> width
     print_fit_width: bool = False                 # landscape, all columns on one page width
 
-    def put(self, row, col, value, number_format=None, bold=False, size=None, fill=None):
-        self.cells.append(Cell(row, col, clean(value), number_format, bold, size, fill))
+    def put(self, row, col, value, number_format=None, bold=False, size=None, fill=None, fit=True):
+        self.cells.append(Cell(row, col, clean(value), number_format, bold, size, fill, fit))
+
+    def note(self, row, col, text):
+        """A line of prose: it runs on to the right and does not widen its column."""
+        self.put(row, col, text, fit=False)
 
     def title(self, text):
-        self.put(1, 1, text, bold=True, size=13)
+        self.put(1, 1, text, bold=True, size=13, fit=False)
+
+    def column_widths(self) -> dict:
+        """Width of each column (letter -> characters): wide enough for every table cell as displayed
+        with its number format — a number too wide for its column shows as ``###`` and a header is cut
+        off by the next one — and never narrower than a width set in ``widths``.  Text widens a column
+        to at most ``MAX_TEXT_WIDTH``."""
+        need: dict = {}
+        for c in self.cells:
+            if not c.fit or c.value is None:
+                continue
+            w = display_width(c.value, c.number_format)
+            if isinstance(c.value, str):
+                w = min(w, MAX_TEXT_WIDTH)
+            if c.bold:
+                w *= 1.1
+            need[c.col] = max(need.get(c.col, 0.0), w + 2.0)
+        need = {get_column_letter(col): round(w, 1) for col, w in need.items()}
+        out = {letter: w for letter, w in need.items() if w > DEFAULT_WIDTH}
+        for letter, w in self.widths.items():
+            out[letter] = max(w, need.get(letter, 0.0))
+        return out
 
     def table(self, top: int, left: int, title: str, headers, rows, formats=None) -> int:
         """A titled table; returns the next free row after one blank row.
         ``formats`` maps a header to a number format."""
         formats = formats or {}
         rows = [list(r) for r in rows]
-        self.put(top, left, title, bold=True)
+        self.put(top, left, title, bold=True, fit=False)
         for k, h in enumerate(headers):
             self.put(top + 1, left + k, h, bold=True, fill="DDEBF7")
         for i, row in enumerate(rows):
@@ -85,6 +115,34 @@ class SheetOut:
                 fmt = formats.get(headers[k]) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
                 self.put(top + 2 + i, left + k, v, fmt)
         return top + 2 + len(rows) + 1
+
+
+DEFAULT_WIDTH = 8.43
+"""Excel's default column width (characters of the default font)."""
+MAX_TEXT_WIDTH = 60
+
+
+def display_width(value, number_format=None) -> float:
+    """Characters ``value`` takes when displayed with ``number_format`` (the formats the writers use:
+    ``0.00%``, ``#,##0.00``, ``0.0000`` and General); a CJK character counts as two."""
+    if isinstance(value, bool):
+        return 5.0
+    if isinstance(value, (int, float)):
+        fmt = number_format or "General"
+        dec = len(fmt.split(".", 1)[1].rstrip("%")) if "." in fmt else 0
+        if fmt.endswith("%"):
+            text = f"{value * 100:.{dec}f}%"
+        elif "#,##0" in fmt:
+            text = f"{value:,.{dec}f}"
+        elif fmt != "General" and fmt[0] == "0":
+            text = f"{value:.{dec}f}"
+        elif isinstance(value, int):
+            text = str(value)
+        else:
+            text = f"{value:.10g}"[:11]     # General: about 11 characters, then scientific notation
+        return float(len(text))
+    text = str(value)
+    return float(sum(2 if ord(ch) > 0x2E7F else 1 for ch in text))
 
 
 def clean(v):

@@ -149,7 +149,7 @@ def rating_sheet(ratings, balances, deal_name, method_note) -> SheetOut:
     """The Rating sheet shared by the consumer and corporate paths (METHODOLOGY 8)."""
     s = SheetOut("Rating")
     s.title(f"{deal_name}: ratings (METHODOLOGY 8)")
-    s.put(2, 1, method_note)
+    s.note(2, 1, method_note)
     rows = []
     for t in ratings:
         adj = "; ".join(f"{f}: {e} ({why}) -> {after}" for f, e, why, after in t.adjustments) or "none"
@@ -157,7 +157,7 @@ def rating_sheet(ratings, balances, deal_name, method_note) -> SheetOut:
                      t.caps.get("portfolio") or "n/a", t.caps.get("cash flow") or "n/a",
                      t.caps.get("key obligor") or "n/a", t.model_indicated, adj, t.support or "none", t.final))
     r = s.table(4, 1, "Ratings by tranche", RATING_HEADERS, rows, {"balance": MONEY, "credit enhancement": PCT})
-    s.put(r, 1, "Final ratings are proposals for the rating committee; sign-off is recorded in the committee pack.")
+    s.note(r, 1, "Final ratings are proposals for the rating committee; sign-off is recorded in the committee pack.")
     s.widths.update({"A": 14, "H": 50})
     return s
 
