@@ -434,3 +434,80 @@ def test_bdr_grid_step_reaches_the_corporate_stress_test(tmp_path):
     runs = {r[0]: r[1] for r in openpyxl.load_workbook(tmp_path / "step.rated.xlsx")["Run"].iter_rows(values_only=True)
             if r and r[0]}
     assert runs["BDR search"].startswith("grid step 0.01")
+
+
+def _revolving_kwargs(**deal):
+    """The tiny deal with level-paying obligors and a six-period revolving period funded by all principal."""
+    def level(obs):
+        for o in obs:
+            o["amortisation"] = "level"
+    kw = tiny_kwargs(obligor_edit=level)
+    kw["assumptions"].update(n_paths=20_000)
+    kw["deal"].update({"revolving_periods": 6, "revolving_rate": 0.07, "revolving_term": 12,
+                       "revolving_amortisation": "equal_principal", "revolving_price": 1.0}, **deal)
+    kw["steps"].insert(5, {"source": "principal", "action": "purchase_assets", "amount": "all",
+                           "condition": "revolving"})
+    return kw
+
+
+def test_a_revolving_period_is_read_from_the_deal_sheet_and_buys_assets(tmp_path):
+    from xlabs.engine.waterfall import compile_deal, run, scenario_arrays
+    from xlabs.model.waterfall import Revolving
+
+    path = tmp_path / "rev.xlsx"
+    build_corporate_workbook(path, **_revolving_kwargs())
+    res = rate_workbook(path, out=tmp_path / "rev.rated.xlsx")
+    wf = res.result.waterfall
+    assert wf.revolving == Revolving(end_period=6, annual_rate=0.07, term=12, amortisation="equal_principal", price=1.0)
+    r = run(compile_deal(wf), scenario_arrays(wf), 0.0)
+    pool, a = r.pool, r.tranches["A"]
+    collected = pool.scheduled_principal + pool.prepayments + pool.recoveries
+    # periods 1-6: every yuan of principal collected buys new assets at par, none reaches tranche A
+    assert np.allclose(pool.purchase_cash.iloc[:6], collected.iloc[:6], rtol=1e-12)
+    assert np.allclose(pool.purchased_principal.iloc[:6], collected.iloc[:6], rtol=1e-12)
+    assert (pool.purchase_cash.iloc[:6] > 0).all() and (a.principal_paid.iloc[:6] == 0).all()
+    # from period 7 the deal amortises: no purchase, principal goes to A
+    assert (pool.purchase_cash.iloc[6:] == 0).all() and a.principal_paid.iloc[6] > 0
+    # the pool holds its balance through the revolving period (no default at CDR 0)
+    assert abs(pool.end_balance.iloc[5] - pool.begin_balance.iloc[0]) < 1e-6 * pool.begin_balance.iloc[0]
+
+
+def test_revolving_problems_point_at_the_deal_keys(tmp_path):
+    kw = _revolving_kwargs(revolving_term=0, revolving_periods=99)
+    path = tmp_path / "badrev.xlsx"
+    build_corporate_workbook(path, **kw)
+    probs = _problems(path)
+    where = {r: w for w, r in probs}
+    assert len(probs) == 2, probs
+    assert where["term must be whole periods >= 1"].startswith("Deal!B"), probs
+    assert where["end_period must be a period 0..30"].startswith("Deal!B"), probs
+    assert where["term must be whole periods >= 1"] != where["end_period must be a period 0..30"]
+    kw = tiny_kwargs()
+    kw["steps"].insert(5, {"source": "principal", "action": "purchase_assets", "amount": "all"})
+    build_corporate_workbook(path, **kw)
+    assert ("Waterfall!B8", "purchase_assets needs a revolving period (Deal: revolving_periods > 0)") in _problems(path)
+
+
+def test_a_benchmark_schedule_sets_the_floating_coupon_period_by_period(tmp_path):
+    from xlabs.engine.waterfall import compile_deal, run, scenario_arrays
+
+    kw = tiny_kwargs()
+    kw["assumptions"].update(n_paths=20_000)
+    kw["tranches"][0].update(coupon_type="floating", coupon=0.01)
+    path_ = [0.02 + 0.001 * t for t in range(PERIODS)]
+    kw["schedules"] = {"lpr": path_}
+    kw["deal"]["benchmark_schedule"] = "lpr"
+    kw["deal"]["benchmark_rate"] = 0.5                  # replaced by the schedule
+    path = tmp_path / "float.xlsx"
+    build_corporate_workbook(path, **kw)
+    res = rate_workbook(path, out=tmp_path / "float.rated.xlsx")
+    wf = res.result.waterfall
+    r = run(compile_deal(wf), scenario_arrays(wf), 0.0)
+    a = r.tranches["A"]
+    bal0 = kw["tranches"][0]["balance"]
+    # period 1 by hand: balance x (benchmark_1 + spread) / 12; period 5 on the balance then outstanding
+    assert a.interest_due.iloc[0] == pytest.approx(bal0 * (0.02 + 0.01) / 12, rel=1e-12)
+    assert a.interest_due.iloc[4] == pytest.approx(a.balance.iloc[3] * (0.024 + 0.01) / 12, rel=1e-12)
+    kw["deal"]["benchmark_schedule"] = "sofr"
+    build_corporate_workbook(path, **kw)
+    assert any(w.startswith("Deal!B") and r.startswith("no Schedules row of that name") for w, r in _problems(path))

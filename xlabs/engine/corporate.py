@@ -128,7 +128,9 @@ def waterfall_deal(deal, inputs, timing) -> wm.WaterfallDeal:
         triggers=deal.triggers, schedules=deal.schedules, pool_balance=float(bal.sum()),
         pool_amort=list(ps.amort_fraction), pool_yield=list(ps.interest_yield), cpr=deal.cpr,
         recovery_rate=float(w @ inputs.recovery), recovery_lag=int(months_to_periods(lag_months, f)),
-        timing=list(timing), benchmark=[deal.benchmark_rate] * deal.periods, reserve_initial=deal.reserve_initial,
+        timing=list(timing), revolving=deal.revolving,
+        benchmark=list(deal.benchmark) if deal.benchmark is not None else [deal.benchmark_rate] * deal.periods,
+        reserve_initial=deal.reserve_initial,
         reserve_multiple=deal.reserve_multiple, reserve_floor=deal.reserve_floor, frequency=f)
 
 

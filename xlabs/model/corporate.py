@@ -42,6 +42,8 @@ class CorporateDeal:
     reserve_multiple: float = 0.0
     reserve_floor: float = 0.0
     cpr: float = 0.0
+    benchmark: list | None = None        # annual benchmark per period (a Schedules row); None: benchmark_rate flat
+    revolving: object = None             # xlabs.model.waterfall.Revolving, or None
     n_paths: int = 1_000_000
     seed: int = 0
     bdr_grid_step: float = 0.02          # coarse CDR grid of the BDR search (§6.1)

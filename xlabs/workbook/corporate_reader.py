@@ -77,9 +77,11 @@ def _schedules(blocks, probs: ProblemList) -> dict:
 
 
 _ROW = re.compile(r"^(Waterfall|Triggers|Tranches|Fees) row (\d+)$")
+_CELL = re.compile(r"^(\w+)![A-Z]+(\d+)$")
+_REVOLVING_KEYS = ("revolving_periods", "revolving_rate", "revolving_term", "revolving_amortisation", "revolving_price")
 
 
-_FIELD_WORDS = {"payee": "payees", "effect": "effects", "cap": "cap", "to": "to"}
+_FIELD_WORDS = {"payee": "payees", "effect": "effects", "cap": "cap", "to": "to", "purchase_assets": "action"}
 
 
 def _rule_column(b, rule: str) -> int:
@@ -145,10 +147,9 @@ def read_corporate(book) -> CorporateDeal:
     ko_rows = read_table(_block(blocks, C.KEY_OBLIGORS, probs), C.KEY_OBLIGORS, probs)
     adj_rows = read_table(_block(blocks, C.ADJUSTMENTS, probs), C.ADJUSTMENTS, probs)
     schedules = _schedules(blocks, probs)
-    # the waterfall rules need well-typed waterfall sheets only: a problem elsewhere (an obligor cell)
-    # must not hide them, so that every problem is reported at once
-    wf_sheets = ("Deal", "Tranches", "Fees", "Waterfall", "Triggers")
-    n_type_problems = sum(p.where.split("!")[0] in wf_sheets for p in probs.problems)
+    # rows whose cells already have a problem: the waterfall rules are checked on every other row, so
+    # that a blank cell in one row does not hide a wrong payee in another (every problem at once)
+    bad_rows = {(m.group(1), int(m.group(2))) for m in (_CELL.match(p.where) for p in probs.problems) if m}
 
     tables = None
     if not any(p.where.startswith("RatingTables") for p in probs.problems):
@@ -196,7 +197,8 @@ def read_corporate(book) -> CorporateDeal:
     if ob_block is not None and not ob_rows:
         probs.add(cell_ref("Obligors", ob_block.header_row + 1, 1), "no obligors")
 
-    tranches = [wm.TrancheSpec(r["name"], r["balance"], r["coupon_type"], r["coupon"] or 0.0, r["interest"],
+    # a bad cell reads as None, reported above; 0 or "" stands in for it so the other rules still run
+    tranches = [wm.TrancheSpec(r["name"], r["balance"] or 0.0, r["coupon_type"], r["coupon"] or 0.0, r["interest"],
                                r["legal_final"] or 0, 1 if r["rated"] else 0) for _, r in tr_rows]
     fees = [wm.FeeSpec(r["name"], r["basis"], r["rate"] or 0.0, r["amount"] or 0.0, r["kind"], r["tranche"] or "",
                        1 if r["servicer"] else 0) for _, r in fee_rows]
@@ -224,13 +226,44 @@ def read_corporate(book) -> CorporateDeal:
         total = sum(t.balance for t in tranches)
         if total > pool * (1 + 1e-9):
             probs.add("Tranches", f"tranche principal {total:,.2f} exceeds the pool balance {pool:,.2f}")
-    if n_type_problems == 0 and steps:
+    revolving = None
+    if deal_kv["revolving_periods"]:
+        revolving = wm.Revolving(end_period=deal_kv["revolving_periods"], annual_rate=deal_kv["revolving_rate"] or 0.0,
+                                 term=deal_kv["revolving_term"] or 0, amortisation=deal_kv["revolving_amortisation"],
+                                 price=deal_kv["revolving_price"] if deal_kv["revolving_price"] is not None else 1.0)
+    benchmark = None
+    bname = str(deal_kv["benchmark_schedule"] or "").strip()
+    if bname:
+        if bname not in schedules:
+            probs.add(kv_ref(deal_block, "benchmark_schedule", "Deal"),
+                      "no Schedules row of that name (Triggers sheet, block 'Schedules')", bname)
+        else:
+            benchmark = schedules[bname]
+            if deal_kv["periods"] and len(benchmark) < deal_kv["periods"]:
+                probs.add(kv_ref(deal_block, "benchmark_schedule", "Deal"),
+                          f"the benchmark schedule has {len(benchmark)} values; the deal has "
+                          f"{deal_kv['periods']} periods", bname)
+            elif any(not 0 <= x < 1 for x in benchmark):
+                probs.add(kv_ref(deal_block, "benchmark_schedule", "Deal"),
+                          "benchmark values must be annual fractions in [0, 1) (0.025, not 2.5)", bname)
+    if steps:
         H = deal_kv["periods"] or 1
         wf = wm.WaterfallDeal(name=deal_kv["deal_name"] or "", periods=H, tranches=tranches, steps=steps, fees=fees,
                               triggers=triggers, schedules=schedules, pool_balance=1.0, pool_amort=[0.0] * H,
                               pool_yield=[0.0] * H, timing=[1.0 / H] * H,
-                              benchmark=[deal_kv["benchmark_rate"] or 0.0] * H, frequency=deal_kv["payment_frequency"])
-        probs.extend(_map_rows(validate_waterfall(wf).problems, blocks))
+                              benchmark=[deal_kv["benchmark_rate"] or 0.0] * H,
+                              frequency=freq if freq in FREQUENCIES else 12,
+                              revolving=revolving)
+        found = []
+        for p in _map_rows(validate_waterfall(wf).problems, blocks):
+            if (m := _CELL.match(p.where)) and (m.group(1), int(m.group(2))) in bad_rows:
+                continue    # a rule broken on a row that already has a bad cell may only echo that cell
+            if p.where == "Revolving":      # the revolving terms are Deal keys in a workbook
+                key = "revolving_" + {"end_period": "periods", "annual_rate": "rate"}.get(
+                    p.rule.split()[0], p.rule.split()[0])
+                p = Problem(kv_ref(deal_block, key, "Deal") if key in _REVOLVING_KEYS else "Deal", p.rule, p.value)
+            found.append(Problem(p.where, p.rule.replace("(Revolving)", "(Deal: revolving_periods > 0)"), p.value))
+        probs.extend(found)
     probs.raise_if_any()
     return CorporateDeal(
         name=deal_kv["deal_name"], periods=deal_kv["periods"], obligors=obligors, tables=tables, tranches=tranches,
@@ -238,7 +271,9 @@ def read_corporate(book) -> CorporateDeal:
         key_obligors=key_obligors, rating_adjustments=adjustments, guarantors=guarantors,
         frequency=deal_kv["payment_frequency"], benchmark_rate=deal_kv["benchmark_rate"] or 0.0,
         reserve_initial=deal_kv["reserve_initial"] or 0.0, reserve_multiple=deal_kv["reserve_multiple"] or 0.0,
-        reserve_floor=deal_kv["reserve_floor"] or 0.0, cpr=deal_kv["cpr"] or 0.0, n_paths=asm["n_paths"],
+        reserve_floor=deal_kv["reserve_floor"] or 0.0, cpr=deal_kv["cpr"] or 0.0,
+        benchmark=benchmark[:deal_kv["periods"]] if benchmark is not None else None, revolving=revolving,
+        n_paths=asm["n_paths"],
         seed=asm["seed"], bdr_grid_step=asm["bdr_grid_step"])
 
 

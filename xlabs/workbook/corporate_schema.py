@@ -20,10 +20,20 @@ DEAL = BlockSpec("Deal", "Deal", keyvalue=True, doc="Deal terms, one key per row
     Col("payment_frequency", "int", default=12, lo=1, hi=12, doc="Payments per year: 1, 2, 3, 4, 6 or 12 (12 = monthly)."),
     Col("periods", "int", lo=1, hi=600, doc="Model horizon in payment periods (>= the longest asset, in months, and the legal final)."),
     Col("benchmark_rate", "fraction", default=0.0, doc="Annual floating benchmark (flat path)."),
+    Col("benchmark_schedule", "text", required=False, default="",
+        doc="Name of a Schedules row (Triggers sheet): the annual benchmark period by period; "
+            "replaces benchmark_rate when given."),
     Col("reserve_initial", "number", default=0.0, doc="Reserve funded at closing (yuan)."),
     Col("reserve_multiple", "number", default=0.0, hi=12, doc="Reserve target = k x (next fees + senior interest)."),
     Col("reserve_floor", "number", default=0.0, doc="Reserve target floor (yuan)."),
     Col("cpr", "fraction", default=0.0, doc="Annual prepayment rate of the aggregated pool."),
+    Col("revolving_periods", "int", default=0, lo=0, hi=600,
+        doc="Revolving (reinvestment) period: purchase_assets steps buy new assets in periods 1..N unless a "
+            "trigger ends it; 0 = none."),
+    Col("revolving_rate", "fraction", default=0.0, doc="Annual rate of the assets bought."),
+    Col("revolving_term", "int", default=0, lo=0, hi=600, doc="Term of the assets bought, in payment periods."),
+    Col("revolving_amortisation", "choice", default="level", choices=("level", "equal_principal", "bullet")),
+    Col("revolving_price", "number", default=1.0, doc="Cash paid per yuan of principal bought (1 = par)."),
 ))
 
 TRANCHES = BlockSpec("Tranches", "Tranches", doc="One row per class, senior first.", columns=(

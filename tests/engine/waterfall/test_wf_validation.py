@@ -59,7 +59,7 @@ def test_a_three_account_cycle_is_found_and_a_chain_is_not():
     (Step("interest", "transfer", "", "excess", to="principal"), "amount 'excess' applies to transfers from the reserve"),
     (Step("principal", "purchase_assets", "", "all"), "purchase_assets needs a revolving period (Revolving)"),
     (Step("interest", "pay_interest", "A", condition="after", trigger="ghost"),
-     "condition 'after' names a trigger that does not exist"),
+     "trigger named by condition 'after' does not exist"),
     (Step("interest", "pay_interest", "A", condition="sometimes"),
      "condition must be one of always, before, after, revolving, amortisation"),
     (Step("bank", "pay_interest", "A"), "source must be one of interest, principal, reserve, combined"),

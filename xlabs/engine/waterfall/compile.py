@@ -265,7 +265,7 @@ def validate(deal: m.WaterfallDeal) -> ProblemList:
         if s.condition not in m.CONDITIONS:
             P.add(w, f"condition must be one of {', '.join(m.CONDITIONS)}", s.condition)
         elif s.condition in ("before", "after") and s.trigger not in trig_names:
-            P.add(w, f"condition '{s.condition}' names a trigger that does not exist", s.trigger)
+            P.add(w, f"trigger named by condition '{s.condition}' does not exist", s.trigger)
         elif s.condition not in ("before", "after") and str(s.trigger or "").strip():
             P.add(w, f"a trigger is named but condition '{s.condition}' ignores it (use before or after)", s.trigger)
         names, mode = _split_payees(s.payees)
