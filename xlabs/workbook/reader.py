@@ -272,6 +272,10 @@ def read_default_table(b: Block | None, probs: ProblemList):
         return None
 
 
+CORPORATE_ONLY_SHEETS = ("Waterfall", "Triggers", "Obligors")
+"""Input sheets of the corporate schema (``corporate_schema.INPUT_SHEETS``) that a consumer deal has no use for."""
+
+
 def read_consumer(book) -> tuple[ConsumerDeal, CellIndex]:
     """Read a consumer deal from a workbook adapter; raise all problems at once."""
     probs = ProblemList()
@@ -279,6 +283,12 @@ def read_consumer(book) -> tuple[ConsumerDeal, CellIndex]:
     blocks_by_sheet = {n: read_blocks(n, sheet_values(book, n)) for n in names if n in S.INPUT_SHEETS}
     index = CellIndex()
     check_layout(book, blocks_by_sheet, probs, S.CONSUMER_BLOCKS)
+    for n in names:
+        if n in CORPORATE_ONLY_SHEETS:
+            # a deal document the consumer method would not read: refused rather than silently left out
+            probs.add(n, f"a '{n}' sheet is read for corporate deals only (Deal deal_type = corporate); a consumer "
+                      "deal is run with the Pengyuan waterfall set by its Tranches, Fees and Assumptions sheets "
+                      "(METHODOLOGY §5). Rename or remove the sheet, or set deal_type to corporate")
     deal_block = _block(blocks_by_sheet, S.DEAL, probs)
     deal_kv = read_keyvalue(deal_block, S.DEAL, probs)
     monthly_only(deal_block, deal_kv["payment_frequency"], "Deal", probs)
