@@ -17,6 +17,7 @@ SHOWN = {
     "0.00": lambda v: f"{v:.2f}",
     "0.0": lambda v: f"{v:.1f}",
     "0.0000": lambda v: f"{v:.4f}",
+    "0": lambda v: f"{v:.0f}",
 }
 
 

@@ -236,7 +236,7 @@ def test_cli_rates_the_corporate_sample_with_a_million_paths(tmp_path):
     out = tmp_path / "corp.rated.xlsx"
     assert main(["rate", str(SAMPLE), "-o", str(out), "-q"]) == 0
     wb = openpyxl.load_workbook(out)
-    for name in ("Portfolio", "Stress", "KeyObligor", "Rating", "Run"):
+    for name in ("Portfolio", "Stress", "KeyObligor", "Rating", "CashFlows", "Run"):
         assert name in wb.sheetnames
     run = {r[0]: r[1] for r in wb["Run"].iter_rows(min_row=5, values_only=True) if r[0]}
     assert run["Monte Carlo paths"] == 1_000_000 and run["seed"] == 20261123
@@ -245,7 +245,7 @@ def test_cli_rates_the_corporate_sample_with_a_million_paths(tmp_path):
         assert [[c.value for c in row] for row in src[name].iter_rows()] == \
                [[c.value for c in row] for row in wb[name].iter_rows()], name
     assert wb["Portfolio"]._charts and wb["Stress"]._charts
-    assert numbers_that_do_not_fit(out, ("Portfolio", "Stress", "KeyObligor", "Rating", "Run")) == []
+    assert numbers_that_do_not_fit(out, ("Portfolio", "Stress", "KeyObligor", "Rating", "CashFlows", "Run")) == []
     ko = list(wb["KeyObligor"].iter_rows(min_row=5, values_only=True))
     assert all(r[3] for r in ko if r[0]), "every key-obligor row says which obligors default, or that none is below"
 
@@ -511,3 +511,31 @@ def test_a_benchmark_schedule_sets_the_floating_coupon_period_by_period(tmp_path
     kw["deal"]["benchmark_schedule"] = "sofr"
     build_corporate_workbook(path, **kw)
     assert any(w.startswith("Deal!B") and r.startswith("no Schedules row of that name") for w, r in _problems(path))
+
+
+def test_the_cash_flow_sheet_shows_when_each_trigger_was_in_effect(tmp_path):
+    """§5.3: a non-curable cumulative-default trigger at 0.5 % is in effect from the first period whose
+    cumulative default ratio (the sheet's own pool column) exceeds 0.5 %, and in every later period."""
+    kw = tiny_kwargs()
+    kw["assumptions"].update(n_paths=20_000)
+    kw["triggers"] = [{"name": "cdr_05", "test": "cdr_above", "level": 0.005, "effects": "sequential",
+                       "curable": "no"},
+                      {"name": "never", "test": "cdr_above", "level": 0.99, "effects": "sequential", "curable": "no"}]
+    path = tmp_path / "trig.xlsx"
+    build_corporate_workbook(path, **kw)
+    res = rate_workbook(path, out=tmp_path / "trig.rated.xlsx")
+    ws = openpyxl.load_workbook(tmp_path / "trig.rated.xlsx")["CashFlows"]
+    rows = list(ws.iter_rows(values_only=True))
+    head = rows[3]
+    body = [r for r in rows[4:] if isinstance(r[0], int)][:PERIODS]
+    assert [r[0] for r in body] == list(range(1, PERIODS + 1))
+    cdr = [r[head.index("cumulative_default_ratio")] for r in body]
+    on = [r[head.index("trigger cdr_05 in effect")] for r in body]
+    first = next(t for t, x in enumerate(cdr, 1) if x > 0.005)
+    assert on == ["no"] * (first - 1) + ["yes"] * (PERIODS - first + 1)
+    assert set(r[head.index("trigger never in effect")] for r in body) == {"no"}
+    table = {r[0]: r[1:3] for r in rows[rows.index(next(r for r in rows if r[0] == "Triggers")) + 2:] if r[0]}
+    assert table == {"cdr_05": (first, PERIODS - first + 1), "never": ("never", 0)}
+    # the base case is the Monte Carlo mean pool default ratio
+    assert res.result.base_cashflows.cdr == pytest.approx(float(np.mean(res.result.mc.default_ratio)), rel=1e-15)
+    assert rows[0][0].startswith(f"Tiny CLO: base-case cash flows at CDR {res.result.base_cashflows.cdr:.4%}")

@@ -29,7 +29,8 @@ from .amortisation import pool_schedule
 from .portfolio import build_model_inputs, key_obligor_test, simulate_pool
 from .rating_map import TrancheRating, apply_adjustments, model_indicated, validate_adjustments
 from .ratings import BELOW_SCALE, SCALE, notch
-from .waterfall import compile_deal
+from .waterfall import compile_deal, scenario_arrays
+from .waterfall import run as run_waterfall
 from .waterfall.bdr import BDR_GRID_STEP, breakeven_table, protection_table
 
 TESTED = SCALE[:16]
@@ -48,6 +49,7 @@ class CorporateRating:
     ratings: list                  # TrancheRating
     credit_enhancement: dict
     waterfall: object              # WaterfallDeal used for the stress test
+    base_cashflows: object = None  # WaterfallResult: base scenario at the Monte Carlo mean pool default ratio
     timings: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
 
@@ -273,6 +275,8 @@ def rate_corporate(deal, progress=None, client=None) -> CorporateRating:
         stress_parts.append(part[part.tranche == tr.name])
     stress = pd.concat(stress_parts, ignore_index=True) if stress_parts else pd.DataFrame()
     timings["stress BDR search"] = time.perf_counter() - t
+    # the base case shown period by period: no stress, the expected pool default ratio of the Monte Carlo
+    base_cf = run_waterfall(prog, scenario_arrays(wf), float(np.mean(mc.default_ratio)))
 
     # cap 3: key obligors
     ids = [o.id for o in deal.obligors]
@@ -307,7 +311,8 @@ def rate_corporate(deal, progress=None, client=None) -> CorporateRating:
     timings["total"] = time.perf_counter() - t0
     tick(1.0, "done")
     return CorporateRating(inputs=inputs, mc=mc, targets=targets, stress=stress, key_obligor=key_df,
-                           ratings=ratings, credit_enhancement=ce, waterfall=wf, timings=timings, notes=notes)
+                           ratings=ratings, credit_enhancement=ce, waterfall=wf, base_cashflows=base_cf,
+                           timings=timings, notes=notes)
 
 
 def check_corporate(deal) -> None:

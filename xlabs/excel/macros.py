@@ -70,11 +70,13 @@ def read_corporate_deal(book):
 def _corporate_sheets(res, deal):
     from ..workbook import corporate_writer as CW
     return (CW.portfolio_sheet(res, deal), CW.stress_sheet(res, deal), CW.key_obligor_sheet(res, deal),
-            W.rating_sheet(res.ratings, {t.name: t.balance for t in deal.tranches}, deal.name, CORPORATE_NOTE))
+            W.rating_sheet(res.ratings, {t.name: t.balance for t in deal.tranches}, deal.name, CORPORATE_NOTE),
+            W.cashflows_sheet(res, deal, f"base-case cash flows at CDR {res.base_cashflows.cdr:.4%}, the Monte Carlo "
+                                         "mean pool default ratio, base scenario"))
 
 
 def rate_corporate_deal(book, *, source_name: str = "", checksum: str = "", client=None) -> tuple:
-    """Corporate deal: Portfolio, Stress, KeyObligor, Rating and Run sheets (METHODOLOGY 4, 6, 8)."""
+    """Corporate deal: Portfolio, Stress, KeyObligor, Rating, CashFlows and Run sheets (METHODOLOGY 4, 5, 6, 8)."""
     from ..engine.corporate import rate_corporate
     from ..workbook import corporate_schema as CS
     t0 = time.perf_counter()
@@ -124,7 +126,7 @@ def rate_deal(book, *, source_name: str = "", checksum: str = "") -> tuple:
     """Rate the deal in ``book`` and write its output sheets (consumer or corporate, by Deal!deal_type).
 
     Consumer: TDR, Stress, Rating, CashFlows, Run.  Corporate: Portfolio,
-    Stress, KeyObligor, Rating, Run.  Returns ``(deal, result, info)``;
+    Stress, KeyObligor, Rating, CashFlows, Run.  Returns ``(deal, result, info)``;
     raises ValidationError before writing anything when an input is wrong.
     """
     if is_corporate(book):

@@ -139,7 +139,7 @@ CORPORATE_BLOCKS = (DEAL, TRANCHES, FEES, WATERFALL, TRIGGERS, OBLIGORS, ASSUMPT
                     *PORTFOLIO_TABLES.values(), STRESS_SCENARIOS, KEY_OBLIGORS, ADJUSTMENTS)
 INPUT_SHEETS = ("Deal", "Tranches", "Fees", "Waterfall", "Triggers", "Obligors", "Assumptions", "RatingTables",
                 "Adjustments")
-OUTPUT_SHEETS = ("Portfolio", "Stress", "KeyObligor", "Rating", "Run")
+OUTPUT_SHEETS = ("Portfolio", "Stress", "KeyObligor", "Rating", "CashFlows", "Run")
 
 
 def schema_markdown() -> str:

@@ -162,31 +162,48 @@ def rating_sheet(ratings, balances, deal_name, method_note) -> SheetOut:
     return s
 
 
-def cashflows_sheet(res, deal) -> SheetOut:
+def cashflows_sheet(res, deal, label: str | None = None) -> SheetOut:
+    """The base case period by period (METHODOLOGY §5): pool, accounts, each tranche, then each fee and
+    trigger when the cash-flow model has them (the data waterfall), the tranche outcomes, the first
+    period each trigger was in effect, and a chart of tranche balances.  ``label`` says which case."""
     cf = res.base_cashflows
     s = SheetOut("CashFlows")
-    s.title(f"{deal.name}: base-case cash flows at CDR {cf.cdr:.4%} (METHODOLOGY 5)")
+    s.title(f"{deal.name}: {label or f'base-case cash flows at CDR {cf.cdr:.4%}'} (METHODOLOGY 5)")
     names = list(cf.tranches)
+    fees = dict(getattr(cf, "fees", None) or {})
+    triggers = getattr(cf, "triggers", None)
+    trig_names = list(triggers.columns) if triggers is not None else []
     headers = ["period"] + list(cf.pool.columns) + list(cf.accounts.columns)
     for n in names:
         headers += [f"{n} {c}" for c in cf.tranches[n].columns]
+    for n in fees:
+        headers += [f"{n} {c}" for c in fees[n].columns]
+    headers += [f"trigger {n} in effect" for n in trig_names]
     rows = []
     for i, p in enumerate(cf.pool.index):
         row = [int(p)] + list(cf.pool.iloc[i]) + list(cf.accounts.iloc[i])
         for n in names:
             row += list(cf.tranches[n].iloc[i])
+        for n in fees:
+            row += list(fees[n].iloc[i])
+        row += ["yes" if triggers.iloc[i][n] else "no" for n in trig_names]
         rows.append(row)
     fm = {h: MONEY for h in headers[1:]}
-    fm["cumulative_default_ratio"] = PCT
+    for h in ("cumulative_default_ratio", "revolving", "excess_spread"):
+        fm[h] = PCT if h != "revolving" else "0"
     top = 3
     s.table(top, 1, "Per period (yuan)", headers, rows, fm)
     status_top = top + len(rows) + 4
-    s.table(status_top, 1, "Tranche outcome", ["tranche", "defaulted", "period", "kind", "loss"],
-            [(n, bool(st.defaulted), int(st.period), st.kind, st.loss) for n, st in cf.status.iterrows()],
-            {"loss": MONEY})
+    after = s.table(status_top, 1, "Tranche outcome", ["tranche", "defaulted", "period", "kind", "loss"],
+                    [(n, bool(st.defaulted), int(st.period), st.kind, st.loss) for n, st in cf.status.iterrows()],
+                    {"loss": MONEY})
+    if trig_names:
+        first = cf.trigger_first
+        after = s.table(after, 1, "Triggers", ["trigger", "first period in effect", "periods in effect"],
+                        [(n, int(first[n]) if first[n] else "never", int(triggers[n].sum())) for n in trig_names])
     first, last = top + 2, top + 1 + len(rows)
     series = [Series(headers.index(f"{n} balance") + 1, top + 1, first, last) for n in names]
-    s.charts.append(Chart("line", "Tranche balances over time (base case)", f"A{status_top + len(names) + 4}",
+    s.charts.append(Chart("line", "Tranche balances over time (base case)", f"A{after + 1}",
                           (1, first, last), series, x_title="period", y_title="balance"))
     return s
 
