@@ -47,3 +47,8 @@ def __getattr__(name):
         from .engine import portfolio
         return getattr(portfolio, name)
     raise AttributeError(f"module 'xlabs' has no attribute {name!r}")
+
+
+def __dir__():
+    """The module's names and the lazily imported ones, so that ``dir(xlabs)`` and tab completion list them."""
+    return sorted(set(globals()) | set(__all__))

@@ -539,3 +539,13 @@ def test_the_cash_flow_sheet_shows_when_each_trigger_was_in_effect(tmp_path):
     # the base case is the Monte Carlo mean pool default ratio
     assert res.result.base_cashflows.cdr == pytest.approx(float(np.mean(res.result.mc.default_ratio)), rel=1e-15)
     assert rows[0][0].startswith(f"Tiny CLO: base-case cash flows at CDR {res.result.base_cashflows.cdr:.4%}")
+
+
+def test_a_key_obligor_table_whose_k_rises_as_the_rating_falls_is_refused(tmp_path):
+    rising = [{"target_rating": r, "k": k} for r, k in (("AAA", 1), ("AA", 2), ("A", 1), ("BBB", 1), ("A", 1))]
+    path = tmp_path / "ko.xlsx"
+    build_corporate_workbook(path, **tiny_kwargs(key_obligors=rising))
+    probs = _problems(path)
+    rules = sorted(r for _, r in probs)
+    assert rules == ["k must not rise as the target rating falls: 2 at AAsf, 1 at AAAsf", "target rating listed twice"]
+    assert all(w.startswith("RatingTables!") for w, _ in probs)

@@ -44,3 +44,12 @@ def test_engine_has_no_print_calls():
     import re
     bad = [str(f) for f in ENGINE.rglob("*.py") if re.search(r"^\s*print\(", f.read_text(encoding="utf-8"), re.M)]
     assert bad == []
+
+
+def test_dir_lists_the_lazily_imported_names_without_importing_them():
+    code = ("import sys, xlabs; names = dir(xlabs); "
+            "print(all(n in names for n in xlabs.__all__), 'xlabs.engine.portfolio' in sys.modules, "
+            "callable(xlabs.simulate_defaults), callable(xlabs.correlated_diversity))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2]).stdout.split()
+    assert out == ["True", "False", "True", "True"]

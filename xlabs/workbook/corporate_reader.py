@@ -111,6 +111,26 @@ def _map_rows(problems, blocks) -> list:
     return out
 
 
+def key_obligor_problems(ko_rows, b, probs: ProblemList) -> None:
+    """The key-obligor table (§4.7): one row per target rating, and k never rising as the rating falls
+    (a lower rating cannot assume more obligors defaulting than a higher one: its cap would otherwise
+    pass at a rating above one where the tranche fails)."""
+    seen: dict = {}
+    rows = [(row, r) for row, r in ko_rows if r["target_rating"] is not None and r["k"] is not None]
+    for row, r in rows:
+        key = SCALE[notch(r["target_rating"])]
+        if key in seen:
+            probs.add(cell_ref(b.sheet, row, 1) if b else "RatingTables", "target rating listed twice", key)
+        seen[key] = (row, r["k"])
+    prev = None
+    for key in sorted(seen, key=notch):
+        row, k = seen[key]
+        if prev is not None and k > prev[1]:
+            at = cell_ref(b.sheet, row, b.column("k") or 2) if b else "RatingTables"
+            probs.add(at, f"k must not rise as the target rating falls: {k} at {key}, {prev[1]} at {prev[0]}", k)
+        prev = (key, k)
+
+
 def read_corporate(book) -> CorporateDeal:
     """Read a corporate deal from a workbook adapter; raise every problem at once."""
     probs = ProblemList()
@@ -213,6 +233,7 @@ def read_corporate(book) -> CorporateDeal:
                   "the stress scenarios raise the servicer fee (servicer_fee_up) but no fee is marked servicer: "
                   "mark the servicing fee (servicer = yes), or add one with rate 0 and a pay_fee step for it")
     key_obligors = shipped_key_obligor_table() if not ko_rows else {r["target_rating"]: r["k"] for _, r in ko_rows}
+    key_obligor_problems(ko_rows, blocks.get(C.KEY_OBLIGORS.sheet, {}).get("key_obligors"), probs)
     adjustments = [RatingAdjustment(r["tranche"], r["factor"], r["kind"], r["value"], r["reason"], r["coverage"]) for _, r in adj_rows]
     names = {t.name for t in tranches}
     ab = blocks.get("Adjustments", {}).get("rating_adjustments")

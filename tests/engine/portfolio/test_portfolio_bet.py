@@ -14,6 +14,7 @@ from xlabs.engine.portfolio import (
     mbet_loss_distribution,
     shipped_diversity_table,
 )
+from xlabs.errors import ValidationError
 
 
 def test_diversity_table_matches_seed_003_rows():
@@ -63,6 +64,19 @@ def test_correlated_diversity():
     s = np.sqrt(p * (1 - p)) * f
     hand = (0.1 + 0.4) * (0.9 + 1.6) / (s[0] ** 2 + s[1] ** 2 + 2 * 0.5 * s[0] * s[1])
     assert correlated_diversity(p, f, [[1, 0.5], [0.5, 1]]) == pytest.approx(hand)
+
+
+@pytest.mark.parametrize("corr, rule", [
+    ([[1, 0.5], [-0.5, 1]], "must be symmetric"),           # the +-0.5 cancel: D as if independent
+    ([[3, 2], [2, 3]], "diagonal must be 1"),
+    ([[1, 1.2], [1.2, 1]], "correlations must lie in [-1, 1]"),
+    ([[1, 0.9, -0.9], [0.9, 1, 0.9], [-0.9, 0.9, 1]], "must be positive semi-definite"),
+])
+def test_correlated_diversity_refuses_what_is_not_a_correlation_matrix(corr, rule):
+    n = len(corr)
+    with pytest.raises(ValidationError) as e:
+        correlated_diversity(np.full(n, 0.1), np.ones(n), corr)
+    assert any(p.where == "corr" and p.rule.startswith(rule) for p in e.value.problems), e.value.problems
 
 
 def test_mbet_single_pool_is_bet_and_two_pools_match_enumeration():

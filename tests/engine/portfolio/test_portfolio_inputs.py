@@ -138,3 +138,9 @@ def test_build_model_inputs_and_validation():
     for word in ("balance", "remaining term", "shadow rating", "amortisation", "collateral"):
         assert word in rules
     assert all(p.where == "obligors!row 1" for p in e.value.problems)
+    # an n x n correlation typed with a wrong diagonal is read as loadings: the problem says so
+    corr = np.full((5, 5), 0.3) + 0.6 * np.eye(5)          # diagonal 0.9
+    with pytest.raises(ValidationError) as e:
+        build_model_inputs(obs, correlation=corr)
+    assert any("read as a correlation matrix only when its diagonal is 1" in p.rule for p in e.value.problems)
+    build_model_inputs(obs, correlation=np.full((5, 5), 0.3) + 0.7 * np.eye(5))        # diagonal 1: accepted

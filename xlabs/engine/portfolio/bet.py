@@ -18,7 +18,7 @@ import numpy as np
 from scipy import stats
 
 from ...errors import ProblemList
-from .checks import as_float_array, check_fraction
+from .checks import as_float_array, check_correlation_matrix, check_fraction
 from .tables import read_rows
 
 DIVERSITY_FILE = "corporate_diversity_score.csv"
@@ -158,11 +158,15 @@ def correlated_diversity(pd, par, corr) -> float:
     probs = ProblemList()
     p = as_float_array(pd, "pd", probs, (1,))
     f = as_float_array(par, "par", probs, (1,))
-    c = as_float_array(corr, "corr", probs, (2,))
+    c = check_correlation_matrix(corr, probs, "corr")
     if p is not None:
         check_fraction(p, "pd", probs)
     if p is not None and f is not None and c is not None and (f.shape != p.shape or c.shape != (p.size, p.size)):
         probs.add("corr", "pd, par must have the same length n and corr shape (n, n)")
+    if c is not None and not probs.problems and np.linalg.eigvalsh(c).min() < -1e-10:
+        # a matrix that is not a correlation matrix can make the variance below any value, or cancel it
+        probs.add("corr", "must be positive semi-definite (a correlation matrix)",
+                  float(np.linalg.eigvalsh(c).min()))
     probs.raise_if_any()
     sd = np.sqrt(p * (1 - p)) * f
     denom = float(sd @ c @ sd)

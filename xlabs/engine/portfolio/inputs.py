@@ -564,6 +564,14 @@ def build_model_inputs(obligors, tables: PortfolioTables | None = None, correlat
         c = np.asarray(correlation, dtype=float)
         if c.ndim == 2 and c.shape == (n, n) and np.allclose(np.diag(c), 1.0):
             cm = loadings_from_matrix(c)
+        elif c.ndim == 2 and c.shape == (n, n):
+            try:
+                cm = check_loading_input(c, n)
+            except ValidationError as e:
+                # an n x n input is ambiguous: say how it was read
+                raise ValidationError(list(e.problems) + [Problem(
+                    "correlation", "an (n, n) array is read as a correlation matrix only when its diagonal is 1; "
+                    "this one was read as factor loadings", float(np.max(np.abs(np.diag(c) - 1.0))))]) from None
         else:
             cm = check_loading_input(c, n)
     return ModelInputs([o.id for o in obligors], pd, ex, rec, lag, terms, mult, cm,
