@@ -226,6 +226,22 @@ def test_rerun_stress_replaces_only_stress_and_rating(deal_path):
     assert [s.name for s in fake.sheets][-2:] == ["Stress", "Rating"]
 
 
+def test_rerun_stress_of_a_corporate_deal_replaces_only_stress_and_rating(tmp_path):
+    from tests.corporate.test_corporate_path import tiny_kwargs
+    from xlabs.workbook.corporate_build import build_corporate_workbook
+
+    kw = tiny_kwargs()
+    kw["assumptions"].update(n_paths=20_000)
+    path = build_corporate_workbook(tmp_path / "corp.xlsx", **kw)
+    fake = FakeBook(path)
+    xl = XlwingsBook(fake)
+    macros.rate_deal(xl)
+    kept = {n: fake.sheets[n] for n in ("Portfolio", "KeyObligor", "CashFlows")}
+    macros.rerun_stress(xl)
+    assert all(fake.sheets[n] is s for n, s in kept.items())
+    assert [s.name for s in fake.sheets][-2:] == ["Stress", "Rating"]
+
+
 def test_validate_inputs_lists_problems_on_a_sheet(make_workbook):
     path = make_workbook(lambda kw: kw["tranches"][0].update(coupon=4.0))
     fake = FakeBook(path)

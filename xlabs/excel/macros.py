@@ -160,9 +160,9 @@ def rerun_stress(book) -> tuple:
         deal = read_corporate_deal(book)
         res = rate_corporate(deal, progress=book.progress)
         protected = tuple(n for n in book.sheet_names() if n in CS.INPUT_SHEETS)
-        _, stress, _, rating = _corporate_sheets(res, deal)
-        book.write_sheet(stress, protected)
-        book.write_sheet(rating, protected)
+        sheets = {sh.name: sh for sh in _corporate_sheets(res, deal)}
+        book.write_sheet(sheets["Stress"], protected)
+        book.write_sheet(sheets["Rating"], protected)
         return deal, res
     deal, index = read_deal(book)
     res = _rate(book, deal, index)
