@@ -421,19 +421,20 @@ def test_a_formula_whose_result_is_empty_reads_as_blank(make_workbook, tmp_path)
     assert deal.tranches[0].term_years is None
 
 
-def test_a_corporate_waterfall_sheet_in_a_consumer_deal_is_refused(make_workbook, tmp_path):
+def test_an_obligors_sheet_in_a_consumer_deal_is_refused(make_workbook, tmp_path):
     from xlabs.workbook import corporate_schema, schema
     from xlabs.workbook.reader import CORPORATE_ONLY_SHEETS
 
-    assert set(CORPORATE_ONLY_SHEETS) == set(corporate_schema.INPUT_SHEETS) - set(schema.INPUT_SHEETS)
+    assert set(CORPORATE_ONLY_SHEETS) == (set(corporate_schema.INPUT_SHEETS) - set(schema.INPUT_SHEETS)
+                                          - set(schema.WATERFALL_SHEETS))
     path = make_workbook()
     wb = openpyxl.load_workbook(path)
-    ws = wb.create_sheet("Waterfall")
-    ws.append(["Waterfall"])
-    ws.append(["source", "action", "payees"])
-    ws.append(["interest", "pay_interest", "Nobody"])
+    ws = wb.create_sheet("Obligors")
+    ws.append(["Obligors"])
+    ws.append(["id", "balance"])
+    ws.append(["OB1", 1000.0])
     wb.create_sheet("Notes").append(["an analyst's own sheet is left alone"])
     wb.save(path)
     probs, _ = _problems(path)
-    assert [w for w, _ in probs] == ["Waterfall"], probs
+    assert [w for w, _ in probs] == ["Obligors"], probs
     assert "corporate deals only" in next(iter(probs))[1]

@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ProblemList
+from ..model import waterfall as wm
+from ..model.consumer import waterfall_fees, waterfall_tranches
 from . import cashflow_model as cfm
 from .amortisation import pool_schedule
 from .default_table import shipped_table
@@ -23,6 +25,10 @@ from .rating_map import TrancheRating, apply_adjustments, model_indicated, valid
 from .ratings import BELOW_SCALE
 from .static_pool import extrapolate_vintages
 from .stress import protection_distance, scenarios_by_rating
+from .timing import fit_to_life
+from .waterfall import compile_deal, scenario_arrays
+from .waterfall import run as run_waterfall
+from .waterfall.bdr import STATES, breakeven_table
 
 
 @dataclass
@@ -144,7 +150,29 @@ def rate_consumer(deal, progress=None) -> ConsumerRating:
     by_rating = scenarios_by_rating(deal.scenarios)
     n_tasks = max(1, len(rated) * sum(len(v) for v in by_rating.values()))
     done = 0
-    for t in rated:
+    wf = prog = None
+    if deal.waterfall is not None:
+        # the deal's own waterfall: one search per distinct scenario, every rated tranche (§6.1)
+        wf = data_waterfall_deal(deal, schedule, va.timing)
+        prog = compile_deal(wf)
+        flat = [(r, s) for r, scs in by_rating.items() for s in scs]
+        bt = breakeven_table(prog, [s for _, s in flat], tranches=[t.name for t in rated],
+                             step=getattr(a, "bdr_grid_step", cfm.BDR_GRID_STEP))
+        for k, t in enumerate(rated):
+            for i, (r, s) in enumerate(flat):
+                tdr = float(tdr_df[(tdr_df.tranche == t.name) & (tdr_df.rating == r)].iloc[0].tdr)
+                bdr = float(bt.bdr[i, k])
+                d, rel = protection_distance(bdr, tdr)
+                stress_rows.append({
+                    "tranche": t.name, "rating": r, "scenario": s.name, "bdr": bdr,
+                    "bdr_state": STATES[int(bt.state[i, k])],
+                    "tdr": tdr, "distance": d, "relative_distance": rel,
+                    "passes": bdr >= tdr and int(bt.state[i, k]) != 2, "evaluations": int(bt.evaluations[i, k]),
+                })
+        rated_loop = []
+    else:
+        rated_loop = rated
+    for t in rated_loop:
         j = names.index(t.name)
         for r, scs in by_rating.items():
             tdr_row = tdr_df[(tdr_df.tranche == t.name) & (tdr_df.rating == r)].iloc[0]
@@ -166,10 +194,14 @@ def rate_consumer(deal, progress=None) -> ConsumerRating:
                     tick(0.2 + 0.7 * done / n_tasks, f"stress tests {done}/{n_tasks}")
     stress_df = pd.DataFrame(stress_rows)
     timings["stress BDR search"] = time.perf_counter() - t1
-    timings["BDR searches"] = len(cache)
+    timings["BDR searches"] = bt.searches if wf is not None else len(cache)
 
     # --- ratings (§8) --------------------------------------------------------
-    ce = credit_enhancement(deal.tranches, float(schedule.balance[0]))
+    if wf is not None:
+        from .corporate import credit_enhancement as ranked  # pro-rata classes share a rank (§4.8)
+        ce = ranked(deal.tranches, float(schedule.balance[0]), wf.steps)
+    else:
+        ce = credit_enhancement(deal.tranches, float(schedule.balance[0]))
     validate_adjustments(deal.rating_adjustments, names)
     ratings = []
     for t in rated:
@@ -183,13 +215,46 @@ def rate_consumer(deal, progress=None) -> ConsumerRating:
                             caps={"portfolio": None, "cash flow": cap, "key obligor": None},
                             model_indicated=model_indicated([cap]))
         ratings.append(apply_adjustments(row, deal.rating_adjustments))
-    base_inp = cfm.build_inputs(deal, schedule, va.timing, None)
-    base_cf = cfm.run(base_inp, min(base_cdr, 1.0))
+    if wf is not None:
+        base_cf = run_waterfall(prog, scenario_arrays(wf), min(base_cdr, 1.0))
+    else:
+        base_cf = cfm.run(cfm.build_inputs(deal, schedule, va.timing, None), min(base_cdr, 1.0))
     timings["total"] = time.perf_counter() - t0
     tick(1.0, "done")
     return ConsumerRating(vintages=va, fit=fit, adjusted=adjusted, base_cdr=base_cdr, tdr=tdr_df, stress=stress_df,
                           ratings=ratings, base_cashflows=base_cf, schedule=schedule, credit_enhancement=ce,
                           timings=timings, notes=notes)
+
+
+def data_waterfall_deal(deal, schedule, base_timing) -> wm.WaterfallDeal:
+    """The deal's own waterfall (``deal.waterfall``, §5.3–5.4) on the pool of its loan tape.
+
+    The pool is the tape's aggregated schedule (§5.1) with the base-case CPR,
+    recovery and lag and the static-pool timing fitted to the pool's life
+    (§3.2, §5.2), exactly as the built-in waterfall sees it
+    (:func:`~xlabs.engine.cashflow_model.build_inputs`); the horizon and every
+    legal final is :func:`~xlabs.engine.cashflow_model.horizon`.  Tranches and
+    fees are mapped by :func:`~xlabs.model.consumer.waterfall_tranches` and
+    :func:`~xlabs.model.consumer.waterfall_fees` (the tax is the fee ``tax``).
+    """
+    a = deal.assumptions
+    H = cfm.horizon(deal, schedule)
+    life = max(schedule.last_period, 1)
+
+    def pad(x):
+        out = np.zeros(H)
+        m = min(H, len(x))
+        out[:m] = np.asarray(x, dtype=float)[:m]
+        return list(out)
+
+    dw = deal.waterfall
+    return wm.WaterfallDeal(
+        name=deal.name, periods=H, tranches=waterfall_tranches(deal.tranches), steps=dw.steps,
+        fees=waterfall_fees(deal.fees, deal.tax_rate), triggers=dw.triggers, schedules=dw.schedules,
+        pool_balance=float(schedule.balance[0]), pool_amort=pad(schedule.amort_fraction),
+        pool_yield=pad(schedule.interest_yield), cpr=a.cpr, recovery_rate=a.recovery_rate,
+        recovery_lag=int(a.recovery_lag), timing=list(fit_to_life(base_timing, life)), revolving=dw.revolving,
+        reserve_initial=deal.reserve_initial, reserve_multiple=deal.reserve_multiple, frequency=deal.frequency)
 
 
 def check_deal(deal) -> None:

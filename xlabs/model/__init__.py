@@ -3,6 +3,7 @@
 from .consumer import (  # noqa: F401
     AMORTISATION_TYPES,
     ConsumerDeal,
+    DataWaterfall,
     Fee,
     FitAdjustment,
     LoanTape,

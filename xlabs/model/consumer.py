@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import waterfall as wm
+
 AMORTISATION_TYPES = ("level", "equal_principal", "bullet")
 """Loan amortisation types of §5.1: level payment (等额本息), equal principal
 (等额本金), interest-only with principal at maturity (先息后本 / bullet)."""
@@ -47,6 +49,7 @@ class Tranche:
     timely_interest: bool = True
     residual: bool = False
     term_years: float | None = None
+    interest: str | None = None     # with a data waterfall: timely / deferrable / timely_when_senior (§5.4)
 
 
 @dataclass
@@ -59,6 +62,7 @@ class Fee:
     basis: str = "pool_balance"
     rate: float = 0.0
     amount: float = 0.0
+    servicer: bool = False     # with a data waterfall: pays the replacement-servicer stress (§6.2)
 
 
 @dataclass
@@ -180,3 +184,42 @@ class ConsumerDeal:
     stress_multiples: dict = field(default_factory=dict)
     default_table: object = None     # DefaultRateTable; None = shipped
     seed: int = 0
+    waterfall: DataWaterfall | None = None
+    """The deal's own waterfall (a Waterfall sheet); None: the built-in Pengyuan waterfall (§5.3)."""
+
+
+@dataclass
+class DataWaterfall:
+    """A consumer deal's waterfall written as data (METHODOLOGY §5.3–5.4): ``steps``, ``triggers`` and
+    ``schedules`` as in :mod:`xlabs.model.waterfall`, and an optional revolving period
+    (:class:`xlabs.model.waterfall.Revolving`).  Payees are the deal's tranche and fee names, and
+    ``tax`` for the tax on interest income (Deal ``tax_rate``)."""
+
+    steps: list
+    triggers: list = field(default_factory=list)
+    schedules: dict = field(default_factory=dict)
+    revolving: object = None
+
+
+TAX_FEE = "tax"
+"""Name of the tax on interest income as a payee of a data waterfall."""
+
+
+def waterfall_tranches(tranches) -> list:
+    """Consumer tranches as :class:`~xlabs.model.waterfall.TrancheSpec`: fixed coupon (none for a residual
+    tranche without one, so a coupon stress leaves it alone, as in the built-in waterfall), the interest
+    rule ``interest`` or else timely / deferrable by ``timely_interest``, legal final at the model horizon.
+
+    The built-in waterfall relaxes a junior tranche's timely interest after acceleration (timely only
+    once the tranches above it are repaid); a data waterfall's rule holds throughout, so a deal whose
+    documents say so writes ``timely_when_senior``."""
+    return [wm.TrancheSpec(t.name, t.balance, "none" if t.residual and not t.coupon else "fixed", t.coupon,
+                           t.interest or ("timely" if t.timely_interest else "deferrable"), 0, 1 if t.rated else 0)
+            for t in tranches]
+
+
+def waterfall_fees(fees, tax_rate: float) -> list:
+    """Consumer fees as :class:`~xlabs.model.waterfall.FeeSpec` in their order, then the tax on interest
+    income (``tax_rate``) as the fee named :data:`TAX_FEE` when it is above 0."""
+    out = [wm.FeeSpec(f.name, f.basis, f.rate, f.amount, "fee", "", 1 if f.servicer else 0) for f in fees]
+    return out + ([wm.FeeSpec(TAX_FEE, "interest_income", float(tax_rate), kind="tax")] if tax_rate else [])

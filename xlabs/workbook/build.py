@@ -49,14 +49,15 @@ def _kv(ws, top, title, items: dict, notes: dict | None = None) -> int:
 def build_consumer_workbook(path, *, deal: dict, tranches: list, fees: list, loans: dict, vintages: dict,
                             assumptions: dict, fit_adjustments=(), scenarios=None, multiples=None,
                             default_rates="shipped", adjustments=(), notes: dict | None = None,
-                            xlwings_conf: bool = True):
+                            xlwings_conf: bool = True, steps=None, triggers=(), schedules=None):
     """Write a consumer deal workbook.
 
     ``loans`` maps the Pool columns to equal-length sequences; ``vintages``
     has ``labels``, ``balances`` and ``grid`` (n_vintages x months, NaN = not
     observed).  ``scenarios`` / ``multiples`` default to the shipped tables;
     ``default_rates="shipped"`` writes the shipped table, None leaves the
-    block out (the run then uses the shipped table).
+    block out (the run then uses the shipped table).  ``steps`` (dicts keyed by the Waterfall columns)
+    writes a Waterfall sheet, the deal's own waterfall; ``triggers`` and ``schedules`` a Triggers sheet.
     """
     wb = openpyxl.Workbook()
     ws = wb.active
@@ -66,12 +67,26 @@ def build_consumer_workbook(path, *, deal: dict, tranches: list, fees: list, loa
     ws.column_dimensions["C"].width = 60
 
     ws = wb.create_sheet("Tranches")
-    heads = ["name", "balance", "coupon", "rated", "timely_interest", "residual", "term_years"]
+    heads = ["name", "balance", "coupon", "rated", "timely_interest", "residual", "term_years"] + (
+        ["interest"] if any("interest" in t for t in tranches) else [])
     _block(ws, 1, "Tranches", heads, [[t.get(h) for h in heads] for t in tranches], {"coupon"})
 
     ws = wb.create_sheet("Fees")
-    heads = ["name", "basis", "rate", "amount"]
+    heads = ["name", "basis", "rate", "amount"] + (["servicer"] if any("servicer" in f for f in fees) else [])
     _block(ws, 1, "Fees", heads, [[f.get(h) for h in heads] for f in fees], {"rate"})
+
+    if steps is not None:
+        from . import corporate_schema as C
+        from .corporate_build import _rows_of
+        ws = wb.create_sheet("Waterfall")
+        _block(ws, 1, C.WATERFALL.title, *_rows_of(C.WATERFALL, steps))
+        if triggers or schedules:
+            ws = wb.create_sheet("Triggers")
+            r = _block(ws, 1, C.TRIGGERS.title, *_rows_of(C.TRIGGERS, triggers), {"level"})
+            if schedules:
+                n = max(len(v) for v in schedules.values())
+                _block(ws, r, "Schedules", ["name"] + list(range(1, n + 1)),
+                       [[k] + [float(x) for x in v] for k, v in schedules.items()])
 
     ws = wb.create_sheet("Pool")
     heads = ["loan_id", "balance", "annual_rate", "remaining_term", "amortisation"]

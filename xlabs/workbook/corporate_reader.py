@@ -111,6 +111,50 @@ def _map_rows(problems, blocks) -> list:
     return out
 
 
+def read_steps(step_rows) -> list:
+    """Waterfall rows (``read_table`` of :data:`~.corporate_schema.WATERFALL`) as ``Step`` objects; a bad
+    cell (None, reported already) reads as "" so the other rules still run on its row."""
+    return [wm.Step(r["source"] or "", r["action"], r["payees"] or "", r["amount"], r["cap"] or 0.0,
+                    r["schedule"] or "", r["to"] or "", r["condition"], r["trigger"] or "") for _, r in step_rows]
+
+
+def read_triggers(trig_rows) -> list:
+    """Triggers rows as ``Trigger`` objects (a bad cell as in :func:`read_steps`)."""
+    return [wm.Trigger(r["name"], r["test"], r["level"] or 0.0, r["schedule"] or "", r["effects"],
+                       1 if r["curable"] else 0) for _, r in trig_rows]
+
+
+def read_revolving(deal_kv) -> wm.Revolving | None:
+    """The revolving period of the Deal keys (``schema.REVOLVING_COLS``); None when ``revolving_periods`` is 0."""
+    if not deal_kv["revolving_periods"]:
+        return None
+    return wm.Revolving(end_period=deal_kv["revolving_periods"], annual_rate=deal_kv["revolving_rate"] or 0.0,
+                        term=deal_kv["revolving_term"] or 0, amortisation=deal_kv["revolving_amortisation"],
+                        price=deal_kv["revolving_price"] if deal_kv["revolving_price"] is not None else 1.0)
+
+
+def problem_rows(probs: ProblemList) -> set:
+    """(sheet, row) of every problem addressed to a cell."""
+    return {(m.group(1), int(m.group(2))) for m in (_CELL.match(p.where) for p in probs.problems) if m}
+
+
+def waterfall_problems(wf, blocks, deal_block, bad_rows) -> list:
+    """The waterfall rules (:func:`~xlabs.engine.waterfall.compile.validate`) on ``wf``, each addressed to
+    its cell: a row of the Waterfall / Triggers / Tranches / Fees blocks, or the Deal key of a revolving
+    term.  A rule broken on a row in ``bad_rows`` (a cell of it is already reported) is left out: it may
+    only echo that cell."""
+    found = []
+    for p in _map_rows(validate_waterfall(wf).problems, blocks):
+        if (m := _CELL.match(p.where)) and (m.group(1), int(m.group(2))) in bad_rows:
+            continue
+        if p.where == "Revolving":      # the revolving terms are Deal keys in a workbook
+            key = "revolving_" + {"end_period": "periods", "annual_rate": "rate"}.get(
+                p.rule.split()[0], p.rule.split()[0])
+            p = Problem(kv_ref(deal_block, key, "Deal") if key in _REVOLVING_KEYS else "Deal", p.rule, p.value)
+        found.append(Problem(p.where, p.rule.replace("(Revolving)", "(Deal: revolving_periods > 0)"), p.value))
+    return found
+
+
 def key_obligor_problems(ko_rows, b, probs: ProblemList) -> None:
     """The key-obligor table (§4.7): one row per target rating, and k never rising as the rating falls
     (a lower rating cannot assume more obligors defaulting than a higher one: its cap would otherwise
@@ -169,7 +213,7 @@ def read_corporate(book) -> CorporateDeal:
     schedules = _schedules(blocks, probs)
     # rows whose cells already have a problem: the waterfall rules are checked on every other row, so
     # that a blank cell in one row does not hide a wrong payee in another (every problem at once)
-    bad_rows = {(m.group(1), int(m.group(2))) for m in (_CELL.match(p.where) for p in probs.problems) if m}
+    bad_rows = problem_rows(probs)
 
     tables = None
     if not any(p.where.startswith("RatingTables") for p in probs.problems):
@@ -222,10 +266,7 @@ def read_corporate(book) -> CorporateDeal:
                                r["legal_final"] or 0, 1 if r["rated"] else 0) for _, r in tr_rows]
     fees = [wm.FeeSpec(r["name"], r["basis"], r["rate"] or 0.0, r["amount"] or 0.0, r["kind"], r["tranche"] or "",
                        1 if r["servicer"] else 0) for _, r in fee_rows]
-    steps = [wm.Step(r["source"] or "", r["action"], r["payees"] or "", r["amount"], r["cap"] or 0.0,
-                     r["schedule"] or "", r["to"] or "", r["condition"], r["trigger"] or "") for _, r in step_rows]
-    triggers = [wm.Trigger(r["name"], r["test"], r["level"] or 0.0, r["schedule"] or "", r["effects"],
-                           1 if r["curable"] else 0) for _, r in trig_rows]
+    steps, triggers = read_steps(step_rows), read_triggers(trig_rows)
     scenarios = shipped_corporate_scenarios() if not sc_rows else [_scenario(r) for _, r in sc_rows]
     if any(sc.servicer_fee_up > 0 for sc in scenarios) and not any(f.servicer for f in fees):
         fb = blocks.get("Fees", {}).get("fees")
@@ -247,11 +288,7 @@ def read_corporate(book) -> CorporateDeal:
         total = sum(t.balance for t in tranches)
         if total > pool * (1 + 1e-9):
             probs.add("Tranches", f"tranche principal {total:,.2f} exceeds the pool balance {pool:,.2f}")
-    revolving = None
-    if deal_kv["revolving_periods"]:
-        revolving = wm.Revolving(end_period=deal_kv["revolving_periods"], annual_rate=deal_kv["revolving_rate"] or 0.0,
-                                 term=deal_kv["revolving_term"] or 0, amortisation=deal_kv["revolving_amortisation"],
-                                 price=deal_kv["revolving_price"] if deal_kv["revolving_price"] is not None else 1.0)
+    revolving = read_revolving(deal_kv)
     benchmark = None
     bname = str(deal_kv["benchmark_schedule"] or "").strip()
     if bname:
@@ -275,16 +312,7 @@ def read_corporate(book) -> CorporateDeal:
                               benchmark=[deal_kv["benchmark_rate"] or 0.0] * H,
                               frequency=freq if freq in FREQUENCIES else 12,
                               revolving=revolving)
-        found = []
-        for p in _map_rows(validate_waterfall(wf).problems, blocks):
-            if (m := _CELL.match(p.where)) and (m.group(1), int(m.group(2))) in bad_rows:
-                continue    # a rule broken on a row that already has a bad cell may only echo that cell
-            if p.where == "Revolving":      # the revolving terms are Deal keys in a workbook
-                key = "revolving_" + {"end_period": "periods", "annual_rate": "rate"}.get(
-                    p.rule.split()[0], p.rule.split()[0])
-                p = Problem(kv_ref(deal_block, key, "Deal") if key in _REVOLVING_KEYS else "Deal", p.rule, p.value)
-            found.append(Problem(p.where, p.rule.replace("(Revolving)", "(Deal: revolving_periods > 0)"), p.value))
-        probs.extend(found)
+        probs.extend(waterfall_problems(wf, blocks, deal_block, bad_rows))
     probs.raise_if_any()
     return CorporateDeal(
         name=deal_kv["deal_name"], periods=deal_kv["periods"], obligors=obligors, tables=tables, tranches=tranches,

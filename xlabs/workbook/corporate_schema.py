@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ..engine.timing import SHAPES
 from ..model import waterfall as wm
-from .schema import ADJUSTMENTS, DEFAULT_RATES, BlockSpec, Col
+from .schema import ADJUSTMENTS, DEFAULT_RATES, REVOLVING_COLS, BlockSpec, Col
 
 DEAL = BlockSpec("Deal", "Deal", keyvalue=True, doc="Deal terms, one key per row.", columns=(
     Col("deal_name", "text"),
@@ -27,13 +27,7 @@ DEAL = BlockSpec("Deal", "Deal", keyvalue=True, doc="Deal terms, one key per row
     Col("reserve_multiple", "number", default=0.0, hi=12, doc="Reserve target = k x (next fees + senior interest)."),
     Col("reserve_floor", "number", default=0.0, doc="Reserve target floor (yuan)."),
     Col("cpr", "fraction", default=0.0, doc="Annual prepayment rate of the aggregated pool."),
-    Col("revolving_periods", "int", default=0, lo=0, hi=600,
-        doc="Revolving (reinvestment) period: purchase_assets steps buy new assets in periods 1..N unless a "
-            "trigger ends it; 0 = none."),
-    Col("revolving_rate", "fraction", default=0.0, doc="Annual rate of the assets bought."),
-    Col("revolving_term", "int", default=0, lo=0, hi=600, doc="Term of the assets bought, in payment periods."),
-    Col("revolving_amortisation", "choice", default="level", choices=("level", "equal_principal", "bullet")),
-    Col("revolving_price", "number", default=1.0, doc="Cash paid per yuan of principal bought (1 = par)."),
+    *REVOLVING_COLS,
 ))
 
 TRANCHES = BlockSpec("Tranches", "Tranches", doc="One row per class, senior first.", columns=(

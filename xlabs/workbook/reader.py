@@ -7,6 +7,7 @@ together as one :class:`~xlabs.errors.ValidationError`; nothing is guessed
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,8 +17,11 @@ from ..engine.ratings import is_rating
 from ..engine.static_pool import VintageError, extrapolate_vintages
 from ..engine.stress import shipped_scenarios, shipped_stress_multiples
 from ..errors import Problem, ProblemList, ValidationError
+from ..model import waterfall as wm
 from ..model.consumer import (
+    TAX_FEE,
     ConsumerDeal,
+    DataWaterfall,
     Fee,
     FitAdjustment,
     LoanTape,
@@ -26,6 +30,8 @@ from ..model.consumer import (
     StaticPool,
     StressScenario,
     Tranche,
+    waterfall_fees,
+    waterfall_tranches,
 )
 from . import schema as S
 from .blocks import Block, cell_ref, layout_problems, norm_header, read_blocks
@@ -272,8 +278,9 @@ def read_default_table(b: Block | None, probs: ProblemList):
         return None
 
 
-CORPORATE_ONLY_SHEETS = ("Waterfall", "Triggers", "Obligors")
-"""Input sheets of the corporate schema (``corporate_schema.INPUT_SHEETS``) that a consumer deal has no use for."""
+CORPORATE_ONLY_SHEETS = ("Obligors",)
+"""Input sheets of the corporate schema (``corporate_schema.INPUT_SHEETS``) that a consumer deal has no use for
+(its ``Waterfall`` and ``Triggers`` sheets are :data:`~.schema.WATERFALL_SHEETS`)."""
 
 
 def read_consumer(book) -> tuple[ConsumerDeal, CellIndex]:
@@ -287,8 +294,12 @@ def read_consumer(book) -> tuple[ConsumerDeal, CellIndex]:
         if n in CORPORATE_ONLY_SHEETS:
             # a deal document the consumer method would not read: refused rather than silently left out
             probs.add(n, f"a '{n}' sheet is read for corporate deals only (Deal deal_type = corporate); a consumer "
-                      "deal is run with the Pengyuan waterfall set by its Tranches, Fees and Assumptions sheets "
-                      "(METHODOLOGY §5). Rename or remove the sheet, or set deal_type to corporate")
+                      "deal's pool is its loan tape (Pool sheet). Rename or remove the sheet, or set deal_type "
+                      "to corporate")
+    wf_blocks = {n: read_blocks(n, sheet_values(book, n)) for n in names if n in S.WATERFALL_SHEETS}
+    if wf_blocks:
+        from . import corporate_schema as C
+        check_layout(book, wf_blocks, probs, (C.WATERFALL, C.TRIGGERS))
     deal_block = _block(blocks_by_sheet, S.DEAL, probs)
     deal_kv = read_keyvalue(deal_block, S.DEAL, probs)
     monthly_only(deal_block, deal_kv["payment_frequency"], "Deal", probs)
@@ -321,13 +332,13 @@ def read_consumer(book) -> tuple[ConsumerDeal, CellIndex]:
             continue
         tranches.append(Tranche(name=r["name"], balance=r["balance"], coupon=r["coupon"] or 0.0, rated=bool(r["rated"]),
                                 timely_interest=bool(r["timely_interest"]), residual=bool(r["residual"]),
-                                term_years=r["term_years"]))
+                                term_years=r["term_years"], interest=r["interest"] or None))
     if tb is not None and not tr_rows:
         probs.add(cell_ref("Tranches", tb.header_row + 1, 1), "no tranches")
     if tr_rows and not any(r["rated"] for _, r in tr_rows):
         probs.add("Tranches", "no tranche is marked rated")
 
-    fees = [Fee(r["name"], r["basis"], r["rate"] or 0.0, r["amount"] or 0.0) for _, r in fee_rows]
+    fees = [Fee(r["name"], r["basis"], r["rate"] or 0.0, r["amount"] or 0.0, bool(r["servicer"])) for _, r in fee_rows]
 
     # Pool (fast path: column arrays)
     tape = None
@@ -396,6 +407,9 @@ def read_consumer(book) -> tuple[ConsumerDeal, CellIndex]:
                                   "enter the lognormal fit (it takes logs): set Assumptions cdr_floor (the floor is "
                                   "shown in the output) or use method 'multiple'", 0.0)
 
+    waterfall = read_data_waterfall(wf_blocks, blocks_by_sheet, deal_block, deal_kv, asm, tr_rows, fees, tape,
+                                    scenarios, probs)
+
     # Cross-sheet rules
     if tape is not None and tranches:
         total = sum(t.balance for t in tranches)
@@ -412,9 +426,80 @@ def read_consumer(book) -> tuple[ConsumerDeal, CellIndex]:
         reserve_initial=deal_kv["reserve_initial"], reserve_multiple=deal_kv["reserve_multiple"],
         trigger_cdr=deal_kv["trigger_cdr"], legal_final_months=deal_kv["legal_final_months"],
         fit_adjustments=fit_adj, rating_adjustments=rating_adj, stress_multiples=multiples, default_table=table,
-        seed=deal_kv["seed"],
+        seed=deal_kv["seed"], waterfall=waterfall,
     )
     return deal, index
+
+
+def read_data_waterfall(wf_blocks, blocks_by_sheet, deal_block, deal_kv, asm, tr_rows, fees, tape, scenarios,
+                        probs: ProblemList) -> DataWaterfall | None:
+    """A consumer deal's own waterfall: the Waterfall sheet (and Triggers with its Schedules, and the
+    Deal revolving keys), in the corporate schema's columns; payees are the Tranches and Fees names and
+    ``tax`` (Deal ``tax_rate``).  Its rules are checked with the deal's tranches and fees, each problem
+    at its cell.  None, and the revolving keys refused, when there is no Waterfall sheet."""
+    from . import corporate_schema as C
+    from .corporate_reader import (
+        _schedules,
+        problem_rows,
+        read_revolving,
+        read_steps,
+        read_triggers,
+        waterfall_problems,
+    )
+    if "Waterfall" not in wf_blocks:
+        if "Triggers" in wf_blocks:
+            probs.add("Triggers", "a Triggers sheet is read with a Waterfall sheet only: the built-in waterfall's "
+                      "one trigger is Deal trigger_cdr")
+        tb = blocks_by_sheet.get("Tranches", {}).get("tranches")
+        for row, r in tr_rows:
+            if r["interest"]:
+                probs.add(cell_ref("Tranches", row, tb.column("interest")), "the interest column is read with a "
+                          "Waterfall sheet only; the built-in waterfall uses timely_interest", r["interest"])
+        if deal_kv["revolving_periods"]:
+            probs.add(kv_ref(deal_block, "revolving_periods", "Deal"),
+                      "a revolving period needs a Waterfall sheet whose purchase_assets steps buy the new assets "
+                      "(the built-in waterfall does not revolve)", deal_kv["revolving_periods"])
+        return None
+    step_rows = read_table(_block(wf_blocks, C.WATERFALL, probs), C.WATERFALL, probs)
+    trig_rows = read_table(_block(wf_blocks, C.TRIGGERS, probs), C.TRIGGERS, probs) if "Triggers" in wf_blocks else []
+    schedules = _schedules(wf_blocks, probs)
+    steps, triggers, revolving = read_steps(step_rows), read_triggers(trig_rows), read_revolving(deal_kv)
+    wb = wf_blocks["Waterfall"].get("waterfall")
+    if wb is not None and not step_rows:
+        probs.add(cell_ref("Waterfall", wb.header_row + 1, 1), "no waterfall steps")
+    if deal_kv["trigger_cdr"] is not None:
+        probs.add(kv_ref(deal_block, "trigger_cdr", "Deal"), "trigger_cdr is the acceleration of the built-in "
+                  "waterfall; with a Waterfall sheet write the trigger in a Triggers sheet (test cdr_above)",
+                  deal_kv["trigger_cdr"])
+    fb = blocks_by_sheet.get("Fees", {}).get("fees")
+    if deal_kv["tax_rate"]:
+        for k, f in enumerate(fees):
+            if f.name == TAX_FEE:
+                probs.add(cell_ref("Fees", fb.row_numbers[k], 1) if fb is not None else "Fees",
+                          f"'{TAX_FEE}' names the tax on interest income (Deal tax_rate) in a Waterfall sheet: "
+                          "give this fee another name", f.name)
+        if not any(s.action == "pay_tax" and TAX_FEE in s.payees.replace(">", "+").split("+") for s in steps):
+            probs.add(kv_ref(deal_block, "tax_rate", "Deal"), f"tax_rate is above 0 but no Waterfall step pays it "
+                      f"(action pay_tax, payees {TAX_FEE})", deal_kv["tax_rate"])
+    if any(sc.servicer_fee_up > 0 for sc in scenarios) and not any(f.servicer for f in fees):
+        probs.add(cell_ref("Fees", fb.header_row, fb.column("servicer") or 1) if fb is not None else "Fees",
+                  "the stress scenarios raise the servicer fee (servicer_fee_up): with a Waterfall sheet mark the "
+                  "fee that pays it (servicer = yes), or add one with rate 0 and a pay_fee step for it")
+    lag = asm["recovery_lag_months"] or 0
+    H = deal_kv["legal_final_months"] or (int(np.max(tape.remaining_term)) + lag + 1 if tape is not None else 1)
+    rows = [Tranche(name=r["name"] or "", balance=r["balance"] or 0.0, coupon=r["coupon"] or 0.0,
+                    rated=bool(r["rated"]), timely_interest=bool(r["timely_interest"]), residual=bool(r["residual"]),
+                    interest=r["interest"] or None) for _, r in tr_rows]
+    wf = wm.WaterfallDeal(name=deal_kv["deal_name"] or "", periods=H, tranches=waterfall_tranches(rows), steps=steps,
+                          fees=waterfall_fees(fees, deal_kv["tax_rate"] or 0.0), triggers=triggers,
+                          schedules=schedules, pool_balance=1.0, pool_amort=[0.0] * H, pool_yield=[0.0] * H,
+                          timing=[1.0 / H] * H, revolving=revolving)
+    fee_rows = set(fb.row_numbers) if fb is not None else set()
+    for p in waterfall_problems(wf, {**blocks_by_sheet, **wf_blocks}, deal_block, problem_rows(probs)):
+        m = re.match(r"^Fees![A-Z]+(\d+)$", p.where)
+        if not (m and int(m.group(1)) not in fee_rows):      # not a rule of the tax row (Deal tax_rate, above)
+            probs.add(p.where, p.rule, p.value)
+    return DataWaterfall(steps=steps, triggers=triggers, schedules=schedules, revolving=revolving)
 
 
 def _read_tape(b: Block, probs: ProblemList) -> LoanTape | None:

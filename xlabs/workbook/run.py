@@ -94,6 +94,16 @@ def rate_workbook(path, out=None, progress=None, in_place: bool = False) -> RunS
                       balances={t.name: t.balance for t in deal.tranches})
 
 
+def waterfall_note(deal) -> str:
+    """Which waterfall ran: the built-in one or the deal's Waterfall sheet (steps, triggers, revolving)."""
+    w = getattr(deal, "waterfall", None)
+    if w is None:
+        return "built-in Pengyuan waterfall (METHODOLOGY 5.3)" + (
+            f", acceleration above a cumulative default ratio of {deal.trigger_cdr:.2%}" if deal.trigger_cdr else "")
+    rev = f", revolving {w.revolving.end_period} periods" if w.revolving is not None else ""
+    return f"Waterfall sheet: {len(w.steps)} steps, {len(w.triggers)} trigger(s){rev}"
+
+
 def run_info(source_name: str, checksum: str, deal, res, t_read: float) -> dict:
     """The Run sheet record: version, time, input checksum, seed, sources, timings."""
     import numba
@@ -109,6 +119,7 @@ def run_info(source_name: str, checksum: str, deal, res, t_read: float) -> dict:
         "BDR search": f"grid step {deal.assumptions.bdr_grid_step:g}, 0.1% scan of the first failing step, "
                       "bisection to 1e-4",
         "method": deal.assumptions.method,
+        "waterfall": waterfall_note(deal),
         "default-rate table": (deal.default_table.source if deal.default_table else
                                "shipped: Moody's idealized cumulative expected default rates"),
         "stress scenarios": f"{len(deal.scenarios)} rows",

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from ..engine.ratings import canonical, is_rating
 from ..engine.timing import SHAPES
 from ..model.consumer import AMORTISATION_TYPES
+from ..model.waterfall import INTEREST_RULES
 from .blocks import EXCEL_ERRORS, Uncalculated
 
 
@@ -102,6 +103,17 @@ def convert(col: Col, v):
     return (int(x) if k == "int" else x), None
 
 
+REVOLVING_COLS = (
+    Col("revolving_periods", "int", default=0, lo=0, hi=600,
+        doc="Revolving period: purchase_assets steps of a Waterfall sheet buy new assets in periods 1..N unless "
+            "a trigger ends it; 0 = none."),
+    Col("revolving_rate", "fraction", default=0.0, doc="Annual rate of the assets bought."),
+    Col("revolving_term", "int", default=0, lo=0, hi=600, doc="Term of the assets bought, in payment periods."),
+    Col("revolving_amortisation", "choice", default="level", choices=("level", "equal_principal", "bullet")),
+    Col("revolving_price", "number", default=1.0, doc="Cash paid per yuan of principal bought (1 = par)."),
+)
+"""Deal keys of a revolving period (METHODOLOGY §5.2), in both schemas."""
+
 DEAL = BlockSpec("Deal", "Deal", keyvalue=True, doc="Deal terms, one key per row.", columns=(
     Col("deal_name", "text", doc="Name shown on every output sheet."),
     Col("deal_type", "choice", choices=("consumer",), doc="`consumer` for this schema."),
@@ -112,6 +124,7 @@ DEAL = BlockSpec("Deal", "Deal", keyvalue=True, doc="Deal terms, one key per row
     Col("trigger_cdr", "fraction", required=False, doc="Acceleration when the cumulative default ratio exceeds this; blank = none."),
     Col("legal_final_months", "int", required=False, lo=1, doc="Legal final maturity in periods; blank = pool life + recovery lag + 1."),
     Col("seed", "int", default=0, lo=0, doc="Recorded with the run (the consumer path draws no random numbers)."),
+    *REVOLVING_COLS,
 ))
 
 TRANCHES = BlockSpec("Tranches", "Tranches", doc="One row per class, senior first.", columns=(
@@ -122,6 +135,8 @@ TRANCHES = BlockSpec("Tranches", "Tranches", doc="One row per class, senior firs
     Col("timely_interest", "bool", default=True, doc="Interest shortfall is a default (else deferrable)."),
     Col("residual", "bool", default=False, doc="Takes the residual (last tranche only)."),
     Col("term_years", "number", required=False, lo=0.01, doc="Term for P_A; blank = legal final."),
+    Col("interest", "choice", required=False, choices=INTEREST_RULES,
+        doc="With a Waterfall sheet: the interest rule (§5.4); blank = timely_interest's."),
 ))
 
 FEES = BlockSpec("Fees", "Fees", doc="Senior expenses, paid after taxes (the header row alone when there are none).", columns=(
@@ -129,6 +144,8 @@ FEES = BlockSpec("Fees", "Fees", doc="Senior expenses, paid after taxes (the hea
     Col("basis", "choice", choices=("pool_balance", "fixed")),
     Col("rate", "fraction", default=0.0, doc="Annual rate on the performing pool balance (basis pool_balance)."),
     Col("amount", "number", default=0.0, doc="Per-period amount (basis fixed)."),
+    Col("servicer", "bool", default=False,
+        doc="With a Waterfall sheet: the fee that pays the replacement-servicer stress (servicer_fee_up)."),
 ))
 
 POOL = BlockSpec("Pool", "Loan tape", doc="One row per loan.", columns=(
@@ -201,6 +218,9 @@ CONSUMER_BLOCKS = (DEAL, TRANCHES, FEES, POOL, ASSUMPTIONS, FIT_ADJUSTMENTS, DEF
                    STRESS_MULTIPLES, ADJUSTMENTS)
 INPUT_SHEETS = ("Deal", "Tranches", "Fees", "Pool", "StaticPool", "Assumptions", "RatingTables", "Adjustments")
 OUTPUT_SHEETS = ("TDR", "Stress", "Rating", "CashFlows", "Run")
+WATERFALL_SHEETS = ("Waterfall", "Triggers")
+"""Optional sheets of a consumer deal with its own waterfall (the corporate schema's blocks Waterfall,
+Triggers and Schedules); without them the built-in Pengyuan waterfall runs (METHODOLOGY §5.3)."""
 
 
 def schema_markdown() -> str:

@@ -1,0 +1,150 @@
+"""A consumer deal with its own waterfall: Waterfall / Triggers sheets and revolving Deal keys
+(METHODOLOGY §3 for the TDRs, §5.2–5.4 and §6 for the cash flows, run by the data-waterfall engine)."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import openpyxl
+import pytest
+
+from tests.conftest import small_deal_kwargs
+from xlabs import rate_workbook
+from xlabs.errors import ValidationError
+from xlabs.workbook.build import build_consumer_workbook
+
+
+def _s(src, act, pay="", amt="due", **k):
+    return dict(source=src, action=act, payees=pay, amount=amt, **k)
+
+
+def builtin_steps(fees="servicing>trustee"):
+    """The built-in Pengyuan waterfall of xlabs/engine/cashflow.py (normal mode) as Waterfall rows, for
+    tranches A, B (timely) and C (residual): tax, fees, interest senior first from interest collections,
+    the reserve then principal collections covering shortfalls (the reserve A's interest only), reserve
+    top-up and release, loss cover, sequential principal, residual to C."""
+    return [_s("interest", "pay_tax", "tax"), _s("interest", "pay_fee", fees), _s("interest", "pay_interest", "A>B>C"),
+            _s("reserve", "pay_tax", "tax"), _s("reserve", "pay_fee", fees), _s("reserve", "pay_interest", "A"),
+            _s("principal", "pay_tax", "tax"), _s("principal", "pay_fee", fees), _s("principal", "pay_interest", "A>B"),
+            _s("interest", "top_up_reserve", "", "target_balance"),
+            _s("reserve", "transfer", "", "excess", to="principal"),
+            _s("interest", "transfer", "", "pdl", to="principal"),
+            _s("principal", "pay_principal", "A>B>C"),
+            _s("interest", "pay_residual", "C", "all"), _s("principal", "pay_residual", "C", "all")]
+
+
+def kwargs(**deal):
+    kw = small_deal_kwargs()
+    kw["fees"][0]["servicer"] = "yes"      # the replacement-servicer stress is charged with this fee
+    kw["deal"].pop("trigger_cdr")
+    kw["deal"].update(deal)
+    return kw
+
+
+def rate(tmp_path, name, **kw):
+    path = tmp_path / f"{name}.xlsx"
+    build_consumer_workbook(path, **kw)
+    return rate_workbook(path, out=tmp_path / f"{name}.rated.xlsx"), tmp_path / f"{name}.rated.xlsx"
+
+
+def problems(tmp_path, **kw):
+    path = tmp_path / "bad.xlsx"
+    build_consumer_workbook(path, **kw)
+    with pytest.raises(ValidationError) as e:
+        rate_workbook(path, out=tmp_path / "never.xlsx")
+    return {(p.where, p.rule) for p in e.value.problems}
+
+
+def test_the_built_in_waterfall_written_as_a_sheet_gives_the_same_rating(tmp_path):
+    """Two kernels, one deal: the fixed consumer kernel and the data kernel running the same waterfall
+    from a Waterfall sheet give every one of the 288 BDRs bit for bit, the same ratings and base case."""
+    built_in, _ = rate(tmp_path, "builtin", **kwargs())
+    sheet, out = rate(tmp_path, "sheet", **kwargs(), steps=builtin_steps())
+    a, b = built_in.result.stress, sheet.result.stress
+    assert len(a) == len(b) == 288
+    assert list(a.bdr) == list(b.bdr) and list(a.passes) == list(b.passes) and list(a.tdr) == list(b.tdr)
+    assert [(t.tranche, t.final) for t in built_in.ratings] == [(t.tranche, t.final) for t in sheet.ratings]
+    for n in ("A", "B", "C"):
+        np.testing.assert_allclose(sheet.result.base_cashflows.tranches[n].balance.to_numpy(),
+                                   built_in.result.base_cashflows.tranches[n].balance.to_numpy(), rtol=0, atol=1e-6)
+    run = {r[0]: r[1] for r in openpyxl.load_workbook(out)["Run"].iter_rows(values_only=True) if r and r[0]}
+    assert run["waterfall"] == "Waterfall sheet: 15 steps, 0 trigger(s)"
+
+
+def test_a_revolving_consumer_deal_buys_with_principal_until_its_trigger_ends_the_period(tmp_path):
+    steps = builtin_steps()
+    steps.insert(12, _s("principal", "purchase_assets", "", "all", condition="revolving"))
+    kw = kwargs(revolving_periods=6, revolving_rate=0.18, revolving_term=6, revolving_amortisation="level",
+                revolving_price=1.0)
+    # early amortisation once the cumulative default ratio passes 1 % (§5.3)
+    trig = [{"name": "early_amortisation", "test": "cdr_above", "level": 0.01, "effects": "end_revolving",
+             "curable": "no"}]
+    res, out = rate(tmp_path, "rev", **kw, steps=steps, triggers=trig)
+    cf = res.result.base_cashflows
+    pool, acc = cf.pool, cf.accounts
+    on = cf.triggers["early_amortisation"].to_numpy()
+    first = int(np.argmax(on > 0)) + 1 if on.any() else 10**9
+    revolving = acc.revolving.to_numpy() > 0
+    expect = np.array([t <= 6 and t < first for t in range(1, len(on) + 1)])
+    assert (revolving == expect).all()
+    buys = pool.purchase_cash.to_numpy()
+    # while revolving, everything left in the principal account buys new assets at par, nothing after
+    assert (buys[revolving] > 0).all() and (buys[~revolving] == 0).all()
+    assert np.allclose(pool.purchased_principal.to_numpy(), buys, rtol=1e-12)
+    assert np.allclose(acc.principal_account.to_numpy()[revolving], 0.0, atol=1e-6)
+    assert (cf.tranches["A"].principal_paid.to_numpy()[revolving] == 0).all()
+    # the CashFlows sheet shows the trigger period by period and its first period in effect
+    ws = openpyxl.load_workbook(out)["CashFlows"]
+    rows = list(ws.iter_rows(values_only=True))
+    col = rows[3].index("trigger early_amortisation in effect")
+    assert [r[col] for r in rows[4:4 + len(on)]] == ["yes" if x else "no" for x in on]
+    assert res.ratings and all(t.final for t in res.ratings)
+
+
+def test_a_consumer_waterfall_reports_every_problem_at_its_cell(tmp_path):
+    steps = [s for s in builtin_steps() if s["action"] != "pay_tax"]      # the tax is no longer paid
+    steps[1]["payees"] = "A>Z"                             # Waterfall row 2 -> sheet row 4
+    kw = kwargs(trigger_cdr=0.1)
+    kw["fees"][0].pop("servicer")                          # nothing to charge the servicer stress to
+    kw["fees"].append({"name": "tax", "basis": "fixed", "amount": 1.0})
+    got = problems(tmp_path, **kw, steps=steps)
+    rules = {r.split(":")[0].split(" (")[0]: w for w, r in got}
+    assert rules["payee is not a tranche"] == "Waterfall!C4", got
+    assert len(got) == 5, got
+    assert rules["trigger_cdr is the acceleration of the built-in waterfall; with a Waterfall sheet write the "
+                 "trigger in a Triggers sheet"].startswith("Deal!B"), got
+    assert rules["tax_rate is above 0 but no Waterfall step pays it"].startswith("Deal!B"), got
+    assert rules["'tax' names the tax on interest income"] == "Fees!A5", got
+    assert rules["the stress scenarios raise the servicer fee"].startswith("Fees!"), got
+
+
+def test_waterfall_keys_without_a_waterfall_sheet_are_refused(tmp_path):
+    kw = kwargs(revolving_periods=3, revolving_term=6)
+    kw["tranches"][1]["interest"] = "timely_when_senior"
+    got = problems(tmp_path, **kw, triggers=[{"name": "t", "test": "cdr_above", "level": 0.1, "effects": "sequential",
+                                              "curable": "no"}])
+    wheres = sorted(w for w, _ in got)
+    assert len(got) == 2, got          # the Triggers sheet needs steps=...: not written without them
+    assert any(w.startswith("Deal!B") and "needs a Waterfall sheet" in r for w, r in got)
+    assert ("Tranches!H4", "the interest column is read with a Waterfall sheet only; the built-in waterfall uses "
+            "timely_interest") in got, wheres
+    path = tmp_path / "trig.xlsx"
+    build_consumer_workbook(path, **kwargs())
+    wb = openpyxl.load_workbook(path)
+    wb.create_sheet("Triggers").append(["Triggers"])
+    wb.save(path)
+    with pytest.raises(ValidationError) as e:
+        rate_workbook(path, out=tmp_path / "never.xlsx")
+    assert [p.where for p in e.value.problems] == ["Triggers"]
+
+
+def test_pro_rata_classes_of_a_consumer_waterfall_share_their_credit_enhancement(tmp_path):
+    steps = copy.deepcopy(builtin_steps())
+    k = next(i for i, s in enumerate(steps) if s["action"] == "pay_principal")
+    steps[k:k + 1] = [_s("principal", "pay_principal", "A+B"), _s("principal", "pay_principal", "C")]
+    res, _ = rate(tmp_path, "prorata", **kwargs(), steps=steps)
+    kw = small_deal_kwargs()
+    c = kw["tranches"][2]["balance"]
+    pool = float(np.sum(kw["loans"]["balance"]))
+    assert res.result.credit_enhancement == pytest.approx({"A": c / pool, "B": c / pool, "C": 0.0}, abs=1e-6)
