@@ -23,7 +23,12 @@ SEED = 20261122
 
 
 def make(path: Path, n_loans: int = 20_000, n_vintages: int = 30, horizon: int = 24) -> Path:
-    rng = np.random.default_rng(SEED)
+    return build_consumer_workbook(path, **sample_inputs(n_loans, n_vintages, horizon))
+
+
+def sample_inputs(n_loans: int = 20_000, n_vintages: int = 30, horizon: int = 24, seed: int = SEED) -> dict:
+    """The keyword arguments of ``build_consumer_workbook`` for the sample deal."""
+    rng = np.random.default_rng(seed)
     # --- loan tape -------------------------------------------------------
     term = rng.choice(np.array([3, 6, 9, 12, 18, 24]), n_loans, p=[0.08, 0.17, 0.15, 0.30, 0.15, 0.15])
     remaining = np.maximum(1, term - rng.integers(0, 3, n_loans))
@@ -76,10 +81,9 @@ def make(path: Path, n_loans: int = 20_000, n_vintages: int = 30, horizon: int =
                 "reason": "pool has more 24-month loans than the static pool"}]
     adjustments = [{"tranche": "*", "factor": "commingling risk", "kind": "cap", "value": "AAAsf",
                     "reason": "collections swept daily to the trust account; no cap below AAAsf"}]
-    return build_consumer_workbook(path, deal=deal, tranches=tranches, fees=fees, loans=loans,
-                                   vintages={"labels": labels, "balances": v_bal, "grid": grid},
-                                   assumptions=assumptions, fit_adjustments=fit_adj, adjustments=adjustments,
-                                   notes=notes)
+    return dict(deal=deal, tranches=tranches, fees=fees, loans=loans,
+                vintages={"labels": labels, "balances": v_bal, "grid": grid},
+                assumptions=assumptions, fit_adjustments=fit_adj, adjustments=adjustments, notes=notes)
 
 
 if __name__ == "__main__":
