@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import openpyxl
 import pytest
+from openpyxl.utils import get_column_letter
 
 from tests.sheet_checks import numbers_that_do_not_fit
 from xlabs import rate_workbook
@@ -479,9 +480,10 @@ def test_revolving_problems_point_at_the_deal_keys(tmp_path):
     probs = _problems(path)
     where = {r: w for w, r in probs}
     assert len(probs) == 2, probs
-    assert where["term must be whole periods >= 1"].startswith("Deal!B"), probs
-    assert where["end_period must be a period 0..30"].startswith("Deal!B"), probs
-    assert where["term must be whole periods >= 1"] != where["end_period must be a period 0..30"]
+    assert where["revolving_term must be whole periods >= 1"].startswith("Deal!B"), probs
+    assert where["revolving_periods must be a period 0..30 (the model horizon)"].startswith("Deal!B"), probs
+    assert where["revolving_term must be whole periods >= 1"] != where["revolving_periods must be a period 0..30 "
+                                                                        "(the model horizon)"]
     kw = tiny_kwargs()
     kw["steps"].insert(5, {"source": "principal", "action": "purchase_assets", "amount": "all"})
     build_corporate_workbook(path, **kw)
@@ -549,3 +551,21 @@ def test_a_key_obligor_table_whose_k_rises_as_the_rating_falls_is_refused(tmp_pa
     rules = sorted(r for _, r in probs)
     assert rules == ["k must not rise as the target rating falls: 2 at AAsf, 1 at AAAsf", "target rating listed twice"]
     assert all(w.startswith("RatingTables!") for w, _ in probs)
+
+
+def test_a_bad_benchmark_value_is_reported_at_its_cell(tmp_path):
+    kw = tiny_kwargs()
+    kw["tranches"][0].update(coupon_type="floating", coupon=0.01)
+    kw["schedules"] = {"lpr": [0.03] * 5 + [3.0] + [0.03] * (PERIODS - 6)}        # 3.0 typed for 3%
+    kw["deal"]["benchmark_schedule"] = "lpr"
+    path = tmp_path / "bench.xlsx"
+    build_corporate_workbook(path, **kw)
+    heads = ["name"] + list(range(1, PERIODS + 1))
+    # Schedules block under the (empty) Triggers block: title row 4, header row 5, the row of 'lpr' 6
+    assert ("Triggers!G6", "a benchmark rate must be an annual fraction in [0, 1) (0.025 for 2.5%)") in \
+        _problems(path), heads
+    kw["schedules"] = {"lpr": [0.03] * (PERIODS - 2)}
+    build_corporate_workbook(path, **kw)
+    probs = _problems(path)
+    assert (f"Triggers!{get_column_letter(PERIODS)}6", f"schedule 'lpr': needs one value per period ({PERIODS})") \
+        in probs, probs

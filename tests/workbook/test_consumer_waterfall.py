@@ -34,9 +34,10 @@ def builtin_steps(fees="servicing>trustee"):
             _s("interest", "pay_residual", "C", "all"), _s("principal", "pay_residual", "C", "all")]
 
 
-def kwargs(**deal):
+def kwargs(servicer=True, **deal):
     kw = small_deal_kwargs()
-    kw["fees"][0]["servicer"] = "yes"      # the replacement-servicer stress is charged with this fee
+    if servicer:                          # with a Waterfall sheet the replacement-servicer stress is charged here
+        kw["fees"][0]["servicer"] = "yes"
     kw["deal"].pop("trigger_cdr")
     kw["deal"].update(deal)
     return kw
@@ -59,7 +60,7 @@ def problems(tmp_path, **kw):
 def test_the_built_in_waterfall_written_as_a_sheet_gives_the_same_rating(tmp_path):
     """Two kernels, one deal: the fixed consumer kernel and the data kernel running the same waterfall
     from a Waterfall sheet give every one of the 288 BDRs bit for bit, the same ratings and base case."""
-    built_in, _ = rate(tmp_path, "builtin", **kwargs())
+    built_in, _ = rate(tmp_path, "builtin", **kwargs(servicer=False))
     sheet, out = rate(tmp_path, "sheet", **kwargs(), steps=builtin_steps())
     a, b = built_in.result.stress, sheet.result.stress
     assert len(a) == len(b) == 288
@@ -120,17 +121,19 @@ def test_a_consumer_waterfall_reports_every_problem_at_its_cell(tmp_path):
 
 
 def test_waterfall_keys_without_a_waterfall_sheet_are_refused(tmp_path):
-    kw = kwargs(revolving_periods=3, revolving_term=6)
+    kw = kwargs(revolving_periods=3, revolving_term=6)          # servicer = yes on the first fee
     kw["tranches"][1]["interest"] = "timely_when_senior"
     got = problems(tmp_path, **kw, triggers=[{"name": "t", "test": "cdr_above", "level": 0.1, "effects": "sequential",
                                               "curable": "no"}])
     wheres = sorted(w for w, _ in got)
-    assert len(got) == 2, got          # the Triggers sheet needs steps=...: not written without them
+    assert len(got) == 3, got          # the Triggers sheet needs steps=...: not written without them
+    assert ("Fees!E3", "the servicer column is read with a Waterfall sheet only; the built-in waterfall adds the "
+            "replacement-servicer stress to its fees") in got
     assert any(w.startswith("Deal!B") and "needs a Waterfall sheet" in r for w, r in got)
     assert ("Tranches!H4", "the interest column is read with a Waterfall sheet only; the built-in waterfall uses "
             "timely_interest") in got, wheres
     path = tmp_path / "trig.xlsx"
-    build_consumer_workbook(path, **kwargs())
+    build_consumer_workbook(path, **kwargs(servicer=False))
     wb = openpyxl.load_workbook(path)
     wb.create_sheet("Triggers").append(["Triggers"])
     wb.save(path)
@@ -178,3 +181,40 @@ def test_the_shipped_revolving_sample_rates_and_is_reproducible(tmp_path):
     assert run["waterfall"] == "Waterfall sheet: 12 steps, 2 trigger(s), revolving 12 periods"
     heads = [c.value for c in wb["CashFlows"][4]]
     assert "trigger early_amortisation in effect" in heads and "purchase_cash" in heads
+
+
+def test_the_default_horizon_lasts_until_the_last_purchase_matures(tmp_path):
+    """cashflow_model.horizon: pool life = max(tape life 12, revolving end 6 + term 12) = 18, plus the
+    recovery lag 3, plus 1 = 22 periods; the pool is fully run off by then."""
+    steps = builtin_steps()
+    steps.insert(12, _s("principal", "purchase_assets", "", "all", condition="revolving"))
+    kw = kwargs(revolving_periods=6, revolving_rate=0.18, revolving_term=12)
+    kw["deal"].pop("legal_final_months")
+    assert max(kw["loans"]["remaining_term"]) == 12 and kw["assumptions"]["recovery_lag_months"] == 3
+    res, _ = rate(tmp_path, "horizon", **kw, steps=steps)
+    pool = res.result.base_cashflows.pool
+    assert len(pool) == 22
+    assert pool.purchase_cash.iloc[5] > 0 and pool.end_balance.iloc[17] == pytest.approx(0.0, abs=1e-6)
+    assert not res.result.base_cashflows.status.defaulted.any()
+
+
+def test_a_flag_the_waterfall_would_ignore_or_a_second_servicer_fee_is_refused(tmp_path):
+    steps = [s for s in builtin_steps() if not (s["action"] == "pay_residual" and s["source"] == "principal")]
+    for s in steps:
+        if s["action"] == "pay_residual":
+            s["payees"] = "equity"                     # C keeps residual = yes but never gets it
+    kw = kwargs()
+    kw["fees"][1]["servicer"] = "yes"                  # a second servicer fee would double the stress
+    got = problems(tmp_path, **kw, steps=steps)
+    assert ("Tranches!F5", "residual = yes but no Waterfall step pays this tranche the residual (action "
+            "pay_residual)") in got, got
+    assert any(w == "Fees!E4" and r.startswith("servicer: only one fee may be marked servicer") for w, r in got), got
+    assert len(got) == 2, got
+
+
+def test_a_bad_deal_cell_is_reported_once_not_echoed_by_the_waterfall_rules(tmp_path):
+    steps = builtin_steps()
+    steps.insert(12, _s("principal", "purchase_assets", "", "all", condition="revolving"))
+    kw = kwargs(revolving_periods=2.5, revolving_term=6, tax_rate="??")
+    got = problems(tmp_path, **kw, steps=steps)
+    assert sorted(r.split(":")[0] for _, r in got) == ["revolving_periods", "tax_rate"], got

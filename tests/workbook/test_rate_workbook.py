@@ -438,3 +438,21 @@ def test_an_obligors_sheet_in_a_consumer_deal_is_refused(make_workbook, tmp_path
     probs, _ = _problems(path)
     assert [w for w, _ in probs] == ["Obligors"], probs
     assert "corporate deals only" in next(iter(probs))[1]
+
+
+def test_a_second_block_of_the_same_title_is_reported_not_read_instead(make_workbook):
+    path = make_workbook()
+    wb = openpyxl.load_workbook(path)
+    ws = wb["Tranches"]
+    top = ws.max_row + 2
+    ws.cell(top, 1, "Tranches")
+    for k, h in enumerate(["name", "balance", "coupon"], 1):
+        ws.cell(top + 1, k, h)
+    for k, v in enumerate(["Z", 1000.0, 0.01], 1):
+        ws.cell(top + 2, k, v)
+    ws.cell(2, 1).value = "??"                    # and the first block's 'name' header renamed
+    wb.save(path)
+    probs, _ = _problems(path)
+    assert (f"Tranches!A{top}", "a second block titled 'Tranches' on this sheet (the first is at row 1): only the "
+            "first is read; merge the two or rename this one") in probs, probs
+    assert any(w == "Tranches!A2" for w, _ in probs), probs           # the unknown header, not a crash

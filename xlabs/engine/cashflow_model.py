@@ -66,10 +66,20 @@ def smm_from_cpr(cpr: float, frequency: int = 12) -> float:
 
 def horizon(deal, schedule: PoolSchedule) -> int:
     """Kernel horizon H: the legal final period if given, else the pool's
-    last period plus the recovery lag (so every recovery lands)."""
+    last period plus the recovery lag (so every recovery lands).  With a
+    revolving period (a deal's own waterfall) the pool lasts until the last
+    assets bought mature: the end of the revolving period plus their term."""
     if deal.legal_final_months:
         return int(deal.legal_final_months)
-    return int(schedule.last_period + deal.assumptions.recovery_lag + 1)
+    return int(pool_life(deal, schedule.last_period) + deal.assumptions.recovery_lag + 1)
+
+
+def pool_life(deal, tape_life: int) -> int:
+    """Last period with scheduled assets: the tape's, or that of the last purchase of a revolving period."""
+    rev = getattr(getattr(deal, "waterfall", None), "revolving", None)
+    if rev is None:
+        return int(tape_life)
+    return max(int(tape_life), int(rev.end_period) + int(rev.term))
 
 
 def build_inputs(deal, schedule: PoolSchedule, base_timing, scenario=None) -> CashflowInputs:

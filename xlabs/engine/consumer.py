@@ -153,6 +153,7 @@ def rate_consumer(deal, progress=None) -> ConsumerRating:
     wf = prog = None
     if deal.waterfall is not None:
         # the deal's own waterfall: one search per distinct scenario, every rated tranche (§6.1)
+        tick(0.25, "stress tests: the deal's waterfall")
         wf = data_waterfall_deal(deal, schedule, va.timing)
         prog = compile_deal(wf)
         flat = [(r, s) for r, scs in by_rating.items() for s in scs]
@@ -170,6 +171,7 @@ def rate_consumer(deal, progress=None) -> ConsumerRating:
                     "passes": bdr >= tdr and int(bt.state[i, k]) != 2, "evaluations": int(bt.evaluations[i, k]),
                 })
         rated_loop = []
+        tick(0.9, f"stress tests {len(stress_rows)}/{len(stress_rows)}")
     else:
         rated_loop = rated
     for t in rated_loop:

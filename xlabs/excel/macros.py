@@ -110,6 +110,10 @@ def corporate_run_info(source_name, checksum, deal, res, t_read) -> dict:
         "input file": source_name, "input SHA-256": checksum, "method": "corporate (Lianhe three models)",
         "seed": res.mc.seed, "Monte Carlo paths": res.mc.n_paths, "path block size": res.mc.block_size,
         "BDR search": f"grid step {deal.bdr_grid_step:g}, 0.1% scan of the first failing step, bisection to 1e-4",
+        "waterfall": (f"Waterfall sheet: {len(deal.steps)} steps, {len(deal.triggers)} trigger(s)"
+                      + (f", revolving {deal.revolving.end_period} periods" if deal.revolving is not None else "")),
+        "benchmark": (f"Schedules row '{deal.benchmark_name}', {len(deal.benchmark)} periods"
+                      if deal.benchmark is not None else f"flat {deal.benchmark_rate:.4%}"),
         "default-rate table": deal.tables.default_rates.source,
         "stress scenarios": f"{len(deal.scenarios)} rows", "key-obligor table": f"{len(deal.key_obligors)} rows",
         "python / numpy / numba": f"{platform.python_version()} / {numpy.__version__} / {numba.__version__}",

@@ -220,6 +220,6 @@ def waterfall_tranches(tranches) -> list:
 
 def waterfall_fees(fees, tax_rate: float) -> list:
     """Consumer fees as :class:`~xlabs.model.waterfall.FeeSpec` in their order, then the tax on interest
-    income (``tax_rate``) as the fee named :data:`TAX_FEE` when it is above 0."""
+    income (``tax_rate``, 0 allowed) as the fee named :data:`TAX_FEE`."""
     out = [wm.FeeSpec(f.name, f.basis, f.rate, f.amount, "fee", "", 1 if f.servicer else 0) for f in fees]
-    return out + ([wm.FeeSpec(TAX_FEE, "interest_income", float(tax_rate), kind="tax")] if tax_rate else [])
+    return out + [wm.FeeSpec(TAX_FEE, "interest_income", float(tax_rate), kind="tax")]

@@ -43,6 +43,7 @@ class CorporateDeal:
     reserve_floor: float = 0.0
     cpr: float = 0.0
     benchmark: list | None = None        # annual benchmark per period (a Schedules row); None: benchmark_rate flat
+    benchmark_name: str = ""             # that Schedules row's name
     revolving: object = None             # xlabs.model.waterfall.Revolving, or None
     n_paths: int = 1_000_000
     seed: int = 0

@@ -96,14 +96,21 @@ def layout_problems(sheet_name: str, values, blocks: dict, merged=(), keys: dict
       or a review date under a table is fine;
     - a column header that appears twice in a block (only the first column would be read);
     - merged cells that hide a header or data cell of a block (a merged cell other than the top-left
-      one reads as blank and would take the default).
+      one reads as blank and would take the default);
+    - a second block with the title of an earlier one on the sheet (:func:`read_blocks` keeps it apart,
+      as ``title#2``; only the first is read).
     """
     keys = keys or {}
     out = []
     rows = [list(r) for r in values]
     used = set()
     ordered = sorted(blocks.items(), key=lambda kv: kv[1].title_row)
-    for _, b in ordered:
+    for key, b in ordered:
+        if "#" in key:
+            first = blocks[key.split("#")[0]]
+            out.append((cell_ref(sheet_name, b.title_row, 1), f"a second block titled '{b.title}' on this sheet "
+                        f"(the first is at row {first.title_row}): only the first is read; merge the two or "
+                        "rename this one", b.title))
         used.update({b.title_row, b.header_row, *b.row_numbers})
         seen: dict = {}
         for c, h in sorted(b.headers.items()):
@@ -170,7 +177,9 @@ def read_blocks(sheet_name: str, values) -> dict:
     """Parse a sheet's values (rows of cells, from row 1) into ``{title: Block}``.
 
     Titles are normalised with :func:`norm_header`.  Rows before the first
-    title are ignored (room for notes).
+    title are ignored (room for notes).  A later block with the title of an
+    earlier one is keyed ``title#2`` (``#3``, ...) and reported by
+    :func:`layout_problems`.
     """
     rows = [list(r) for r in values]
     blocks = {}
@@ -191,7 +200,13 @@ def read_blocks(sheet_name: str, values) -> dict:
                     b.rows.append(rows[j])
                     b.row_numbers.append(j + 1)
                     j += 1
-                blocks[norm_header(b.title)] = b
+                key = norm_header(b.title)
+                if key in blocks:           # a second block of that title: kept apart, reported by layout_problems
+                    n_dup = 2
+                    while f"{key}#{n_dup}" in blocks:
+                        n_dup += 1
+                    key = f"{key}#{n_dup}"
+                blocks[key] = b
                 i = j
                 continue
         i += 1

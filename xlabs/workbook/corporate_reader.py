@@ -78,7 +78,9 @@ def _schedules(blocks, probs: ProblemList) -> dict:
 
 _ROW = re.compile(r"^(Waterfall|Triggers|Tranches|Fees) row (\d+)$")
 _CELL = re.compile(r"^(\w+)![A-Z]+(\d+)$")
-_REVOLVING_KEYS = ("revolving_periods", "revolving_rate", "revolving_term", "revolving_amortisation", "revolving_price")
+_REVOLVING_KEYS = {"end_period": "revolving_periods", "annual_rate": "revolving_rate", "term": "revolving_term",
+                   "amortisation": "revolving_amortisation", "price": "revolving_price"}
+"""Fields of ``Revolving`` -> their Deal keys (``schema.REVOLVING_COLS``)."""
 
 
 _FIELD_WORDS = {"payee": "payees", "effect": "effects", "cap": "cap", "to": "to", "purchase_assets": "action"}
@@ -133,6 +135,25 @@ def read_revolving(deal_kv) -> wm.Revolving | None:
                         price=deal_kv["revolving_price"] if deal_kv["revolving_price"] is not None else 1.0)
 
 
+def schedule_ref(blocks, name: str, k: int | None = None) -> str:
+    """Cell of value ``k`` (0-based; None: the name) of the Schedules row ``name`` on the Triggers sheet."""
+    b = blocks.get("Triggers", {}).get("schedules")
+    if b is None:
+        return f"Schedules {name}"
+    for i in range(len(b.rows)):
+        if str(b.value(i, 1)).strip() == name:
+            return b.ref(i, 1 if k is None else sorted(b.headers)[0] + 1 + k)
+    return f"Schedules {name}"
+
+
+def checked_revolving(revolving, deal_block, probs: ProblemList):
+    """The revolving period to check the waterfall rules against: ``revolving``, or a stand-in one when
+    the ``revolving_periods`` cell is already reported (a purchase step is then not refused as well)."""
+    if revolving is None and kv_ref(deal_block, "revolving_periods", "Deal") in {p.where for p in probs.problems}:
+        return wm.Revolving(end_period=1, annual_rate=0.0, term=1)
+    return revolving
+
+
 def problem_rows(probs: ProblemList) -> set:
     """(sheet, row) of every problem addressed to a cell."""
     return {(m.group(1), int(m.group(2))) for m in (_CELL.match(p.where) for p in probs.problems) if m}
@@ -147,10 +168,22 @@ def waterfall_problems(wf, blocks, deal_block, bad_rows) -> list:
     for p in _map_rows(validate_waterfall(wf).problems, blocks):
         if (m := _CELL.match(p.where)) and (m.group(1), int(m.group(2))) in bad_rows:
             continue
-        if p.where == "Revolving":      # the revolving terms are Deal keys in a workbook
-            key = "revolving_" + {"end_period": "periods", "annual_rate": "rate"}.get(
-                p.rule.split()[0], p.rule.split()[0])
-            p = Problem(kv_ref(deal_block, key, "Deal") if key in _REVOLVING_KEYS else "Deal", p.rule, p.value)
+        if p.where.startswith("Schedules ") and wf.schedules.get(p.where[10:]) is not None:
+            name, vals = p.where[10:], wf.schedules[p.where[10:]]
+            if p.rule.startswith("needs one value per period"):
+                k = len(vals)                                   # where the next value belongs
+            else:
+                k = next((i for i, x in enumerate(vals) if x == p.value), None)
+            p = Problem(schedule_ref(blocks, name, k), f"schedule '{name}': {p.rule}", p.value)
+        wb = blocks.get("Waterfall", {}).get("waterfall")
+        if p.where == "Waterfall" and wb is not None:
+            p = Problem(cell_ref("Waterfall", wb.header_row + 1, 1), p.rule, p.value)
+        if p.where == "Revolving":      # the revolving terms are Deal keys in a workbook: named as such
+            field, _, rest = p.rule.partition(" ")
+            key = _REVOLVING_KEYS.get(field)
+            if key:
+                rule = f"{key} {rest}" + (" (the model horizon)" if field == "end_period" else "")
+                p = Problem(kv_ref(deal_block, key, "Deal"), rule, p.value)
         found.append(Problem(p.where, p.rule.replace("(Revolving)", "(Deal: revolving_periods > 0)"), p.value))
     return found
 
@@ -281,7 +314,7 @@ def read_corporate(book) -> CorporateDeal:
     check_support_coverage(adj_rows, ab, probs)
     for row, r in adj_rows:
         if r["tranche"] not in (None, "*") and r["tranche"] not in names:
-            probs.add(cell_ref("Adjustments", row, ab.column("tranche")), "tranche is not in the Tranches sheet",
+            probs.add(cell_ref("Adjustments", row, ab.column("tranche") or 1), "tranche is not in the Tranches sheet",
                       r["tranche"])
     if tranches and obligors and len(obligors) == len(ob_rows):
         pool = sum(o.balance for o in obligors)
@@ -296,22 +329,20 @@ def read_corporate(book) -> CorporateDeal:
             probs.add(kv_ref(deal_block, "benchmark_schedule", "Deal"),
                       "no Schedules row of that name (Triggers sheet, block 'Schedules')", bname)
         else:
-            benchmark = schedules[bname]
-            if deal_kv["periods"] and len(benchmark) < deal_kv["periods"]:
-                probs.add(kv_ref(deal_block, "benchmark_schedule", "Deal"),
-                          f"the benchmark schedule has {len(benchmark)} values; the deal has "
-                          f"{deal_kv['periods']} periods", bname)
-            elif any(not 0 <= x < 1 for x in benchmark):
-                probs.add(kv_ref(deal_block, "benchmark_schedule", "Deal"),
-                          "benchmark values must be annual fractions in [0, 1) (0.025, not 2.5)", bname)
+            benchmark = schedules[bname]       # its length is checked with every schedule's (waterfall rules)
+            bad = [k for k, x in enumerate(benchmark) if not 0 <= x < 1]
+            if bad:
+                x = benchmark[bad[0]]
+                probs.add(schedule_ref(blocks, bname, bad[0]), "a benchmark rate must be an annual fraction in "
+                          "[0, 1)" + (" (0.025 for 2.5%)" if x >= 1 else ""), x)
     if steps:
-        H = deal_kv["periods"] or 1
+        H = deal_kv["periods"] or 600      # a bad periods cell (reported): no rule fires against a made-up horizon
         wf = wm.WaterfallDeal(name=deal_kv["deal_name"] or "", periods=H, tranches=tranches, steps=steps, fees=fees,
                               triggers=triggers, schedules=schedules, pool_balance=1.0, pool_amort=[0.0] * H,
                               pool_yield=[0.0] * H, timing=[1.0 / H] * H,
                               benchmark=[deal_kv["benchmark_rate"] or 0.0] * H,
                               frequency=freq if freq in FREQUENCIES else 12,
-                              revolving=revolving)
+                              revolving=checked_revolving(revolving, deal_block, probs))
         probs.extend(waterfall_problems(wf, blocks, deal_block, bad_rows))
     probs.raise_if_any()
     return CorporateDeal(
@@ -321,7 +352,8 @@ def read_corporate(book) -> CorporateDeal:
         frequency=deal_kv["payment_frequency"], benchmark_rate=deal_kv["benchmark_rate"] or 0.0,
         reserve_initial=deal_kv["reserve_initial"] or 0.0, reserve_multiple=deal_kv["reserve_multiple"] or 0.0,
         reserve_floor=deal_kv["reserve_floor"] or 0.0, cpr=deal_kv["cpr"] or 0.0,
-        benchmark=benchmark[:deal_kv["periods"]] if benchmark is not None else None, revolving=revolving,
+        benchmark=benchmark[:deal_kv["periods"]] if benchmark is not None else None, benchmark_name=bname,
+        revolving=revolving,
         n_paths=asm["n_paths"],
         seed=asm["seed"], bdr_grid_step=asm["bdr_grid_step"])
 

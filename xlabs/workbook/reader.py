@@ -322,8 +322,8 @@ def read_consumer(book) -> tuple[ConsumerDeal, CellIndex]:
     seen = set()
     tb = blocks_by_sheet.get("Tranches", {}).get("tranches")
     for k, (row, r) in enumerate(tr_rows):
-        if r["name"] in seen:
-            probs.add(cell_ref("Tranches", row, tb.column("name")), "tranche name appears twice", r["name"])
+        if r["name"] is not None and r["name"] in seen:
+            probs.add(cell_ref("Tranches", row, tb.column("name") or 1), "tranche name appears twice", r["name"])
         seen.add(r["name"])
         index.tranche_rows[r["name"]] = row
         if r["residual"] and k != len(tr_rows) - 1:
@@ -355,14 +355,14 @@ def read_consumer(book) -> tuple[ConsumerDeal, CellIndex]:
     ab = blocks_by_sheet.get("Assumptions", {}).get("fit_adjustments")
     for row, r in fit_rows:
         if r["mu_shift"] is not None and r["mu_shift"] < 0:
-            probs.add(cell_ref("Assumptions", row, ab.column("mu_shift")), "mu_shift must be >= 0 (adverse only)",
+            probs.add(cell_ref("Assumptions", row, ab.column("mu_shift") or 1), "mu_shift must be >= 0 (adverse only)",
                       r["mu_shift"])
     rating_adj = [RatingAdjustment(r["tranche"], r["factor"], r["kind"], r["value"], r["reason"], r["coverage"]) for _, r in adj_rows]
     adjb = blocks_by_sheet.get("Adjustments", {}).get("rating_adjustments")
     check_support_coverage(adj_rows, adjb, probs)
     for row, r in adj_rows:
         if r["tranche"] not in (None, "*") and r["tranche"] not in seen:
-            probs.add(cell_ref("Adjustments", row, adjb.column("tranche")), "tranche is not in the Tranches sheet",
+            probs.add(cell_ref("Adjustments", row, adjb.column("tranche") or 1), "tranche is not in the Tranches sheet",
                       r["tranche"])
         if r["kind"] == "notch":
             try:
@@ -370,10 +370,10 @@ def read_consumer(book) -> tuple[ConsumerDeal, CellIndex]:
             except (TypeError, ValueError):
                 ok = False
             if not ok:
-                probs.add(cell_ref("Adjustments", row, adjb.column("value")), "notches must be a whole number >= 0",
+                probs.add(cell_ref("Adjustments", row, adjb.column("value") or 1), "notches must be a whole number >= 0",
                           r["value"])
         elif r["kind"] in ("cap", "support") and not is_rating(str(r["value"])):
-            probs.add(cell_ref("Adjustments", row, adjb.column("value")), "unknown rating symbol", r["value"])
+            probs.add(cell_ref("Adjustments", row, adjb.column("value") or 1), "unknown rating symbol", r["value"])
     if asm["method"] == "multiple":
         tested = {s.rating for s in scenarios}
         missing = sorted(tested - set(multiples))
@@ -440,6 +440,7 @@ def read_data_waterfall(wf_blocks, blocks_by_sheet, deal_block, deal_kv, asm, tr
     from . import corporate_schema as C
     from .corporate_reader import (
         _schedules,
+        checked_revolving,
         problem_rows,
         read_revolving,
         read_steps,
@@ -453,8 +454,14 @@ def read_data_waterfall(wf_blocks, blocks_by_sheet, deal_block, deal_kv, asm, tr
         tb = blocks_by_sheet.get("Tranches", {}).get("tranches")
         for row, r in tr_rows:
             if r["interest"]:
-                probs.add(cell_ref("Tranches", row, tb.column("interest")), "the interest column is read with a "
+                probs.add(cell_ref("Tranches", row, tb.column("interest") or 1), "the interest column is read with a "
                           "Waterfall sheet only; the built-in waterfall uses timely_interest", r["interest"])
+        fb = blocks_by_sheet.get("Fees", {}).get("fees")
+        for k, f in enumerate(fees):
+            if f.servicer:
+                probs.add(cell_ref("Fees", fb.row_numbers[k], fb.column("servicer") or 1), "the servicer column is read "
+                          "with a Waterfall sheet only; the built-in waterfall adds the replacement-servicer stress "
+                          "to its fees", "yes")
         if deal_kv["revolving_periods"]:
             probs.add(kv_ref(deal_block, "revolving_periods", "Deal"),
                       "a revolving period needs a Waterfall sheet whose purchase_assets steps buy the new assets "
@@ -464,36 +471,49 @@ def read_data_waterfall(wf_blocks, blocks_by_sheet, deal_block, deal_kv, asm, tr
     trig_rows = read_table(_block(wf_blocks, C.TRIGGERS, probs), C.TRIGGERS, probs) if "Triggers" in wf_blocks else []
     schedules = _schedules(wf_blocks, probs)
     steps, triggers, revolving = read_steps(step_rows), read_triggers(trig_rows), read_revolving(deal_kv)
-    wb = wf_blocks["Waterfall"].get("waterfall")
-    if wb is not None and not step_rows:
-        probs.add(cell_ref("Waterfall", wb.header_row + 1, 1), "no waterfall steps")
     if deal_kv["trigger_cdr"] is not None:
         probs.add(kv_ref(deal_block, "trigger_cdr", "Deal"), "trigger_cdr is the acceleration of the built-in "
                   "waterfall; with a Waterfall sheet write the trigger in a Triggers sheet (test cdr_above)",
                   deal_kv["trigger_cdr"])
     fb = blocks_by_sheet.get("Fees", {}).get("fees")
+    for k, f in enumerate(fees):
+        if f.name == TAX_FEE:
+            probs.add(cell_ref("Fees", fb.row_numbers[k], 1) if fb is not None else "Fees",
+                      f"'{TAX_FEE}' names the tax on interest income (Deal tax_rate) in a Waterfall sheet: "
+                      "give this fee another name", f.name)
     if deal_kv["tax_rate"]:
-        for k, f in enumerate(fees):
-            if f.name == TAX_FEE:
-                probs.add(cell_ref("Fees", fb.row_numbers[k], 1) if fb is not None else "Fees",
-                          f"'{TAX_FEE}' names the tax on interest income (Deal tax_rate) in a Waterfall sheet: "
-                          "give this fee another name", f.name)
-        if not any(s.action == "pay_tax" and TAX_FEE in s.payees.replace(">", "+").split("+") for s in steps):
+        if steps and not any(s.action == "pay_tax" and TAX_FEE in s.payees.replace(">", "+").split("+")
+                             for s in steps):
             probs.add(kv_ref(deal_block, "tax_rate", "Deal"), f"tax_rate is above 0 but no Waterfall step pays it "
                       f"(action pay_tax, payees {TAX_FEE})", deal_kv["tax_rate"])
+    tb = blocks_by_sheet.get("Tranches", {}).get("tranches")
+    paid_residual = {p for s in steps if s.action == "pay_residual" for p in s.payees.replace(">", "+").split("+")}
+    for row, r in tr_rows:
+        if r["residual"] and r["name"] and r["name"] not in paid_residual:
+            probs.add(cell_ref("Tranches", row, tb.column("residual") or 1), "residual = yes but no Waterfall "
+                      "step pays this tranche the residual (action pay_residual)", r["name"])
     if any(sc.servicer_fee_up > 0 for sc in scenarios) and not any(f.servicer for f in fees):
         probs.add(cell_ref("Fees", fb.header_row, fb.column("servicer") or 1) if fb is not None else "Fees",
                   "the stress scenarios raise the servicer fee (servicer_fee_up): with a Waterfall sheet mark the "
                   "fee that pays it (servicer = yes), or add one with rate 0 and a pay_fee step for it")
-    lag = asm["recovery_lag_months"] or 0
-    H = deal_kv["legal_final_months"] or (int(np.max(tape.remaining_term)) + lag + 1 if tape is not None else 1)
+    # the horizon as the run will set it (cashflow_model.horizon); unknown (a bad cell, reported) -> the
+    # longest allowed, so that no rule measured against it fires on its account
+    if deal_kv["legal_final_months"]:
+        H = deal_kv["legal_final_months"]
+    elif tape is not None and asm["recovery_lag_months"] is not None:
+        life = int(np.max(tape.remaining_term))
+        if revolving is not None and deal_kv["revolving_term"] is not None:
+            life = max(life, int(revolving.end_period) + int(revolving.term))
+        H = life + asm["recovery_lag_months"] + 1
+    else:
+        H = 600
     rows = [Tranche(name=r["name"] or "", balance=r["balance"] or 0.0, coupon=r["coupon"] or 0.0,
                     rated=bool(r["rated"]), timely_interest=bool(r["timely_interest"]), residual=bool(r["residual"]),
                     interest=r["interest"] or None) for _, r in tr_rows]
     wf = wm.WaterfallDeal(name=deal_kv["deal_name"] or "", periods=H, tranches=waterfall_tranches(rows), steps=steps,
                           fees=waterfall_fees(fees, deal_kv["tax_rate"] or 0.0), triggers=triggers,
                           schedules=schedules, pool_balance=1.0, pool_amort=[0.0] * H, pool_yield=[0.0] * H,
-                          timing=[1.0 / H] * H, revolving=revolving)
+                          timing=[1.0 / H] * H, revolving=checked_revolving(revolving, deal_block, probs))
     fee_rows = set(fb.row_numbers) if fb is not None else set()
     for p in waterfall_problems(wf, {**blocks_by_sheet, **wf_blocks}, deal_block, problem_rows(probs)):
         m = re.match(r"^Fees![A-Z]+(\d+)$", p.where)

@@ -110,7 +110,7 @@ REVOLVING_COLS = (
     Col("revolving_rate", "fraction", default=0.0, doc="Annual rate of the assets bought."),
     Col("revolving_term", "int", default=0, lo=0, hi=600, doc="Term of the assets bought, in payment periods."),
     Col("revolving_amortisation", "choice", default="level", choices=("level", "equal_principal", "bullet")),
-    Col("revolving_price", "number", default=1.0, doc="Cash paid per yuan of principal bought (1 = par)."),
+    Col("revolving_price", "number", default=1.0, hi=10, doc="Cash paid per yuan of principal bought (1 = par)."),
 )
 """Deal keys of a revolving period (METHODOLOGY §5.2), in both schemas."""
 
@@ -122,7 +122,7 @@ DEAL = BlockSpec("Deal", "Deal", keyvalue=True, doc="Deal terms, one key per row
     Col("reserve_initial", "number", default=0.0, doc="Liquidity reserve funded at closing (yuan)."),
     Col("reserve_multiple", "number", default=0.0, hi=12, doc="Reserve target = k x (next period fees + senior interest)."),
     Col("trigger_cdr", "fraction", required=False, doc="Acceleration when the cumulative default ratio exceeds this; blank = none."),
-    Col("legal_final_months", "int", required=False, lo=1, doc="Legal final maturity in periods; blank = pool life + recovery lag + 1."),
+    Col("legal_final_months", "int", required=False, lo=1, hi=600, doc="Legal final maturity in periods; blank = pool life (with a revolving period: its end plus the term of the assets bought, if later) + recovery lag + 1."),
     Col("seed", "int", default=0, lo=0, doc="Recorded with the run (the consumer path draws no random numbers)."),
     *REVOLVING_COLS,
 ))

@@ -66,6 +66,15 @@ def test_correlated_diversity():
     assert correlated_diversity(p, f, [[1, 0.5], [0.5, 1]]) == pytest.approx(hand)
 
 
+def test_correlated_diversity_refuses_par_and_pd_that_leave_d_undefined():
+    for par, pd, rule in (([1.0, -1.0], [0.1, 0.1], "par amounts must be >= 0"),
+                          ([0.0, 0.0], [0.1, 0.1], "par amounts must be >= 0 with at least one above 0"),
+                          ([1.0, 1.0], [1.0, 0.0], "every asset with par above 0 has PD 0 or 1")):
+        with pytest.raises(ValidationError) as e:
+            correlated_diversity(pd, par, np.eye(2))
+        assert any(p.rule.startswith(rule) for p in e.value.problems), e.value.problems
+
+
 @pytest.mark.parametrize("corr, rule", [
     ([[1, 0.5], [-0.5, 1]], "must be symmetric"),           # the +-0.5 cancel: D as if independent
     ([[3, 2], [2, 3]], "diagonal must be 1"),

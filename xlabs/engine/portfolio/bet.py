@@ -163,6 +163,8 @@ def correlated_diversity(pd, par, corr) -> float:
         check_fraction(p, "pd", probs)
     if p is not None and f is not None and c is not None and (f.shape != p.shape or c.shape != (p.size, p.size)):
         probs.add("corr", "pd, par must have the same length n and corr shape (n, n)")
+    if f is not None and (np.any(f < 0) or not np.any(f > 0)):
+        probs.add("par", "par amounts must be >= 0 with at least one above 0", float(f.min()) if f.size else None)
     if c is not None and not probs.problems and np.linalg.eigvalsh(c).min() < -1e-10:
         # a matrix that is not a correlation matrix can make the variance below any value, or cancel it
         probs.add("corr", "must be positive semi-definite (a correlation matrix)",
@@ -171,7 +173,8 @@ def correlated_diversity(pd, par, corr) -> float:
     sd = np.sqrt(p * (1 - p)) * f
     denom = float(sd @ c @ sd)
     if denom <= 0:
-        raise ValueError("the correlated variance is zero (every PD is 0 or 1)")
+        probs.add("pd", "every asset with par above 0 has PD 0 or 1: the default variance is zero and D undefined")
+        probs.raise_if_any()
     return float(np.dot(p, f) * np.dot(1 - p, f) / denom)
 
 

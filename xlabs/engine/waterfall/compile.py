@@ -212,6 +212,10 @@ def validate(deal: m.WaterfallDeal) -> ProblemList:
             P.add(w, "amount must be >= 0 yuan", f.amount)
         if f.basis == "tranche_balance" and f.tranche not in tr_names:
             P.add(w, "tranche_balance fee needs an existing tranche", f.tranche)
+        if f.servicer and any(x.servicer for x in deal.fees[:i]):
+            # the replacement-servicer stress is charged with the servicer fee: two would charge it twice
+            P.add(w, "servicer: only one fee may be marked servicer (the replacement-servicer stress is "
+                  "charged once, with it)", f.name)
     # what each schedule is used for sets its range: cdr_above levels and target_balance targets are
     # fractions in [0, 1] (a schedule typed in percent would silently never fire / never pay)
     frac_use = {k.schedule for k in deal.triggers if k.test == "cdr_above" and k.schedule}
