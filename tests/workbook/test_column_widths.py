@@ -26,3 +26,15 @@ def test_cjk_text_counts_double_and_text_is_capped():
     s.table(1, 1, "t", ["行业"], [("房地产开发与经营",), ("x" * 500,)])
     w = s.column_widths()["A"]
     assert 16 + 2 <= w <= 60 * 1.1 + 2
+
+
+def test_every_whole_number_an_input_can_hold_is_bounded():
+    """A term, lag, horizon or path count sizes arrays: without an upper bound a typo (1e9) exhausts the
+    machine's memory instead of being reported at its cell."""
+    from xlabs.workbook import corporate_schema, schema
+
+    for blocks in (schema.CONSUMER_BLOCKS, corporate_schema.CORPORATE_BLOCKS):
+        for b in blocks:
+            for c in b.columns:
+                if c.kind == "int":
+                    assert c.hi is not None, (b.sheet, b.title, c.name)

@@ -36,7 +36,7 @@ TRANCHES = BlockSpec("Tranches", "Tranches", doc="One row per class, senior firs
     Col("coupon_type", "choice", default="fixed", choices=wm.COUPON_TYPES),
     Col("coupon", "fraction", default=0.0, doc="Fixed rate, or floating spread (annual)."),
     Col("interest", "choice", default="timely", choices=wm.INTEREST_RULES),
-    Col("legal_final", "int", default=0, lo=0, doc="Period; 0 = the horizon."),
+    Col("legal_final", "int", default=0, lo=0, hi=600, doc="Period; 0 = the horizon."),
     Col("rated", "bool", default=True),
 ))
 
@@ -77,7 +77,7 @@ OBLIGORS = BlockSpec("Obligors", "Obligors", doc="One row per asset (assets of o
     Col("balance", "number", lo=0.01),
     Col("rate", "fraction", default=0.0, doc="Annual rate."),
     Col("amortisation", "choice", default="bullet", choices=("level", "equal_principal", "bullet")),
-    Col("remaining_term", "int", lo=1, doc="Months."),
+    Col("remaining_term", "int", lo=1, hi=600, doc="Months."),
     Col("shadow_rating", "rating"),
     Col("industry", "text"),
     Col("region", "text"),
@@ -91,8 +91,8 @@ OBLIGORS = BlockSpec("Obligors", "Obligors", doc="One row per asset (assets of o
 ))
 
 ASSUMPTIONS = BlockSpec("Assumptions", "Simulation", keyvalue=True, doc="Monte Carlo settings.", columns=(
-    Col("n_paths", "int", default=1_000_000, lo=1000, doc="Monte Carlo paths (Lianhe: 1,000,000)."),
-    Col("seed", "int", default=0, lo=0, doc="Seed of the Monte Carlo (recorded on the Run sheet)."),
+    Col("n_paths", "int", default=1_000_000, lo=1000, hi=20_000_000, doc="Monte Carlo paths (Lianhe: 1,000,000)."),
+    Col("seed", "int", default=0, lo=0, hi=2**63 - 1, doc="Seed of the Monte Carlo (recorded on the Run sheet)."),
     Col("bdr_grid_step", "fraction", default=0.02, lo=0.002, hi=0.1, doc="BDR search: coarse CDR grid step (0.02); a failing window narrower than it, between two passing grid points, is not seen, so a smaller step is safer and slower."),
 ))
 
@@ -105,7 +105,7 @@ RATING_RECOVERY = BlockSpec(T, "Rating recovery", required=False, columns=(
 GUARANTEE_TYPES = BlockSpec(T, "Guarantee types", required=False, columns=(
     Col("guarantee_type", "text"), Col("factor", "fraction")))
 COLLATERAL = BlockSpec(T, "Collateral", required=False, columns=(
-    Col("collateral_type", "text"), Col("haircut", "fraction"), Col("lag_months", "int", lo=0)))
+    Col("collateral_type", "text"), Col("haircut", "fraction"), Col("lag_months", "int", lo=0, hi=120)))
 RECOVERY_ADJUSTMENTS = BlockSpec(T, "Recovery adjustments", required=False, columns=(
     Col("kind", "choice", choices=("seniority", "servicer")), Col("level", "text"),
     Col("adjustment", "number", lo=-1.0, hi=1.0)))
@@ -118,9 +118,9 @@ STRESS_SCENARIOS = BlockSpec(T, "Stress scenarios", required=False, columns=(
     Col("rating", "rating"), Col("scenario", "text"), Col("recovery_haircut", "fraction", default=0.0),
     Col("cpr_multiplier", "number", default=1.0), Col("coupon_up", "fraction", default=0.0),
     Col("timing", "choice", default="base", choices=SHAPES), Col("servicer_fee_up", "fraction", default=0.0),
-    Col("recovery_lag_extra", "int", default=0, lo=0, doc="Months (whole payment periods covering them in the cash flows)."), Col("benchmark_up", "fraction", default=0.0)))
+    Col("recovery_lag_extra", "int", default=0, lo=0, hi=120, doc="Months (whole payment periods covering them in the cash flows)."), Col("benchmark_up", "fraction", default=0.0)))
 KEY_OBLIGORS = BlockSpec(T, "Key obligors", required=False, columns=(
-    Col("target_rating", "rating"), Col("k", "int", lo=0)))
+    Col("target_rating", "rating"), Col("k", "int", lo=0, hi=10_000)))
 
 PORTFOLIO_TABLES = {
     "industry_recovery": INDUSTRY_RECOVERY, "rating_recovery": RATING_RECOVERY, "guarantee_type": GUARANTEE_TYPES,

@@ -123,7 +123,7 @@ DEAL = BlockSpec("Deal", "Deal", keyvalue=True, doc="Deal terms, one key per row
     Col("reserve_multiple", "number", default=0.0, hi=12, doc="Reserve target = k x (next period fees + senior interest)."),
     Col("trigger_cdr", "fraction", required=False, doc="Acceleration when the cumulative default ratio exceeds this; blank = none."),
     Col("legal_final_months", "int", required=False, lo=1, hi=600, doc="Legal final maturity in periods; blank = pool life (with a revolving period: its end plus the term of the assets bought, if later) + recovery lag + 1."),
-    Col("seed", "int", default=0, lo=0, doc="Recorded with the run (the consumer path draws no random numbers)."),
+    Col("seed", "int", default=0, lo=0, hi=2**63 - 1, doc="Recorded with the run (the consumer path draws no random numbers)."),
     *REVOLVING_COLS,
 ))
 
@@ -152,7 +152,7 @@ POOL = BlockSpec("Pool", "Loan tape", doc="One row per loan.", columns=(
     Col("loan_id", "text"),
     Col("balance", "number", lo=0.01, doc="Current principal (yuan)."),
     Col("annual_rate", "fraction", doc="Annual interest rate."),
-    Col("remaining_term", "int", lo=1, doc="Remaining term in periods."),
+    Col("remaining_term", "int", lo=1, hi=600, doc="Remaining term in periods."),
     Col("amortisation", "choice", choices=AMORTISATION_TYPES),
 ))
 
@@ -163,8 +163,8 @@ STATIC_POOL_DOC = ("Block `Vintages`: columns `vintage`, `balance` (original pri
 ASSUMPTIONS = BlockSpec("Assumptions", "Performance", keyvalue=True, doc="Base-case performance and method.", columns=(
     Col("cpr", "fraction", default=0.0, doc="Annual constant prepayment rate."),
     Col("recovery_rate", "fraction", default=0.0, doc="Recovery on defaulted principal."),
-    Col("recovery_lag_months", "int", default=3, lo=0, doc="Months from default to recovery."),
-    Col("horizon_months", "int", required=False, lo=1, doc="Static-pool horizon T; blank = pool life."),
+    Col("recovery_lag_months", "int", default=3, lo=0, hi=120, doc="Months from default to recovery."),
+    Col("horizon_months", "int", required=False, lo=1, hi=600, doc="Static-pool horizon T; blank = pool life."),
     Col("cdr_floor", "fraction", required=False, doc="Explicit floor for zero vintage CDRs (shown in output)."),
     Col("weighting", "choice", default="balance", choices=("balance", "simple"), doc="Average-curve weighting."),
     Col("method", "choice", default="lognormal", choices=("lognormal", "multiple"), doc="TDR method (3.4 or 3.5)."),
@@ -194,7 +194,7 @@ STRESS_SCENARIOS = BlockSpec("RatingTables", "Stress scenarios", required=False,
     Col("coupon_up", "fraction", default=0.0),
     Col("timing", "choice", default="base", choices=SHAPES),
     Col("servicer_fee_up", "fraction", default=0.0),
-    Col("recovery_lag_extra", "int", default=0, lo=0),
+    Col("recovery_lag_extra", "int", default=0, lo=0, hi=120),
 ))
 
 STRESS_MULTIPLES = BlockSpec("RatingTables", "Stress multiples", required=False,
