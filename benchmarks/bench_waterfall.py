@@ -136,7 +136,7 @@ def _old_inputs():
     H = 60
     b0 = d.pool_balance
     inp = CashflowInputs(
-        b0=b0, timing=np.asarray(scenario_arrays(d).timing), amort=np.asarray(d.pool_amort),
+        b0=b0, timing=np.asarray(scenario_arrays(d).timing[:H]), amort=np.asarray(d.pool_amort),
         yld=np.asarray(d.pool_yield),
         smm=np.full(H, 0.0134), rec_rate=0.2, rec_lag=3, tr_bal0=np.array([0.8, 0.1, 0.1]) * b0,
         tr_coupon=np.ascontiguousarray(np.repeat(np.array([[0.035], [0.05], [0.0]]) / 12, H, axis=1)),

@@ -5,6 +5,8 @@ amortisation fractions 1/3, 1/2, 1 of the performing balance and a 1 %
 periodic yield.  The arithmetic is written next to each expected value.
 """
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from wf_builders import evaluate, tiny
@@ -279,10 +281,16 @@ def test_front_and_back_loaded_timing_from_the_base_curve():
     deal = tiny([TrancheSpec("A", 1000, "none")], [Step("principal", "pay_principal", "A")],
                 timing=[1 / 3, 1 / 3, 1 / 3])
     # flat base over 3 periods, s = 0, 1/2, 1: front weights 1.5, 1, 0.5 -> /3; back 0.5, 1, 1.5 -> /3
-    assert scenario_arrays(deal, Scenario(timing="front")).timing == approx([0.5, 1 / 3, 1 / 6])
-    assert scenario_arrays(deal, Scenario(timing="back")).timing == approx([1 / 6, 1 / 3, 0.5])
+    # (the first half of the timing array is the initial pool's curve; without revolving the second repeats it)
+    assert scenario_arrays(deal, Scenario(timing="front")).timing == approx([0.5, 1 / 3, 1 / 6] * 2)
+    assert scenario_arrays(deal, Scenario(timing="back")).timing[:3] == approx([1 / 6, 1 / 3, 0.5])
     # middle: 0.5, 1.5, 0.5 -> /2.5
-    assert scenario_arrays(deal, Scenario(timing="middle")).timing == approx([0.2, 0.6, 0.2])
+    assert scenario_arrays(deal, Scenario(timing="middle")).timing[:3] == approx([0.2, 0.6, 0.2])
+    # assets bought while revolving with a 2-period term: the base curve fitted to 2 periods (1/2, 1/2),
+    # front-shaped over them (s = 0, 1: weights 1.5, 0.5 -> 3/4, 1/4), nothing after their maturity
+    rev = replace(deal, revolving=Revolving(end_period=1, annual_rate=0.1, term=2))
+    assert scenario_arrays(rev).timing[3:] == approx([0.5, 0.5, 0.0])
+    assert scenario_arrays(rev, Scenario(timing="front")).timing[3:] == approx([0.75, 0.25, 0.0])
     # defaults of period 1 under the front shape at CDR 0.3: 0.3 * 1000 * 0.5 = 150
     _, raw = evaluate(deal, 0.3, Scenario(timing="front"))
     assert raw.pool[0, c.P_DEFAULT] == approx(150)
@@ -302,3 +310,24 @@ def test_loss_is_what_is_unpaid_at_the_legal_final():
     from xlabs.engine.waterfall.reference import reference_run
     ref = reference_run(deal, scenario_arrays(deal, None), 0.0)["status"]["A"]
     assert ref["loss"] == pytest.approx(900 - 1000 / 3) and ref["period"] == 1
+
+
+def test_assets_bought_while_revolving_reach_the_stated_cdr():
+    """§5.2: the CDR applies to each purchase as its own cohort.  Bullet purchases without prepayment
+    are never capped by their performing balance, so the purchases default exactly CDR x the principal
+    bought.  The initial pool's defaults do not depend on the purchases: they are those of the same deal
+    with a revolving period of 0.  The base curve is 24 periods long and the purchases last 6: timed by
+    the initial pool's curve they would default only about a quarter of CDR."""
+    from xlabs.engine.waterfall.examples import consumer_revolving_deal
+
+    deal = consumer_revolving_deal(periods=60)
+    deal = replace(deal, cpr=0.0, triggers=[], timing=list(np.full(24, 1 / 24)),
+                   revolving=Revolving(12, 0.16, 6, "bullet", 1.0),
+                   steps=[s for s in deal.steps if s.condition in ("always", "revolving", "amortisation")])
+    cdr = 0.05
+    r = run(compile_deal(deal), scenario_arrays(deal), cdr)
+    none = replace(deal, revolving=Revolving(0, 0.16, 6, "bullet", 1.0))
+    r0 = run(compile_deal(none), scenario_arrays(none), cdr)
+    bought = r.pool.purchased_principal.sum()
+    assert bought > 0.3 * deal.pool_balance and r0.pool.purchased_principal.sum() == 0.0
+    assert r.pool.defaults.sum() - r0.pool.defaults.sum() == approx(cdr * bought, rel=1e-9)

@@ -99,7 +99,7 @@ def _block(b, seed, n_paths, block, A, s_g, gstart, obl, c_end, C, mat, E, lgd, 
     """
     k = A.shape[1]
     N = ob_bal0.shape[0]
-    H = timing.shape[0]
+    H = smm.shape[0]
     J = tr_bal0.shape[0]
     R = rated.shape[0]
     tiny = _TINY * TU[0]

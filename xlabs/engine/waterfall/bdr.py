@@ -183,7 +183,7 @@ def bdr_grid_kernel(lo, hi, grid, tol, fine, tranches, timing, smm, sc_f, sc_i, 
     bdr : (NSc, T) float64; n_eval : (NSc, T) int64; state : (NSc, T) int64
         Outputs, see :func:`search_scenario`.
     """
-    scratch = search_scratch(timing.shape[1], tr_bal0.shape[0], fee_fixed.shape[0], trig_int.shape[0],
+    scratch = search_scratch(smm.shape[1], tr_bal0.shape[0], fee_fixed.shape[0], trig_int.shape[0],
                              ob_bal0.shape[0], ipar[IPAR_MAX_COHORTS], tranches.shape[0])
     for i in range(lo, hi):
         search_scenario(grid, tol, fine, tranches, timing[i], smm[i], sc_f[i], sc_i[i], coupon[i], fee_rate[i],

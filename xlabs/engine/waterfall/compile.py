@@ -110,7 +110,7 @@ class ScenarioArrays:
     """Per-scenario kernel arrays (§6.2–6.3)."""
 
     name: str
-    timing: np.ndarray      # (H,)
+    timing: np.ndarray      # (2H,) by asset age: [initial pool (H) | assets bought while revolving (H)]
     smm: np.ndarray         # (H,)
     sc_f: np.ndarray        # (2,) [cohort recovery rate, obligor recovery multiplier]
     sc_i: np.ndarray        # (2,) int64 [cohort lag, extra obligor lag]
@@ -512,8 +512,14 @@ def scenario_arrays_memo(deal: m.WaterfallDeal, scenario, memo: dict) -> Scenari
     f = int(deal.frequency)
     key = ("timing", shape)
     if key not in memo:
+        # (2H,): by asset age, the initial pool's curve then the curve of the assets bought while revolving,
+        # each fitted to its own life (a curve longer than a purchase's term would time defaults after it
+        # has matured, and the purchase would not reach the stated CDR) and shaped by the stress (§5.2)
         base = deal.timing if len(deal.timing) else np.full(H, 1.0 / H)
-        memo[key] = _pad(np.ascontiguousarray(shaped(fit_to_life(base, min(len(base), H)), shape)), H)
+        pool = _pad(shaped(fit_to_life(base, min(len(base), H)), shape), H)
+        rev = deal.revolving
+        bought = _pad(shaped(fit_to_life(base, min(int(rev.term), H)), shape), H) if rev is not None else pool
+        memo[key] = np.ascontiguousarray(np.concatenate([pool, bought]))
     timing = memo[key]
     cpr = min(max(deal.cpr * getattr(sc, "cpr_multiplier", 1.0), 0.0), 0.999999)
     key = ("smm", cpr)

@@ -4,7 +4,7 @@ Each period t (0-based here, period t+1 in outputs):
 
 1. **Pool.**  Every cohort c (the aggregated initial pool, then one cohort
    per revolving purchase, starting the period after it is bought) at age
-   a = t - start_c: defaults ``d = CDR x B0_c x timing[a]`` capped at its
+   a = t - start_c: defaults ``d = CDR x B0_c x timing[kind_c, a]`` capped at its
    performing balance (CDR is a fraction of the cohort's *purchased*
    balance, §5.2); on the survivors scheduled principal ``amort[k, a]``,
    interest ``yield[k, a]``, prepayment ``SMM_t`` of what is left;
@@ -239,7 +239,7 @@ def _run_fresh(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_
     """A fresh workspace, then :func:`run_waterfall_ws`.  Called with a literal ``detail``, numba
     compiles it (a few lines) once per literal and hands the literal on to the kernel (checked: two
     compiled kernel variants, ``tests/test_warm.py``)."""
-    wf, wi = workspace(timing.shape[0], tr_bal0.shape[0], fee_fixed.shape[0], trig_int.shape[0],
+    wf, wi = workspace(smm.shape[0], tr_bal0.shape[0], fee_fixed.shape[0], trig_int.shape[0],
                        ob_bal0.shape[0], ipar[IPAR_MAX_COHORTS])
     run_waterfall_ws(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_tab, yld_tab,
                      ob_bal0, ob_sched, ob_rate, ob_rec, ob_lag, ob_def, tr_bal0, tr_int, fee_int, fee_fixed,
@@ -259,7 +259,8 @@ def run_waterfall_ws(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
     Parameters (H periods, J tranches, F fees, S steps, K triggers, N obligors)
     ----------
     cdr : float  cumulative default rate, fraction of each cohort's purchased balance.
-    timing : (H,) float64  default timing by asset age, sums to 1 (§5.2).
+    timing : (2H,) float64  default timing by asset age, each half summing to 1 (§5.2): the initial
+        pool's curve, then that of the assets bought while revolving (fitted to their term).
     smm : (H,) float64  periodic prepayment rate.
     sc_f : (2,) float64  [cohort recovery rate, obligor recovery multiplier].
     sc_i : (2,) int64  [cohort recovery lag, extra obligor lag].
@@ -299,7 +300,7 @@ def run_waterfall_ws(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
     exactly two variants are compiled for the whole package (each costs
     several seconds on a cold cache; checked by ``tests/test_warm.py``).
     """
-    H = timing.shape[0]
+    H = smm.shape[0]
     J = tr_bal0.shape[0]
     F = fee_fixed.shape[0]
     S = step_int.shape[0]
@@ -406,13 +407,13 @@ def run_waterfall_ws(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
             if p <= 0.0:
                 continue
             a = _u(t - cstart[c])
-            d = cdr * cb0[c] * timing[a]
+            k = _u(ckind[c])
+            d = cdr * cb0[c] * timing[k * H + a]
             if d > p:
                 d = p
             if d < 0.0:
                 d = 0.0
             s = p - d
-            k = _u(ckind[c])
             sp = amort_tab[k, a] * s
             it = yld_tab[k, a] * s
             pp = s_t * (s - sp)

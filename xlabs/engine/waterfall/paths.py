@@ -25,7 +25,7 @@ def paths_kernel(lo, hi, cdr, def_periods, timing, smm, sc_f, sc_i, coupon, fee_
                  step_cap, payees, trig_int, trig_level, sched_tab, out):
     """Paths ``lo..hi-1``: ``def_periods`` (P, N) int64, 0-based default period or -1;
     ``out`` (P, J, 4) status per path.  GIL-free, run in threads by :func:`run_obligor_paths`."""
-    H = timing.shape[0]
+    H = smm.shape[0]
     J = tr_bal0.shape[0]
     # outputs and scratch allocated once for the whole range (the kernel resets what it reads)
     pool_out = np.empty((H, 10))

@@ -39,7 +39,7 @@ def reference_run(deal, sc, cdr, obligor_defaults=None):
         a = list(deal.pool_amort) + [0.0] * H
         y = list(deal.pool_yield) + [0.0] * H
         cohorts.append({"start": 0, "b0": float(deal.pool_balance), "perf": float(deal.pool_balance),
-                        "amort": a[:H], "yield": y[:H]})
+                        "amort": a[:H], "yield": y[:H], "kind": 0})
     rev = deal.revolving
     if rev is not None:
         ps = pool_schedule([1.0], [rev.annual_rate], [int(rev.term)], [rev.amortisation], freq, periods=H)
@@ -89,7 +89,7 @@ def reference_run(deal, sc, cdr, obligor_defaults=None):
             if co["perf"] <= 0:
                 continue
             age = t - co["start"]
-            d = max(0.0, min(cdr * co["b0"] * sc.timing[age], co["perf"]))
+            d = max(0.0, min(cdr * co["b0"] * sc.timing[co["kind"] * H + age], co["perf"]))
             surv = co["perf"] - d
             sp = co["amort"][age] * surv
             it = co["yield"][age] * surv
@@ -248,7 +248,8 @@ def reference_run(deal, sc, cdr, obligor_defaults=None):
                     continue
                 withdraw(src, x)
                 par = x / rev.price
-                cohorts.append({"start": t + 1, "b0": par, "perf": par, "amort": new_amort, "yield": new_yield})
+                cohorts.append({"start": t + 1, "b0": par, "perf": par, "amort": new_amort, "yield": new_yield,
+                                "kind": 1})
                 orig += par
                 rec_out["purchased"] += par
                 rec_out["purchase_cash"] += x
