@@ -569,3 +569,47 @@ def test_a_bad_benchmark_value_is_reported_at_its_cell(tmp_path):
     probs = _problems(path)
     assert (f"Triggers!{get_column_letter(PERIODS)}6", f"schedule 'lpr': needs one value per period ({PERIODS})") \
         in probs, probs
+
+
+def test_inputs_the_waterfall_would_ignore_and_echoed_problems(tmp_path):
+    """What the second review of the revolving / schedule work found, each as the analyst would see it."""
+    def problems_of(edit):
+        kw = tiny_kwargs()
+        edit(kw)
+        path = tmp_path / "x.xlsx"
+        build_corporate_workbook(path, **kw)
+        wb = openpyxl.load_workbook(path)
+        return path, wb
+
+    # a schedule or a 'to' account on a step that does not use it; a cdr trigger without its level
+    path, _ = problems_of(lambda kw: (kw["steps"][1].update(schedule="tgt", to="reserve"),
+                                      kw["triggers"].append({"name": "k", "test": "cdr_above", "effects": "none"})))
+    got = _problems(path)
+    assert ("Waterfall!F4", "schedule: a schedule applies only to amount target_balance (it would be ignored)") in got
+    assert ("Waterfall!G4", "to: an account to pay into applies only to transfers (it would be ignored)") in got
+    assert ("Triggers!C3", "level: a cdr_above trigger needs a level or a schedule") in got
+    assert len(got) == 3, got
+    # revolving purchases that would mature after the horizon
+    path, _ = problems_of(lambda kw: (kw["deal"].update(revolving_periods=20, revolving_term=24),
+                                      kw["steps"].insert(5, {"source": "principal", "action": "purchase_assets",
+                                                             "amount": "all", "condition": "revolving"})))
+    got = _problems(path)
+    assert [r for _, r in got] == ["assets bought in the last revolving period (20) mature in period 44, after "
+                                   "the model horizon (periods = 30): lengthen the horizon or shorten the term"], got
+    # a blank 'periods' is one problem, not one per schedule measured against a stand-in horizon
+    path, wb = problems_of(lambda kw: kw.update(schedules={"s": [0.1] * PERIODS}))
+    wb["Deal"]["B6"].value = None
+    # a value under a blank header, a key cell left blank, a '#' in a note block's title, a second
+    # Waterfall block, a blank schedule period header
+    wb["Tranches"]["H2"].value, wb["Tranches"]["J2"].value, wb["Tranches"]["I3"].value = None, "note", "x"
+    wb["Deal"].cell(wb["Deal"].max_row + 2, 1, "Notes #1")
+    wb["Deal"].cell(wb["Deal"].max_row + 1, 1, "who")
+    wb["Deal"].cell(wb["Deal"].max_row, 2, "when")
+    wb["Assumptions"]["A3"].value = None
+    wb["Triggers"]["C5"].value = None
+    wb.save(path)
+    got = _problems(path)
+    wheres = sorted(w for w, _ in got)
+    assert wheres == sorted(["Deal!B6", "Tranches!I2", "Tranches!J2", "Assumptions!A3", "Triggers!C5"]), got
+    assert ("Triggers!C5", "column C of block 'Schedules' holds values but its header is blank: they would not be "
+            "read (first at row 6)") in got

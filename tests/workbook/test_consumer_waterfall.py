@@ -218,3 +218,12 @@ def test_a_bad_deal_cell_is_reported_once_not_echoed_by_the_waterfall_rules(tmp_
     kw = kwargs(revolving_periods=2.5, revolving_term=6, tax_rate="??")
     got = problems(tmp_path, **kw, steps=steps)
     assert sorted(r.split(":")[0] for _, r in got) == ["revolving_periods", "tax_rate"], got
+
+
+def test_a_legal_final_before_the_last_purchase_matures_is_refused(tmp_path):
+    steps = builtin_steps(fees="servicing > trustee")               # spaces around payees are fine
+    steps.insert(12, _s("principal", "purchase_assets", "", "all", condition="revolving"))
+    kw = kwargs(revolving_periods=12, revolving_term=12)            # legal_final_months 18 < 12 + 12
+    got = problems(tmp_path, **kw, steps=steps)
+    assert [r for _, r in got] == ["assets bought in the last revolving period (12) mature in period 24, after the "
+                                   "legal final: lengthen it, leave it blank, or shorten revolving_term"], got

@@ -97,8 +97,9 @@ def layout_problems(sheet_name: str, values, blocks: dict, merged=(), keys: dict
     - a column header that appears twice in a block (only the first column would be read);
     - merged cells that hide a header or data cell of a block (a merged cell other than the top-left
       one reads as blank and would take the default);
+    - values in a column of a block whose header is blank (between two headed columns);
     - a second block with the title of an earlier one on the sheet (:func:`read_blocks` keeps it apart,
-      as ``title#2``; only the first is read).
+      as ``"title 2"``; only the first is read).
     """
     keys = keys or {}
     out = []
@@ -106,8 +107,8 @@ def layout_problems(sheet_name: str, values, blocks: dict, merged=(), keys: dict
     used = set()
     ordered = sorted(blocks.items(), key=lambda kv: kv[1].title_row)
     for key, b in ordered:
-        if "#" in key:
-            first = blocks[key.split("#")[0]]
+        if " " in key:
+            first = blocks[key.split(" ")[0]]
             out.append((cell_ref(sheet_name, b.title_row, 1), f"a second block titled '{b.title}' on this sheet "
                         f"(the first is at row {first.title_row}): only the first is read; merge the two or "
                         "rename this one", b.title))
@@ -120,6 +121,14 @@ def layout_problems(sheet_name: str, values, blocks: dict, merged=(), keys: dict
                             f"{get_column_letter(seen[h])}); only the first would be read", None))
             else:
                 seen[h] = c
+        gaps = [c for c in range(min(b.headers, default=1), max(b.headers, default=0) + 1) if c not in b.headers]
+        for c in gaps:
+            for row, rn in zip(b.rows, b.row_numbers):
+                if c - 1 < len(row) and not _blank(row[c - 1]):
+                    out.append((cell_ref(sheet_name, b.header_row, c), f"column {get_column_letter(c)} of block "
+                                f"'{b.title}' holds values but its header is blank: they would not be read "
+                                f"(first at row {rn})", row[c - 1]))
+                    break
         last = b.row_numbers[-1] if b.row_numbers else b.header_row
         for r0, c0, r1, c1 in merged:
             hidden = any(r0 <= r <= r1 and c0 <= c <= c1 and (r, c) != (r0, c0)
@@ -178,7 +187,8 @@ def read_blocks(sheet_name: str, values) -> dict:
 
     Titles are normalised with :func:`norm_header`.  Rows before the first
     title are ignored (room for notes).  A later block with the title of an
-    earlier one is keyed ``title#2`` (``#3``, ...) and reported by
+    earlier one is keyed ``"title 2"`` (``3``, ...; a normalised title has no
+    space) and reported by
     :func:`layout_problems`.
     """
     rows = [list(r) for r in values]
@@ -203,9 +213,9 @@ def read_blocks(sheet_name: str, values) -> dict:
                 key = norm_header(b.title)
                 if key in blocks:           # a second block of that title: kept apart, reported by layout_problems
                     n_dup = 2
-                    while f"{key}#{n_dup}" in blocks:
+                    while f"{key} {n_dup}" in blocks:
                         n_dup += 1
-                    key = f"{key}#{n_dup}"
+                    key = f"{key} {n_dup}"      # a space: never in a normalised title
                 blocks[key] = b
                 i = j
                 continue

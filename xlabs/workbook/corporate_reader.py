@@ -61,6 +61,13 @@ def _schedules(blocks, probs: ProblemList) -> dict:
     if b is None:
         return out
     cols = sorted(b.headers)[1:]
+    first = sorted(b.headers)[0] if b.headers else 1
+    for pos in cols:
+        h, k = b.raw_headers[pos], pos - first       # the period this column holds (a blank header is a gap,
+        if h not in (str(k), f"{k}.0"):               # reported by the layout check)
+            probs.add(cell_ref(b.sheet, b.header_row, pos), f"schedule period headers must be 1, 2, 3, ... "
+                      f"in order: expected {k} here", h)
+            break
     for i in range(len(b.rows)):
         name = b.value(i, 1)
         vals = []
@@ -126,6 +133,16 @@ def read_triggers(trig_rows) -> list:
                        1 if r["curable"] else 0) for _, r in trig_rows]
 
 
+def trigger_level_problems(trig_rows, b, probs: ProblemList) -> None:
+    """A trigger whose test compares with a level needs the level or a schedule: a blank level would read
+    as 0 (a cumulative-default trigger firing at the first default)."""
+    for row, r in trig_rows:
+        if r["level"] is None and not str(r["schedule"] or "").strip() and r["test"] not in (
+                None, "senior_interest_shortfall"):
+            probs.add(cell_ref(b.sheet, row, b.column("level") or 1) if b is not None else "Triggers",
+                      f"level: a {r['test']} trigger needs a level or a schedule")
+
+
 def read_revolving(deal_kv) -> wm.Revolving | None:
     """The revolving period of the Deal keys (``schema.REVOLVING_COLS``); None when ``revolving_periods`` is 0."""
     if not deal_kv["revolving_periods"]:
@@ -149,25 +166,35 @@ def schedule_ref(blocks, name: str, k: int | None = None) -> str:
 def checked_revolving(revolving, deal_block, probs: ProblemList):
     """The revolving period to check the waterfall rules against: ``revolving``, or a stand-in one when
     the ``revolving_periods`` cell is already reported (a purchase step is then not refused as well)."""
-    if revolving is None and kv_ref(deal_block, "revolving_periods", "Deal") in {p.where for p in probs.problems}:
+    bad = any(p.where == kv_ref(deal_block, "revolving_periods", "Deal") or
+              (p.where.startswith("Deal") and "revolving" in f"{p.rule} {p.value}") for p in probs.problems)
+    if revolving is None and bad:
         return wm.Revolving(end_period=1, annual_rate=0.0, term=1)
     return revolving
 
 
-def problem_rows(probs: ProblemList) -> set:
-    """(sheet, row) of every problem addressed to a cell."""
-    return {(m.group(1), int(m.group(2))) for m in (_CELL.match(p.where) for p in probs.problems) if m}
+def problem_rows(probs: ProblemList, blocks=None) -> set:
+    """(sheet, row) of every problem addressed to a cell; a column missing from a block (a problem at its
+    header row) marks every row of the block, whose cells then read as defaults."""
+    out = {(m.group(1), int(m.group(2))) for m in (_CELL.match(p.where) for p in probs.problems) if m}
+    for p in probs.problems:
+        m = _CELL.match(p.where)
+        if m and p.rule.startswith("column '") and blocks is not None:
+            for b in blocks.get(m.group(1), {}).values():
+                if b.header_row == int(m.group(2)):
+                    out.update((m.group(1), r) for r in b.row_numbers)
+    return out
 
 
-def waterfall_problems(wf, blocks, deal_block, bad_rows) -> list:
+def waterfall_problems(wf, blocks, deal_block, bad_rows, horizon_known: bool = True) -> list:
     """The waterfall rules (:func:`~xlabs.engine.waterfall.compile.validate`) on ``wf``, each addressed to
     its cell: a row of the Waterfall / Triggers / Tranches / Fees blocks, or the Deal key of a revolving
     term.  A rule broken on a row in ``bad_rows`` (a cell of it is already reported) is left out: it may
     only echo that cell."""
     found = []
     for p in _map_rows(validate_waterfall(wf).problems, blocks):
-        if (m := _CELL.match(p.where)) and (m.group(1), int(m.group(2))) in bad_rows:
-            continue
+        if not horizon_known and p.rule.startswith("needs one value per period"):
+            continue        # measured against a stand-in horizon (the real one is a bad cell, reported)
         if p.where.startswith("Schedules ") and wf.schedules.get(p.where[10:]) is not None:
             name, vals = p.where[10:], wf.schedules[p.where[10:]]
             if p.rule.startswith("needs one value per period"):
@@ -184,6 +211,8 @@ def waterfall_problems(wf, blocks, deal_block, bad_rows) -> list:
             if key:
                 rule = f"{key} {rest}" + (" (the model horizon)" if field == "end_period" else "")
                 p = Problem(kv_ref(deal_block, key, "Deal"), rule, p.value)
+        if (m := _CELL.match(p.where)) and (m.group(1), int(m.group(2))) in bad_rows:
+            continue        # a rule broken on a row that already has a bad cell may only echo that cell
         found.append(Problem(p.where, p.rule.replace("(Revolving)", "(Deal: revolving_periods > 0)"), p.value))
     return found
 
@@ -246,7 +275,7 @@ def read_corporate(book) -> CorporateDeal:
     schedules = _schedules(blocks, probs)
     # rows whose cells already have a problem: the waterfall rules are checked on every other row, so
     # that a blank cell in one row does not hide a wrong payee in another (every problem at once)
-    bad_rows = problem_rows(probs)
+    bad_rows = problem_rows(probs, blocks)
 
     tables = None
     if not any(p.where.startswith("RatingTables") for p in probs.problems):
@@ -300,6 +329,7 @@ def read_corporate(book) -> CorporateDeal:
     fees = [wm.FeeSpec(r["name"], r["basis"], r["rate"] or 0.0, r["amount"] or 0.0, r["kind"], r["tranche"] or "",
                        1 if r["servicer"] else 0) for _, r in fee_rows]
     steps, triggers = read_steps(step_rows), read_triggers(trig_rows)
+    trigger_level_problems(trig_rows, blocks.get("Triggers", {}).get("triggers"), probs)
     scenarios = shipped_corporate_scenarios() if not sc_rows else [_scenario(r) for _, r in sc_rows]
     if any(sc.servicer_fee_up > 0 for sc in scenarios) and not any(f.servicer for f in fees):
         fb = blocks.get("Fees", {}).get("fees")
@@ -343,7 +373,13 @@ def read_corporate(book) -> CorporateDeal:
                               benchmark=[deal_kv["benchmark_rate"] or 0.0] * H,
                               frequency=freq if freq in FREQUENCIES else 12,
                               revolving=checked_revolving(revolving, deal_block, probs))
-        probs.extend(waterfall_problems(wf, blocks, deal_block, bad_rows))
+        probs.extend(waterfall_problems(wf, blocks, deal_block, bad_rows, horizon_known=bool(deal_kv["periods"])))
+        if revolving is not None and deal_kv["periods"] and deal_kv["revolving_term"] and \
+                revolving.end_period + revolving.term > deal_kv["periods"]:
+            probs.add(kv_ref(deal_block, "revolving_term", "Deal"), f"assets bought in the last revolving period "
+                      f"({revolving.end_period}) mature in period {revolving.end_period + revolving.term}, after the "
+                      f"model horizon (periods = {deal_kv['periods']}): lengthen the horizon or shorten the term",
+                      revolving.term)
     probs.raise_if_any()
     return CorporateDeal(
         name=deal_kv["deal_name"], periods=deal_kv["periods"], obligors=obligors, tables=tables, tranches=tranches,

@@ -65,7 +65,8 @@ WATERFALL = BlockSpec("Waterfall", "Waterfall", doc="Ordered steps, executed top
 TRIGGERS = BlockSpec("Triggers", "Triggers", doc="Tested each period before the waterfall (the header row alone when there are none).", columns=(
     Col("name", "text"),
     Col("test", "choice", choices=wm.TRIGGER_TESTS),
-    Col("level", "number", default=0.0, lo=-1e12),
+    Col("level", "number", required=False, lo=-1e12,
+        doc="The test's level (blank only with a schedule, or for senior_interest_shortfall)."),
     Col("schedule", "text", required=False, default=""),
     Col("effects", "text", default="none", doc="`+`-joined: " + ", ".join(wm.TRIGGER_EFFECTS)),
     Col("curable", "bool", default=False),

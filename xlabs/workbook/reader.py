@@ -34,7 +34,7 @@ from ..model.consumer import (
     waterfall_tranches,
 )
 from . import schema as S
-from .blocks import Block, cell_ref, layout_problems, norm_header, read_blocks
+from .blocks import Block, _blank, cell_ref, layout_problems, norm_header, read_blocks
 
 
 @dataclass
@@ -76,6 +76,8 @@ def read_keyvalue(b: Block | None, spec: S.BlockSpec, probs: ProblemList) -> dic
     for i, row in enumerate(b.rows):
         key = norm_header(row[0] if row else None)
         if not key:
+            if not _blank(b.value(i, 2)):
+                probs.add(b.ref(i, 1), "a value without its key: write the key in column A", b.value(i, 2))
             continue
         if key not in cols:
             probs.add(b.ref(i, 1), f"unknown key (expected one of: {', '.join(cols)})", row[0])
@@ -431,6 +433,11 @@ def read_consumer(book) -> tuple[ConsumerDeal, CellIndex]:
     return deal, index
 
 
+def _payee_names(payees: str) -> list:
+    """``A>B`` / ``A+B`` -> ['A', 'B'] (spaces around names ignored, as the waterfall compiler does)."""
+    return [x.strip() for x in str(payees or "").replace(">", "+").split("+")]
+
+
 def read_data_waterfall(wf_blocks, blocks_by_sheet, deal_block, deal_kv, asm, tr_rows, fees, tape, scenarios,
                         probs: ProblemList) -> DataWaterfall | None:
     """A consumer deal's own waterfall: the Waterfall sheet (and Triggers with its Schedules, and the
@@ -445,6 +452,7 @@ def read_data_waterfall(wf_blocks, blocks_by_sheet, deal_block, deal_kv, asm, tr
         read_revolving,
         read_steps,
         read_triggers,
+        trigger_level_problems,
         waterfall_problems,
     )
     if "Waterfall" not in wf_blocks:
@@ -471,6 +479,7 @@ def read_data_waterfall(wf_blocks, blocks_by_sheet, deal_block, deal_kv, asm, tr
     trig_rows = read_table(_block(wf_blocks, C.TRIGGERS, probs), C.TRIGGERS, probs) if "Triggers" in wf_blocks else []
     schedules = _schedules(wf_blocks, probs)
     steps, triggers, revolving = read_steps(step_rows), read_triggers(trig_rows), read_revolving(deal_kv)
+    trigger_level_problems(trig_rows, wf_blocks.get("Triggers", {}).get("triggers"), probs)
     if deal_kv["trigger_cdr"] is not None:
         probs.add(kv_ref(deal_block, "trigger_cdr", "Deal"), "trigger_cdr is the acceleration of the built-in "
                   "waterfall; with a Waterfall sheet write the trigger in a Triggers sheet (test cdr_above)",
@@ -482,12 +491,11 @@ def read_data_waterfall(wf_blocks, blocks_by_sheet, deal_block, deal_kv, asm, tr
                       f"'{TAX_FEE}' names the tax on interest income (Deal tax_rate) in a Waterfall sheet: "
                       "give this fee another name", f.name)
     if deal_kv["tax_rate"]:
-        if steps and not any(s.action == "pay_tax" and TAX_FEE in s.payees.replace(">", "+").split("+")
-                             for s in steps):
+        if steps and not any(s.action == "pay_tax" and TAX_FEE in _payee_names(s.payees) for s in steps):
             probs.add(kv_ref(deal_block, "tax_rate", "Deal"), f"tax_rate is above 0 but no Waterfall step pays it "
                       f"(action pay_tax, payees {TAX_FEE})", deal_kv["tax_rate"])
     tb = blocks_by_sheet.get("Tranches", {}).get("tranches")
-    paid_residual = {p for s in steps if s.action == "pay_residual" for p in s.payees.replace(">", "+").split("+")}
+    paid_residual = {p for s in steps if s.action == "pay_residual" for p in _payee_names(s.payees)}
     for row, r in tr_rows:
         if r["residual"] and r["name"] and r["name"] not in paid_residual:
             probs.add(cell_ref("Tranches", row, tb.column("residual") or 1), "residual = yes but no Waterfall "
@@ -498,15 +506,20 @@ def read_data_waterfall(wf_blocks, blocks_by_sheet, deal_block, deal_kv, asm, tr
                   "fee that pays it (servicer = yes), or add one with rate 0 and a pay_fee step for it")
     # the horizon as the run will set it (cashflow_model.horizon); unknown (a bad cell, reported) -> the
     # longest allowed, so that no rule measured against it fires on its account
+    horizon_known = True
     if deal_kv["legal_final_months"]:
         H = deal_kv["legal_final_months"]
+        if revolving is not None and deal_kv["revolving_term"] and revolving.end_period + revolving.term > H:
+            probs.add(kv_ref(deal_block, "legal_final_months", "Deal"), f"assets bought in the last revolving "
+                      f"period ({revolving.end_period}) mature in period {revolving.end_period + revolving.term}, "
+                      "after the legal final: lengthen it, leave it blank, or shorten revolving_term", H)
     elif tape is not None and asm["recovery_lag_months"] is not None:
         life = int(np.max(tape.remaining_term))
         if revolving is not None and deal_kv["revolving_term"] is not None:
             life = max(life, int(revolving.end_period) + int(revolving.term))
         H = life + asm["recovery_lag_months"] + 1
     else:
-        H = 600
+        H, horizon_known = 600, False
     rows = [Tranche(name=r["name"] or "", balance=r["balance"] or 0.0, coupon=r["coupon"] or 0.0,
                     rated=bool(r["rated"]), timely_interest=bool(r["timely_interest"]), residual=bool(r["residual"]),
                     interest=r["interest"] or None) for _, r in tr_rows]
@@ -515,7 +528,8 @@ def read_data_waterfall(wf_blocks, blocks_by_sheet, deal_block, deal_kv, asm, tr
                           schedules=schedules, pool_balance=1.0, pool_amort=[0.0] * H, pool_yield=[0.0] * H,
                           timing=[1.0 / H] * H, revolving=checked_revolving(revolving, deal_block, probs))
     fee_rows = set(fb.row_numbers) if fb is not None else set()
-    for p in waterfall_problems(wf, {**blocks_by_sheet, **wf_blocks}, deal_block, problem_rows(probs)):
+    all_blocks = {**blocks_by_sheet, **wf_blocks}
+    for p in waterfall_problems(wf, all_blocks, deal_block, problem_rows(probs, all_blocks), horizon_known):
         m = re.match(r"^Fees![A-Z]+(\d+)$", p.where)
         if not (m and int(m.group(1)) not in fee_rows):      # not a rule of the tax row (Deal tax_rate, above)
             probs.add(p.where, p.rule, p.value)

@@ -302,6 +302,10 @@ def validate(deal: m.WaterfallDeal) -> ProblemList:
                     P.add(w, "payee is not a tranche or 'equity'", n)
         if s.action == "pay_principal" and s.amount == "target_balance" and s.schedule not in deal.schedules:
             P.add(w, "target_balance needs a schedule of target balances (fractions of initial)", s.schedule)
+        elif str(s.schedule or "").strip() and s.amount != "target_balance":
+            P.add(w, "schedule: a schedule applies only to amount target_balance (it would be ignored)", s.schedule)
+        if str(s.to or "").strip() and s.action != "transfer":
+            P.add(w, "to: an account to pay into applies only to transfers (it would be ignored)", s.to)
         if s.action == "top_up_reserve" and s.source in ("reserve", "combined"):
             P.add(w, "the reserve cannot top itself up; use interest or principal", s.source)
         if s.action == "transfer":
