@@ -613,3 +613,12 @@ def test_inputs_the_waterfall_would_ignore_and_echoed_problems(tmp_path):
     assert wheres == sorted(["Deal!B6", "Tranches!I2", "Tranches!J2", "Assumptions!A3", "Triggers!C5"]), got
     assert ("Triggers!C5", "column C of block 'Schedules' holds values but its header is blank: they would not be "
             "read (first at row 6)") in got
+
+
+def test_a_bad_fee_cell_is_not_echoed_by_the_steps_that_pay_the_fee(tmp_path):
+    kw = tiny_kwargs()
+    kw["fees"][0]["kind"] = "??"                  # Fees!E3; the pay_fee step on Waterfall row 3 names it
+    path = tmp_path / "fee.xlsx"
+    build_corporate_workbook(path, **kw)
+    got = _problems(path)
+    assert [w for w, _ in got] == ["Fees!E3"], got

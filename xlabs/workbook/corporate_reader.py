@@ -191,10 +191,18 @@ def waterfall_problems(wf, blocks, deal_block, bad_rows, horizon_known: bool = T
     its cell: a row of the Waterfall / Triggers / Tranches / Fees blocks, or the Deal key of a revolving
     term.  A rule broken on a row in ``bad_rows`` (a cell of it is already reported) is left out: it may
     only echo that cell."""
+    # tranches and fees whose own row has a bad cell: a step paying them may only echo it
+    suspect = set()
+    for sheet, items in (("Tranches", wf.tranches), ("Fees", wf.fees)):
+        b = blocks.get(sheet, {}).get(sheet.lower())
+        if b is not None:
+            suspect.update(x.name for x, row in zip(items, b.row_numbers) if (sheet, row) in bad_rows)
     found = []
     for p in _map_rows(validate_waterfall(wf).problems, blocks):
         if not horizon_known and p.rule.startswith("needs one value per period"):
             continue        # measured against a stand-in horizon (the real one is a bad cell, reported)
+        if p.rule.startswith("payee is not") and p.value in suspect:
+            continue
         if p.where.startswith("Schedules ") and wf.schedules.get(p.where[10:]) is not None:
             name, vals = p.where[10:], wf.schedules[p.where[10:]]
             if p.rule.startswith("needs one value per period"):
