@@ -622,3 +622,19 @@ def test_a_bad_fee_cell_is_not_echoed_by_the_steps_that_pay_the_fee(tmp_path):
     build_corporate_workbook(path, **kw)
     got = _problems(path)
     assert [w for w, _ in got] == ["Fees!E3"], got
+
+
+def test_filters_against_echoes_do_not_hide_a_wrong_payee_or_a_missing_revolving_period(tmp_path):
+    kw = tiny_kwargs()
+    kw["steps"][1]["payees"] = "servicer"            # pay_interest to a fee: Waterfall row 2 -> C4
+    kw["fees"][0]["rate"] = "abc"                     # an unrelated bad cell of that fee's row
+    path = tmp_path / "a.xlsx"
+    build_corporate_workbook(path, **kw)
+    got = _problems(path)
+    assert ("Waterfall!C4", "payee is not a tranche") in got and any(w == "Fees!C3" for w, _ in got), got
+    kw = tiny_kwargs()
+    kw["deal"]["sed"] = 7                             # a typo of 'seed': its message lists the revolving keys
+    kw["steps"].insert(5, {"source": "principal", "action": "purchase_assets", "amount": "all"})
+    build_corporate_workbook(path, **kw)
+    got = _problems(path)
+    assert ("Waterfall!B8", "purchase_assets needs a revolving period (Deal: revolving_periods > 0)") in got, got

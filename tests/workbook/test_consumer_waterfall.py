@@ -227,3 +227,34 @@ def test_a_legal_final_before_the_last_purchase_matures_is_refused(tmp_path):
     got = problems(tmp_path, **kw, steps=steps)
     assert [r for _, r in got] == ["assets bought in the last revolving period (12) mature in period 24, after the "
                                    "legal final: lengthen it, leave it blank, or shorten revolving_term"], got
+
+
+def test_purchases_are_timed_by_the_static_pool_curve_fitted_to_their_term(tmp_path):
+    """Loans of at most 6 months, a 12-month static-pool curve, purchases of 12 months: the purchased
+    half of the timing is the static-pool curve fitted to 12 periods (METHODOLOGY §3.2, §5.2), not the
+    initial pool's curve cut at 6 and then stretched (it would have no weight after age 6)."""
+    from xlabs.engine.amortisation import pool_schedule
+    from xlabs.engine.consumer import data_waterfall_deal
+    from xlabs.engine.timing import fit_to_life
+    from xlabs.engine.waterfall import scenario_arrays
+    from xlabs.workbook.run import validate_workbook
+
+    steps = builtin_steps()
+    steps.insert(12, _s("principal", "purchase_assets", "", "all", condition="revolving"))
+    kw = kwargs(revolving_periods=3, revolving_rate=0.18, revolving_term=12)
+    kw["deal"].pop("legal_final_months")
+    kw["loans"]["remaining_term"] = np.minimum(kw["loans"]["remaining_term"], 6)
+    path = tmp_path / "short.xlsx"
+    build_consumer_workbook(path, **kw, steps=steps)
+    res = rate_workbook(path, out=tmp_path / "short.rated.xlsx")
+    _, deal = validate_workbook(path)
+    va_timing = res.result.vintages.timing
+    assert len(va_timing) == 12
+    wf = data_waterfall_deal(deal, res.result.schedule, va_timing)
+    t = scenario_arrays(wf).timing
+    H = wf.periods
+    np.testing.assert_allclose(t[H:H + 12], fit_to_life(va_timing, 12), rtol=1e-12)
+    np.testing.assert_allclose(t[:6], fit_to_life(va_timing, 6), rtol=1e-12)
+    assert t[H + 6:H + 12].sum() > 0.1
+    tape = deal.tape
+    assert pool_schedule(tape.balance, tape.annual_rate, tape.remaining_term, tape.amortisation, 12).last_period == 6

@@ -256,6 +256,7 @@ def data_waterfall_deal(deal, schedule, base_timing) -> wm.WaterfallDeal:
         pool_balance=float(schedule.balance[0]), pool_amort=pad(schedule.amort_fraction),
         pool_yield=pad(schedule.interest_yield), cpr=a.cpr, recovery_rate=a.recovery_rate,
         recovery_lag=int(a.recovery_lag), timing=list(fit_to_life(base_timing, life)), revolving=dw.revolving,
+        purchase_timing=list(base_timing),         # fitted to the purchases' own term (compile.scenario_arrays)
         reserve_initial=deal.reserve_initial, reserve_multiple=deal.reserve_multiple, frequency=deal.frequency)
 
 

@@ -218,7 +218,9 @@ class WaterfallDeal:
     and ``pool_yield`` (from ``xlabs.engine.amortisation.pool_schedule``),
     plus loan-level ``obligors``.  ``cpr`` (annual), ``recovery_rate`` and
     ``recovery_lag`` apply to aggregated assets and purchased cohorts;
-    ``timing`` is the base default-timing curve by asset age (§5.2).
+    ``timing`` is the base default-timing curve by asset age (§5.2), fitted to the
+    initial pool's life; the assets bought while revolving use ``purchase_timing``
+    (default: ``timing``) fitted to their term.
     ``benchmark`` is the annual floating benchmark per period.
     Reserve target = max(``reserve_floor``, ``reserve_multiple`` x (next
     period's fees + interest of the most senior outstanding tranche)) (§5.3).
@@ -240,6 +242,7 @@ class WaterfallDeal:
     recovery_lag: int = 0
     timing: list = field(default_factory=list)
     revolving: Revolving | None = None
+    purchase_timing: list = field(default_factory=list)
     benchmark: list = field(default_factory=list)
     reserve_initial: float = 0.0
     reserve_multiple: float = 0.0

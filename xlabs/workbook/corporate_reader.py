@@ -166,8 +166,9 @@ def schedule_ref(blocks, name: str, k: int | None = None) -> str:
 def checked_revolving(revolving, deal_block, probs: ProblemList):
     """The revolving period to check the waterfall rules against: ``revolving``, or a stand-in one when
     the ``revolving_periods`` cell is already reported (a purchase step is then not refused as well)."""
-    bad = any(p.where == kv_ref(deal_block, "revolving_periods", "Deal") or
-              (p.where.startswith("Deal") and "revolving" in f"{p.rule} {p.value}") for p in probs.problems)
+    keys = {kv_ref(deal_block, k, "Deal") for k in _REVOLVING_KEYS.values()}
+    bad = any(p.where in keys or (p.rule.startswith("unknown key") and "revolving" in str(p.value).lower())
+              for p in probs.problems)
     if revolving is None and bad:
         return wm.Revolving(end_period=1, annual_rate=0.0, term=1)
     return revolving
@@ -186,22 +187,22 @@ def problem_rows(probs: ProblemList, blocks=None) -> set:
     return out
 
 
-def waterfall_problems(wf, blocks, deal_block, bad_rows, horizon_known: bool = True) -> list:
+def waterfall_problems(wf, blocks, deal_block, bad_rows, horizon_known: bool = True, bad_cells=frozenset()) -> list:
     """The waterfall rules (:func:`~xlabs.engine.waterfall.compile.validate`) on ``wf``, each addressed to
     its cell: a row of the Waterfall / Triggers / Tranches / Fees blocks, or the Deal key of a revolving
     term.  A rule broken on a row in ``bad_rows`` (a cell of it is already reported) is left out: it may
     only echo that cell."""
-    # tranches and fees whose own row has a bad cell: a step paying them may only echo it
+    # fees whose kind cell is bad (read as None): "payee is not of kind ..." at a step paying them only echoes it
+    fb = blocks.get("Fees", {}).get("fees")
     suspect = set()
-    for sheet, items in (("Tranches", wf.tranches), ("Fees", wf.fees)):
-        b = blocks.get(sheet, {}).get(sheet.lower())
-        if b is not None:
-            suspect.update(x.name for x, row in zip(items, b.row_numbers) if (sheet, row) in bad_rows)
+    if fb is not None and fb.column("kind"):
+        suspect = {f.name for f, row in zip(wf.fees, fb.row_numbers)
+                   if cell_ref("Fees", row, fb.column("kind")) in bad_cells}
     found = []
     for p in _map_rows(validate_waterfall(wf).problems, blocks):
         if not horizon_known and p.rule.startswith("needs one value per period"):
             continue        # measured against a stand-in horizon (the real one is a bad cell, reported)
-        if p.rule.startswith("payee is not") and p.value in suspect:
+        if p.rule.startswith("payee is not of kind") and p.value in suspect:
             continue
         if p.where.startswith("Schedules ") and wf.schedules.get(p.where[10:]) is not None:
             name, vals = p.where[10:], wf.schedules[p.where[10:]]
@@ -381,7 +382,8 @@ def read_corporate(book) -> CorporateDeal:
                               benchmark=[deal_kv["benchmark_rate"] or 0.0] * H,
                               frequency=freq if freq in FREQUENCIES else 12,
                               revolving=checked_revolving(revolving, deal_block, probs))
-        probs.extend(waterfall_problems(wf, blocks, deal_block, bad_rows, horizon_known=bool(deal_kv["periods"])))
+        probs.extend(waterfall_problems(wf, blocks, deal_block, bad_rows, horizon_known=bool(deal_kv["periods"]),
+                                        bad_cells={p.where for p in probs.problems}))
         if revolving is not None and deal_kv["periods"] and deal_kv["revolving_term"] and \
                 revolving.end_period + revolving.term > deal_kv["periods"]:
             probs.add(kv_ref(deal_block, "revolving_term", "Deal"), f"assets bought in the last revolving period "

@@ -529,7 +529,8 @@ def read_data_waterfall(wf_blocks, blocks_by_sheet, deal_block, deal_kv, asm, tr
                           timing=[1.0 / H] * H, revolving=checked_revolving(revolving, deal_block, probs))
     fee_rows = set(fb.row_numbers) if fb is not None else set()
     all_blocks = {**blocks_by_sheet, **wf_blocks}
-    for p in waterfall_problems(wf, all_blocks, deal_block, problem_rows(probs, all_blocks), horizon_known):
+    for p in waterfall_problems(wf, all_blocks, deal_block, problem_rows(probs, all_blocks), horizon_known,
+                                {p.where for p in probs.problems}):
         m = re.match(r"^Fees![A-Z]+(\d+)$", p.where)
         if not (m and int(m.group(1)) not in fee_rows):      # not a rule of the tax row (Deal tax_rate, above)
             probs.add(p.where, p.rule, p.value)

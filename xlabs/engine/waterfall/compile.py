@@ -117,6 +117,12 @@ class ScenarioArrays:
     coupon: np.ndarray      # (J, H) periodic
     fee_rate: np.ndarray    # (2F,) periodic: each fee's rate on its basis, then its extra rate on the pool balance
 
+    def __post_init__(self):
+        if np.shape(self.timing) != (2 * np.shape(self.smm)[0],):
+            # the kernel reads timing[kind * H + age]: a curve of another length would be read past its end
+            raise ValueError(f"timing must have 2H = {2 * np.shape(self.smm)[0]} values (initial pool, then "
+                             f"purchases), got shape {np.shape(self.timing)}")
+
     def args(self):
         return (self.timing, self.smm, self.sc_f, self.sc_i, self.coupon, self.fee_rate)
 
@@ -522,7 +528,12 @@ def scenario_arrays_memo(deal: m.WaterfallDeal, scenario, memo: dict) -> Scenari
         base = deal.timing if len(deal.timing) else np.full(H, 1.0 / H)
         pool = _pad(shaped(fit_to_life(base, min(len(base), H)), shape), H)
         rev = deal.revolving
-        bought = _pad(shaped(fit_to_life(base, min(int(rev.term), H)), shape), H) if rev is not None else pool
+        if rev is not None:
+            # fitted and shaped over the whole term, then cut at the horizon (a purchase outliving it)
+            src = deal.purchase_timing if len(deal.purchase_timing) else base
+            bought = _pad(shaped(fit_to_life(src, max(int(rev.term), 1)), shape), H)
+        else:
+            bought = pool
         memo[key] = np.ascontiguousarray(np.concatenate([pool, bought]))
     timing = memo[key]
     cpr = min(max(deal.cpr * getattr(sc, "cpr_multiplier", 1.0), 0.0), 0.999999)
