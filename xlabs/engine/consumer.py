@@ -150,6 +150,16 @@ def rate_consumer(deal, progress=None) -> ConsumerRating:
     by_rating = scenarios_by_rating(deal.scenarios)
     n_tasks = max(1, len(rated) * sum(len(v) for v in by_rating.values()))
     done = 0
+    step = getattr(a, "bdr_grid_step", cfm.BDR_GRID_STEP)
+
+    def add_row(t, r, s, bdr, state, evaluations):
+        """One protection-distance row (§6.2–6.3); a tranche that defaults at 0% CDR never passes."""
+        tdr = float(tdr_df[(tdr_df.tranche == t.name) & (tdr_df.rating == r)].iloc[0].tdr)
+        d, rel = protection_distance(bdr, tdr)
+        stress_rows.append({"tranche": t.name, "rating": r, "scenario": s.name, "bdr": bdr, "bdr_state": state,
+                            "tdr": tdr, "distance": d, "relative_distance": rel,
+                            "passes": bdr >= tdr and state != STATES[2], "evaluations": evaluations})
+
     wf = prog = None
     if deal.waterfall is not None:
         # the deal's own waterfall: one search per distinct scenario, every rated tranche (§6.1)
@@ -157,43 +167,25 @@ def rate_consumer(deal, progress=None) -> ConsumerRating:
         wf = data_waterfall_deal(deal, schedule, va.timing)
         prog = compile_deal(wf)
         flat = [(r, s) for r, scs in by_rating.items() for s in scs]
-        bt = breakeven_table(prog, [s for _, s in flat], tranches=[t.name for t in rated],
-                             step=getattr(a, "bdr_grid_step", cfm.BDR_GRID_STEP))
+        bt = breakeven_table(prog, [s for _, s in flat], tranches=[t.name for t in rated], step=step)
         for k, t in enumerate(rated):
             for i, (r, s) in enumerate(flat):
-                tdr = float(tdr_df[(tdr_df.tranche == t.name) & (tdr_df.rating == r)].iloc[0].tdr)
-                bdr = float(bt.bdr[i, k])
-                d, rel = protection_distance(bdr, tdr)
-                stress_rows.append({
-                    "tranche": t.name, "rating": r, "scenario": s.name, "bdr": bdr,
-                    "bdr_state": STATES[int(bt.state[i, k])],
-                    "tdr": tdr, "distance": d, "relative_distance": rel,
-                    "passes": bdr >= tdr and int(bt.state[i, k]) != 2, "evaluations": int(bt.evaluations[i, k]),
-                })
-        rated_loop = []
+                add_row(t, r, s, float(bt.bdr[i, k]), STATES[int(bt.state[i, k])], int(bt.evaluations[i, k]))
         tick(0.9, f"stress tests {len(stress_rows)}/{len(stress_rows)}")
     else:
-        rated_loop = rated
-    for t in rated_loop:
-        j = names.index(t.name)
-        for r, scs in by_rating.items():
-            tdr_row = tdr_df[(tdr_df.tranche == t.name) & (tdr_df.rating == r)].iloc[0]
-            for s in scs:
-                key = (j, s.recovery_haircut, s.cpr_multiplier, s.coupon_up, s.timing, s.servicer_fee_up,
-                       s.recovery_lag_extra)
-                if key not in cache:
-                    inp = cfm.build_inputs(deal, schedule, va.timing, s)
-                    cache[key] = cfm.breakeven(inp, j, step=getattr(a, "bdr_grid_step", cfm.BDR_GRID_STEP))
-                res = cache[key]
-                d, rel = protection_distance(res.bdr, tdr_row.tdr)
-                stress_rows.append({
-                    "tranche": t.name, "rating": r, "scenario": s.name, "bdr": res.bdr, "bdr_state": res.state,
-                    "tdr": tdr_row.tdr, "distance": d, "relative_distance": rel, "passes": res.bdr >= tdr_row.tdr,
-                    "evaluations": res.evaluations,
-                })
-                done += 1
-                if done % 25 == 0:
-                    tick(0.2 + 0.7 * done / n_tasks, f"stress tests {done}/{n_tasks}")
+        for t in rated:
+            j = names.index(t.name)
+            for r, scs in by_rating.items():
+                for s in scs:
+                    key = (j, s.recovery_haircut, s.cpr_multiplier, s.coupon_up, s.timing, s.servicer_fee_up,
+                           s.recovery_lag_extra)
+                    if key not in cache:
+                        cache[key] = cfm.breakeven(cfm.build_inputs(deal, schedule, va.timing, s), j, step=step)
+                    res = cache[key]
+                    add_row(t, r, s, res.bdr, res.state, res.evaluations)
+                    done += 1
+                    if done % 25 == 0:
+                        tick(0.2 + 0.7 * done / n_tasks, f"stress tests {done}/{n_tasks}")
     stress_df = pd.DataFrame(stress_rows)
     timings["stress BDR search"] = time.perf_counter() - t1
     timings["BDR searches"] = bt.searches if wf is not None else len(cache)
