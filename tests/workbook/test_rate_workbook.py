@@ -391,6 +391,14 @@ def test_what_analysts_add_around_tables_is_not_reported(make_workbook):
     probs, _ = _problems(_edit(make_workbook(name="k.xlsx"), dropped))
     assert any(w.startswith("Deal!row") and "is not read" in r for w, r in probs), probs
 
+    def misspelt(wb):
+        d = wb["Deal"]
+        m = d.max_row
+        d.cell(m + 2, 1, "triger_cdr")       # a misspelt key below the blank row: neither read nor unknown
+        d.cell(m + 2, 2, 0.05)
+    probs, _ = _problems(_edit(make_workbook(name="m.xlsx"), misspelt))
+    assert any(w.startswith("Deal!row") and "is not read" in r for w, r in probs), probs
+
 
 def test_a_formula_whose_result_is_empty_reads_as_blank(make_workbook, tmp_path):
     """=IF(..., "") stores an empty string result (t="str", <v></v>): a calculated file reads it as blank,

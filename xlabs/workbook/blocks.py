@@ -13,6 +13,7 @@ brackets, so ``"Coupon (%)"`` matches ``coupon``.
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 
@@ -168,8 +169,12 @@ def layout_problems(sheet_name: str, values, blocks: dict, merged=(), keys: dict
 def _looks_like_row_of(b: Block, row: list, kind) -> bool:
     """Whether an unread row below block ``b`` looks like one of its data rows (see layout_problems)."""
     first = row[0] if row else None
-    if kind is not None and kind[0] == "kv":           # key/value block: only a known key is data
-        return norm_header(first) in kind[1]
+    if kind is not None and kind[0] == "kv":           # key/value block: a known key, or a misspelt one with a value
+        key = norm_header(first)
+        if key in kind[1]:
+            return True
+        return (bool(key) and len(row) > 1 and not _blank(row[1])
+                and bool(difflib.get_close_matches(key, list(kind[1]), n=1, cutoff=0.8)))
     if isinstance(first, str) and first.strip().lower().rstrip(":").startswith(_SUMMARY):
         return False
 
