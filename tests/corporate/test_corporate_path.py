@@ -638,3 +638,16 @@ def test_filters_against_echoes_do_not_hide_a_wrong_payee_or_a_missing_revolving
     build_corporate_workbook(path, **kw)
     got = _problems(path)
     assert ("Waterfall!B8", "purchase_assets needs a revolving period (Deal: revolving_periods > 0)") in got, got
+
+
+def test_a_fee_value_its_basis_does_not_use_is_refused_at_its_cell(tmp_path):
+    """A rate on a fixed fee and a tranche on a pool fee were ignored without a word; an amount on a pool fee
+    was added by the data waterfall. Each is one value per fee, as the Fees columns say."""
+    kw = tiny_kwargs()
+    kw["fees"][0].update(amount=100.0, tranche="A")                            # a pool_balance fee: D3, F3
+    kw["fees"].append({"name": "trustee", "basis": "fixed", "rate": 0.01, "amount": 5e4, "kind": "fee"})   # C4
+    path = tmp_path / "fee.xlsx"
+    build_corporate_workbook(path, **kw)
+    got = _problems(path)
+    assert sorted(w for w, _ in got) == ["Fees!C4", "Fees!D3", "Fees!F3"], got
+    assert dict(got)["Fees!C4"].startswith("rate: a fixed fee pays its amount per period"), got

@@ -258,3 +258,14 @@ def test_purchases_are_timed_by_the_static_pool_curve_fitted_to_their_term(tmp_p
     assert t[H + 6:H + 12].sum() > 0.1
     tape = deal.tape
     assert pool_schedule(tape.balance, tape.annual_rate, tape.remaining_term, tape.amortisation, 12).last_period == 6
+
+
+@pytest.mark.parametrize("waterfall", [False, True])
+def test_a_fee_value_its_basis_does_not_use_is_refused_with_either_waterfall(tmp_path, waterfall):
+    """An amount on a pool_balance fee was ignored by the built-in waterfall but paid by a Waterfall sheet,
+    and a rate on a fixed fee was ignored by both: the same workbook row meant two things."""
+    kw = kwargs() if waterfall else small_deal_kwargs()
+    kw["fees"][0]["amount"] = 500.0                   # servicing, pool_balance: Fees!D3
+    kw["fees"][1]["rate"] = 0.001                     # trustee, fixed: Fees!C4
+    got = problems(tmp_path, **kw, **({"steps": builtin_steps()} if waterfall else {}))
+    assert sorted(w for w, _ in got) == ["Fees!C4", "Fees!D3"], got

@@ -30,6 +30,7 @@ from .reader import (
     _block,
     check_layout,
     check_support_coverage,
+    fee_value_problems,
     kv_ref,
     read_default_table,
     read_keyvalue,
@@ -337,6 +338,7 @@ def read_corporate(book) -> CorporateDeal:
                                r["legal_final"] or 0, 1 if r["rated"] else 0) for _, r in tr_rows]
     fees = [wm.FeeSpec(r["name"], r["basis"], r["rate"] or 0.0, r["amount"] or 0.0, r["kind"], r["tranche"] or "",
                        1 if r["servicer"] else 0) for _, r in fee_rows]
+    fee_value_problems(blocks.get("Fees", {}).get("fees"), fee_rows, probs)
     steps, triggers = read_steps(step_rows), read_triggers(trig_rows)
     trigger_level_problems(trig_rows, blocks.get("Triggers", {}).get("triggers"), probs)
     scenarios = shipped_corporate_scenarios() if not sc_rows else [_scenario(r) for _, r in sc_rows]

@@ -43,10 +43,11 @@ TRANCHES = BlockSpec("Tranches", "Tranches", doc="One row per class, senior firs
 FEES = BlockSpec("Fees", "Fees", doc="Taxes and fees (the header row alone when there are none).", columns=(
     Col("name", "text"),
     Col("basis", "choice", choices=wm.FEE_BASES),
-    Col("rate", "fraction", default=0.0),
-    Col("amount", "number", default=0.0),
+    Col("rate", "fraction", default=0.0, doc="Annual rate on the basis (interest_income: rate on the period's "
+        "interest); blank for a fixed fee."),
+    Col("amount", "number", default=0.0, doc="Per-period amount (basis fixed only)."),
     Col("kind", "choice", default="fee", choices=wm.FEE_KINDS),
-    Col("tranche", "text", required=False, default=""),
+    Col("tranche", "text", required=False, default="", doc="The tranche of a tranche_balance fee."),
     Col("servicer", "bool", default=False, doc="Raised by the replacement-servicer stress."),
 ))
 

@@ -123,6 +123,32 @@ def check_support_coverage(adj_rows, block: Block | None, probs: ProblemList) ->
                       "tranche's principal and interest the supporter guarantees (1 = all; only 1 lifts the rating)")
 
 
+def fee_value_problems(b: Block | None, fee_rows: list, probs: ProblemList) -> None:
+    """Each Fees row is one rate on its basis or one amount per period (§5.3), as the sheet's columns say.
+    A value its basis does not use is reported at its cell: a rate on a ``fixed`` fee and a tranche on a fee
+    that is not ``tranche_balance`` would be ignored; an amount on a rate fee would be ignored by the
+    built-in consumer waterfall and added by the data waterfall."""
+    if b is None:
+        return
+    for i, (_, r) in enumerate(fee_rows):
+        basis = r.get("basis")
+        if basis is None:
+            continue                        # a bad basis is reported by its own cell
+        checks = (("rate", basis == "fixed" and bool(r.get("rate")),
+                   "a fixed fee pays its amount per period and would ignore a rate (leave it blank, or use a "
+                   "rate basis)"),
+                  ("amount", basis != "fixed" and bool(r.get("amount")),
+                   f"a {basis} fee is charged at its rate; write an amount per period as a second fee with "
+                   "basis fixed (one value per fee)"),
+                  ("tranche", basis != "tranche_balance" and bool(r.get("tranche")),
+                   f"only a tranche_balance fee is charged on a tranche; a {basis} fee would ignore it (leave it "
+                   "blank)"))
+        for col, bad, rule in checks:
+            c = b.column(col)
+            if bad and c is not None:
+                probs.add(b.ref(i, c), f"{col}: {rule}", b.value(i, c))
+
+
 def kv_ref(b: Block | None, key: str, sheet: str) -> str:
     """``Sheet!Cell`` of the value of ``key`` in a key/value block (the sheet alone when absent)."""
     if b is not None:
@@ -341,6 +367,7 @@ def read_consumer(book) -> tuple[ConsumerDeal, CellIndex]:
         probs.add("Tranches", "no tranche is marked rated")
 
     fees = [Fee(r["name"], r["basis"], r["rate"] or 0.0, r["amount"] or 0.0, bool(r["servicer"])) for _, r in fee_rows]
+    fee_value_problems(blocks_by_sheet.get(S.FEES.sheet, {}).get(norm_header(S.FEES.title)), fee_rows, probs)
 
     # Pool (fast path: column arrays)
     tape = None
