@@ -269,3 +269,11 @@ def test_a_fee_value_its_basis_does_not_use_is_refused_with_either_waterfall(tmp
     kw["fees"][1]["rate"] = 0.001                     # trustee, fixed: Fees!C4
     got = problems(tmp_path, **kw, **({"steps": builtin_steps()} if waterfall else {}))
     assert sorted(w for w, _ in got) == ["Fees!C4", "Fees!D3"], got
+
+
+def test_a_fee_no_waterfall_step_pays_is_refused_at_its_row(tmp_path):
+    """A Fees row that no pay_fee step names would never be paid: accepted, its cost was silently left out
+    of the cash flows and the rating rose (review rev1: the revolving sample's 'rating and audit' fee
+    dropped from its pay_fee step raised Senior A from BB-sf to BBB-sf in a 300-loan copy)."""
+    got = problems(tmp_path, **kwargs(), steps=builtin_steps(fees="servicing"))
+    assert [(w, r.split(":")[0]) for w, r in got] == [("Fees!A4", "no Waterfall step pays this fee (action pay_fee)")], got

@@ -37,8 +37,9 @@ def test_unknown_payee_cycle_and_missing_source_reported_together():
 def test_a_three_account_cycle_is_found_and_a_chain_is_not():
     chain = [Step("reserve", "transfer", "", "excess", to="interest"),
              Step("interest", "transfer", "", "pdl", to="principal"), Step("principal", "pay_principal", "A>B")]
-    assert not validate(_deal(chain))
-    cyc = chain + [Step("principal", "transfer", "", "capped", cap=5, to="reserve")]
+    fee = [Step("interest", "pay_fee", "svc")]
+    assert not validate(_deal(chain + fee))
+    cyc = chain + [Step("principal", "transfer", "", "capped", cap=5, to="reserve")] + fee
     rows = sorted(p.where for p in validate(_deal(cyc)).problems)
     assert rows == ["Waterfall row 1", "Waterfall row 2", "Waterfall row 4"]
 
@@ -189,3 +190,17 @@ def test_a_named_default_after_the_obligors_term_is_refused_by_every_entry():
         run_obligor_paths(prog, scenario_arrays(deal), np.array([[9, 0]]))
     out = run_obligor_paths(prog, scenario_arrays(deal), np.array([[5, 0]]))
     assert out[0, 1, 0] == 1.0                                         # B defaults when L1 does (in period 5)
+
+
+def test_a_fee_no_step_pays_is_refused():
+    """A fee with a cost that no pay_fee / pay_tax step pays would silently never be paid (its cost left out
+    of the cash flows and the rating); a fee of rate and amount 0 that is not the servicer's is harmless."""
+    steps = [Step("interest", "pay_interest", "A"), Step("principal", "pay_principal", "A>B"),
+             Step("interest", "pay_residual", "B", "all")]
+    got = [(p.where, p.value) for p in validate(_deal(steps)).problems]
+    assert got == [("Fees row 1", "svc")]
+    free = _deal(steps)
+    free.fees = [FeeSpec("svc", "pool_balance", 0.0)]
+    assert not validate(free)
+    free.fees = [FeeSpec("svc", "pool_balance", 0.0, servicer=1)]    # the servicer stress would do nothing
+    assert [p.where for p in validate(free).problems] == ["Fees row 1"]

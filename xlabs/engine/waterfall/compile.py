@@ -329,6 +329,14 @@ def validate(deal: m.WaterfallDeal) -> ProblemList:
             P.add(w, "condition 'revolving' needs a revolving period (Revolving)")
     for row in _transfer_cycles(edges):
         P.add(f"Waterfall row {row}", "transfers form a cycle between accounts")
+    if deal.steps:
+        # a fee no step pays would accrue as arrears for ever: its cost silently left out of the cash flows
+        paid = {n for s in deal.steps if s.action in ("pay_tax", "pay_fee")
+                for n in (_split_payees(s.payees)[0] or [])}
+        for i, f in enumerate(deal.fees):
+            if f.name not in paid and (f.rate > 0 or f.amount > 0 or f.servicer):
+                P.add(f"Fees row {i + 1}", f"no Waterfall step pays this {f.kind} (action pay_{f.kind}): it would "
+                      "never be paid and its cost would be left out of the cash flows", f.name)
     if deal.revolving is not None:
         r = deal.revolving
         if not _is_int(r.end_period) or not (0 <= int(r.end_period) <= H):
