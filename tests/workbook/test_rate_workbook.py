@@ -464,3 +464,31 @@ def test_a_second_block_of_the_same_title_is_reported_not_read_instead(make_work
     assert (f"Tranches!A{top}", "a second block titled 'Tranches' on this sheet (the first is at row 1): only the "
             "first is read; merge the two or rename this one") in probs, probs
     assert any(w == "Tranches!A2" for w, _ in probs), probs           # the unknown header, not a crash
+
+
+def test_a_cdr_floor_of_0_or_1_is_refused_at_its_cell(make_workbook):
+    """Review rev1: cdr_floor 0 or 1 passed the [0, 1] cell check and stopped the run with 'floor: ...',
+    naming no sheet or cell."""
+    for floor in (0.0, 1.0):
+        probs, _ = _problems(make_workbook(lambda kw, f=floor: kw["assumptions"].update(cdr_floor=f)))
+        assert [w for w, r in probs if "cdr_floor" in r] == ["Assumptions!B11"], probs
+
+
+def test_a_stressed_cpr_above_100_percent_is_refused_at_its_multiplier(make_workbook):
+    """Review rev1: cpr_multiplier 150 (for 1.5) was capped to a CPR of 100% without a word: every loan
+    prepaid in month 1 and the scenario's BDR became 100%."""
+    from xlabs.engine.stress import _shipped_rows
+
+    def break_it(kw):
+        kw["scenarios"] = [dict(r) for r in _shipped_rows()]
+        kw["scenarios"][2]["cpr_multiplier"] = 150            # AAAsf prepay_up: RatingTables row 25 + 2
+    probs, _ = _problems(make_workbook(break_it))
+    assert [w for w, r in probs] == ["RatingTables!D27"], probs
+    assert all("exceeds 100%" in r for _, r in probs)
+
+
+def test_fit_adjustments_with_method_multiple_are_refused(make_workbook):
+    """Review rev1: §3.4 adjustments were silently ignored by the stress-multiple method (§3.5)."""
+    probs, _ = _problems(make_workbook(lambda kw: kw["assumptions"].update(method="multiple")))
+    assert [w for w, r in probs] == ["Assumptions!A14"] and "method 'multiple' would ignore them" in next(
+        r for _, r in probs), probs

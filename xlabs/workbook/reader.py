@@ -404,6 +404,10 @@ def read_consumer(book) -> tuple[ConsumerDeal, CellIndex]:
         elif r["kind"] in ("cap", "support") and not is_rating(str(r["value"])):
             probs.add(cell_ref("Adjustments", row, adjb.column("value") or 1), "unknown rating symbol", r["value"])
     if asm["method"] == "multiple":
+        if fit_rows:        # §3.4 adjusts the lognormal fit; §3.5 has none to adjust: they would change nothing
+            probs.add(cell_ref("Assumptions", fit_rows[0][0], 1), "fit adjustments shift the lognormal fit (method "
+                      "lognormal, METHODOLOGY 3.4); method 'multiple' would ignore them: remove them or use method "
+                      "lognormal", len(fit_rows))
         tested = {s.rating for s in scenarios}
         missing = sorted(tested - set(multiples))
         if missing:
@@ -417,6 +421,21 @@ def read_consumer(book) -> tuple[ConsumerDeal, CellIndex]:
                   f"the static-pool horizon must be at least the longest remaining term of the pool "
                   f"({int(np.max(tape.remaining_term))} months; leave it blank to use the pool life)",
                   asm["horizon_months"])
+
+    # §3.3: the floor replaces a CDR of 0 inside a log: 0 or 1 is no floor (the engine's rule, at its cell)
+    if asm["cdr_floor"] is not None and not 0.0 < asm["cdr_floor"] < 1.0:
+        probs.add(kv_ref(asm_block, "cdr_floor", "Assumptions"), "cdr_floor must be a fraction strictly between 0 "
+                  "and 1 (it replaces a vintage CDR of 0 in the log of the lognormal fit)", asm["cdr_floor"])
+    # §5.2: a stressed CPR above 100% cannot happen; the cash-flow model would silently cap it (every loan
+    # prepaid in the first month, the scenario passed at any CDR)
+    if asm["cpr"] is not None:
+        scb = blocks_by_sheet.get("RatingTables", {}).get("stress_scenarios")
+        for k, s in enumerate(scenarios):
+            if s.cpr_multiplier is not None and asm["cpr"] * s.cpr_multiplier > 1.0:
+                where = (cell_ref("RatingTables", sc_rows[k][0], scb.column("cpr_multiplier") or 1)
+                         if sc_rows and scb is not None else kv_ref(asm_block, "cpr", "Assumptions"))
+                probs.add(where, f"the stressed CPR cpr x cpr_multiplier = {asm['cpr']:g} x {s.cpr_multiplier:g} "
+                          "exceeds 100%", s.cpr_multiplier)
 
     # Static-pool rules of the engine (§3.1–3.2), addressed to cells, in the same report
     if sp is not None and not any(p.where.startswith("StaticPool") for p in probs.problems):
