@@ -47,12 +47,56 @@ def shipped_corporate_scenarios() -> list:
     return [_scenario(r) for r in csv.DictReader(io.StringIO(body))]
 
 
+_SCENARIO_DEFAULTS = {"scenario": "", "rating": "AAAsf", "recovery_haircut": 0.0, "cpr_multiplier": 1.0,
+                      "coupon_up": 0.0, "timing": "base", "servicer_fee_up": 0.0, "recovery_lag_extra": 0,
+                      "benchmark_up": 0.0}
+
+
 def _scenario(r) -> wm.Scenario:
+    """A stress-scenario row as a ``Scenario``; a bad cell (None, reported already) reads as its default so
+    the other rules still run and the problem list is raised instead of a TypeError."""
+    r = {k: (_SCENARIO_DEFAULTS[k] if r.get(k) is None else r[k]) for k in _SCENARIO_DEFAULTS}
     return wm.Scenario(name=str(r["scenario"]), rating=SCALE[notch(str(r["rating"]))],
                        recovery_haircut=float(r["recovery_haircut"]), cpr_multiplier=float(r["cpr_multiplier"]),
                        coupon_up=float(r["coupon_up"]), timing=str(r["timing"]),
                        servicer_fee_up=float(r["servicer_fee_up"]),
                        recovery_lag_extra=int(float(r["recovery_lag_extra"])), benchmark_up=float(r["benchmark_up"]))
+
+
+CORRELATION_PARAMETERS = ("base", "same_industry", "same_region", "same_group", "cap")
+"""Rows of the RatingTables 'Correlation' block (§4.4); ``cap`` is optional (0.99)."""
+
+
+def correlation_problems(rows, b, probs: ProblemList) -> None:
+    """The correlation block (§4.4): every parameter known and given once, the four add-ons present and
+    each in [0, 1), the cap in (0, 1).  A misspelt parameter would otherwise be ignored (``cap``) or end
+    the run with a KeyError (the add-ons)."""
+    def at(row, col):
+        return cell_ref(b.sheet, row, col) if b is not None else "RatingTables 'Correlation'"
+    seen = {}
+    for row, r in rows:
+        name, value = r["parameter"], r["value"]
+        if name is None:
+            continue
+        name = str(name).strip()
+        if name not in CORRELATION_PARAMETERS:
+            probs.add(at(row, 1), f"unknown correlation parameter (expected one of: "
+                      f"{', '.join(CORRELATION_PARAMETERS)})", name)
+            continue
+        if name in seen:
+            probs.add(at(row, 1), "correlation parameter listed twice", name)
+        seen[name] = row
+        if value is None:
+            continue
+        if name == "cap" and not 0 < value < 1:
+            probs.add(at(row, 2), "cap must be in (0, 1)", value)
+        elif name != "cap" and not 0 <= value < 1:
+            probs.add(at(row, 2), f"{name} must be a fraction in [0, 1) (a correlation of 1 is not a factor model)",
+                      value)
+    missing = [k for k in CORRELATION_PARAMETERS[:4] if k not in seen]
+    if rows and missing:
+        probs.add(at(b.header_row, 1) if b is not None else at(0, 1),
+                  f"the correlation table needs a row for each of: {', '.join(missing)}", ", ".join(missing))
 
 
 def _schedules(blocks, probs: ProblemList) -> dict:
@@ -272,6 +316,8 @@ def read_corporate(book) -> CorporateDeal:
         blk = _block(blocks, spec, probs)
         rows = read_table(blk, spec, probs)
         table_rows[key] = [r for _, r in rows] if rows else read_rows(TABLE_FILES[key])[0]
+        if key == "correlation" and rows:
+            correlation_problems(rows, blk, probs)
         if key == "concentration" and rows and all(None not in r.values() for _, r in rows):
             # every share must fall in exactly one band (§4.3): a gap would silently mean multiplier 1
             for k, msg, value in band_problems([(r["dimension"], r["lower"], r["upper"], r["multiplier"])
@@ -330,6 +376,16 @@ def read_corporate(book) -> CorporateDeal:
             appraised_value=r["appraised_value"] or 0.0, seniority=r["seniority"], servicer=r["servicer"]))
         if r["guarantor"]:
             guarantors[r["id"]] = r["guarantor"]
+    first_row: dict = {}
+    for row, r in ob_rows:           # assets of one obligor (same id) are one obligor: one shadow rating (§4.1)
+        if r["id"] is None or r["shadow_rating"] is None:
+            continue
+        rating = SCALE[notch(r["shadow_rating"])]
+        if r["id"] in first_row and first_row[r["id"]][1] != rating:
+            probs.add(cell_ref("Obligors", row, col("shadow_rating") or 1),
+                      f"obligor {r['id']} has shadow rating {first_row[r['id']][1]} at row {first_row[r['id']][0]}: "
+                      f"the assets of one obligor need one shadow rating", r["shadow_rating"])
+        first_row.setdefault(r["id"], (row, rating))
     if ob_block is not None and not ob_rows:
         probs.add(cell_ref("Obligors", ob_block.header_row + 1, 1), "no obligors")
 

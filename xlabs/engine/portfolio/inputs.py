@@ -245,7 +245,9 @@ def recoveries(obligors, tables: PortfolioTables, exposure=None):
     rec = np.empty(n)
     lag = np.empty(n, dtype=np.int64)
     for i, o in enumerate(obligors):
-        base = tables.industry_recovery.get(o.industry, tables.industry_recovery["other"])
+        # the "other" row is the fallback only for an industry the table lacks (a workbook table without it
+        # is fine when every obligor's industry is listed)
+        base = tables.industry_recovery[o.industry if o.industry in tables.industry_recovery else "other"]
         x = base + tables.rating_adjustment[SCALE[notch(o.shadow_rating)]]
         if o.guarantor_rating and o.guarantee_type != "none":
             x += tables.guarantee_uplift[SCALE[notch(o.guarantor_rating)]] * tables.guarantee_factor[o.guarantee_type]

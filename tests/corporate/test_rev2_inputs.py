@@ -1,0 +1,57 @@
+"""Review 2: corporate inputs that ended in an internal error or were silently ignored."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.corporate.test_corporate_path import _problems, res_scenarios, tiny_kwargs
+from xlabs.engine.portfolio.inputs import Obligor, PortfolioTables, recoveries
+from xlabs.workbook.corporate_build import build_corporate_workbook
+
+
+def _build(tmp_path, kw, name="t.xlsx"):
+    path = tmp_path / name
+    build_corporate_workbook(path, **kw)
+    return path
+
+
+def _corr(**over):
+    rows = {"base": 0.0, "same_industry": 0.0, "same_region": 0.0, "same_group": 0.0, "cap": 0.99}
+    rows.update(over)
+    return [{"parameter": k, "value": v} for k, v in rows.items() if v is not None]
+
+
+def test_percent_in_a_stress_scenario_is_a_cell_problem_not_a_type_error(tmp_path):
+    kw = tiny_kwargs()
+    sc = res_scenarios()
+    sc[1]["recovery_haircut"] = 50          # 50 (percent) instead of 0.5: RatingTables row of the 2nd scenario
+    kw["scenarios"] = sc
+    probs = _problems(_build(tmp_path, kw))
+    assert any(w.startswith("RatingTables!C") and r.startswith("recovery_haircut") for w, r in probs), probs
+
+
+@pytest.mark.parametrize("rows, rule", [
+    (_corr(same_industry=None) + [{"parameter": "same_industy", "value": 0.15}], "unknown correlation parameter"),
+    (_corr(cap=None) + [{"parameter": "capp", "value": 0.3}], "unknown correlation parameter"),
+    (_corr(base=1.0), "base must be a fraction in [0, 1)"),
+    (_corr(same_group=None), "the correlation table needs a row for each of: same_group"),
+])
+def test_correlation_table_problems_name_their_cell(tmp_path, rows, rule):
+    kw = tiny_kwargs()
+    kw["tables"]["correlation"] = rows
+    probs = _problems(_build(tmp_path, kw))
+    assert any(w.startswith("RatingTables!") and r.startswith(rule) for w, r in probs), probs
+
+
+def test_industry_table_without_other_row_is_fine_when_every_industry_is_listed():
+    t = PortfolioTables.shipped()
+    t.industry_recovery = {"manufacturing": 0.3}
+    rec, _ = recoveries([Obligor("X", 1.0, 12, "BBB", industry="manufacturing")], t)
+    assert rec[0] == pytest.approx(0.3)
+
+
+def test_assets_of_one_obligor_need_one_shadow_rating(tmp_path):
+    def edit(obs):
+        obs[1]["id"] = obs[0]["id"]          # OB1 twice: BB (row 3) and B (row 4)
+    probs = _problems(_build(tmp_path, tiny_kwargs(obligor_edit=edit)))
+    assert any(w == "Obligors!G4" and "need one shadow rating" in r for w, r in probs), probs
