@@ -646,6 +646,7 @@ def test_a_fee_value_its_basis_does_not_use_is_refused_at_its_cell(tmp_path):
     kw = tiny_kwargs()
     kw["fees"][0].update(amount=100.0, tranche="A")                            # a pool_balance fee: D3, F3
     kw["fees"].append({"name": "trustee", "basis": "fixed", "rate": 0.01, "amount": 5e4, "kind": "fee"})   # C4
+    kw["steps"][0]["payees"] = "servicer>trustee"
     path = tmp_path / "fee.xlsx"
     build_corporate_workbook(path, **kw)
     got = _problems(path)

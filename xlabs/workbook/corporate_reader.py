@@ -376,16 +376,27 @@ def read_corporate(book) -> CorporateDeal:
             appraised_value=r["appraised_value"] or 0.0, seniority=r["seniority"], servicer=r["servicer"]))
         if r["guarantor"]:
             guarantors[r["id"]] = r["guarantor"]
+    # the assets of one obligor (rows sharing an id) are one obligor with one default time (§4.5): one
+    # shadow rating (§4.1) and one industry, region and group (its correlation, §4.4)
     first_row: dict = {}
-    for row, r in ob_rows:           # assets of one obligor (same id) are one obligor: one shadow rating (§4.1)
-        if r["id"] is None or r["shadow_rating"] is None:
+    for row, r in ob_rows:
+        if r["id"] is None:
             continue
-        rating = SCALE[notch(r["shadow_rating"])]
-        if r["id"] in first_row and first_row[r["id"]][1] != rating:
-            probs.add(cell_ref("Obligors", row, col("shadow_rating") or 1),
-                      f"obligor {r['id']} has shadow rating {first_row[r['id']][1]} at row {first_row[r['id']][0]}: "
-                      f"the assets of one obligor need one shadow rating", r["shadow_rating"])
-        first_row.setdefault(r["id"], (row, rating))
+        seen = first_row.setdefault(r["id"], (row, r))
+        if seen[0] == row:
+            continue
+        for key in ("shadow_rating", "industry", "region", "group"):
+            a, b = seen[1][key], r[key]
+            if a is None or b is None:
+                continue                                    # a bad cell, reported already
+            if key == "shadow_rating":
+                a, b = SCALE[notch(a)], SCALE[notch(b)]
+            else:
+                a, b = str(a).strip(), str(b).strip()
+            if a != b:
+                probs.add(cell_ref("Obligors", row, col(key) or 1),
+                          f"obligor {r['id']} has {key} {a or '(blank)'} at row {seen[0]}: the assets of one obligor "
+                          f"share its {key} (they default together)", r[key])
     if ob_block is not None and not ob_rows:
         probs.add(cell_ref("Obligors", ob_block.header_row + 1, 1), "no obligors")
 

@@ -13,7 +13,8 @@ def portfolio_sheet(res, deal) -> SheetOut:
     s.title(f"{deal.name}: portfolio model, {mc.n_paths:,} Monte Carlo paths, seed {mc.seed} (METHODOLOGY 4)")
     summ = mc.summary()
     r = s.table(3, 1, "Simulation", ["item", "value"],
-                [("paths", mc.n_paths), ("seed", mc.seed), ("obligors", summ["n_obligors"]),
+                [("paths", mc.n_paths), ("seed", mc.seed), ("obligors (one default time each)", summ["n_obligors"]),
+                 ("asset rows", len(res.inputs.ids)),
                  ("months", summ["n_months"]), ("weighted-average recovery (fraction)",
                                                 round(res.inputs.weighted_recovery, 6))])
     levels = [0.5, 0.9, 0.99, 0.999, 0.9999]

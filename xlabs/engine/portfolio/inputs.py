@@ -493,6 +493,63 @@ class ModelInputs:
     multipliers: np.ndarray
     correlation: CorrelationModel
     weighted_recovery: float
+    unit: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.unit is None:           # rows without a shared id: each row its own obligor
+            first: dict = {}
+            self.unit = np.array([first.setdefault(i, len(first)) for i in self.ids], dtype=np.int64)
+
+
+def obligor_units(inputs: ModelInputs) -> dict:
+    """The simulated obligors of :class:`ModelInputs` (§4.5): the asset rows that share an id are one
+    obligor with one default time, so they default together (not as separate, merely correlated names).
+
+    Returns a dict of arrays over the U obligors, in order of first appearance: ``ids`` (U,),
+    ``pd`` (U, M) (their common curve: one shadow rating and one concentration multiplier per id),
+    ``loadings`` (U, k) (one industry, region and group per id), ``exposure`` (U, M) the sum of the
+    assets' scheduled balances, ``recovery`` (U,) or, when an obligor's assets recover differently,
+    (U, M) the exposure-weighted recovery of what is outstanding in each month (so exposure x (1 -
+    recovery) is the assets' summed loss), ``maturity`` (U,) its longest asset's term (months).
+    With one asset per id the arrays are the inputs' own, unchanged."""
+    u = np.asarray(inputs.unit, dtype=np.int64)
+    a = np.asarray(inputs.correlation.loadings, dtype=float)
+    if a.ndim == 1:
+        a = a[:, None]
+    n_u = int(u.max()) + 1 if u.size else 0
+    if n_u == u.size:
+        return {"ids": list(inputs.ids), "pd": inputs.pd, "loadings": inputs.correlation.loadings,
+                "exposure": inputs.exposure, "recovery": inputs.recovery, "maturity": inputs.maturity}
+    first = np.full(n_u, -1, dtype=np.int64)
+    for i in range(u.size - 1, -1, -1):
+        first[u[i]] = i
+    probs = ProblemList()
+    for i in range(u.size):
+        f = first[u[i]]
+        if not np.array_equal(inputs.pd[i], inputs.pd[f]):
+            probs.add(f"obligors!row {i + 1}", f"obligor {inputs.ids[i]}: its assets need one PD curve (one shadow "
+                      f"rating and concentration multiplier), as at row {f + 1}", inputs.ids[i])
+        if not np.array_equal(a[i], a[f]):
+            probs.add(f"obligors!row {i + 1}", f"obligor {inputs.ids[i]}: its assets need one correlation row (one "
+                      f"industry, region and group), as at row {f + 1}", inputs.ids[i])
+    probs.raise_if_any()
+    ex = np.zeros((n_u, inputs.exposure.shape[1]))
+    loss = np.zeros_like(ex)
+    np.add.at(ex, u, inputs.exposure)
+    np.add.at(loss, u, inputs.exposure * inputs.recovery[:, None])
+    rec = np.zeros(n_u)
+    mixed = np.zeros(n_u, dtype=bool)
+    for i in range(u.size):
+        rec[u[i]] = inputs.recovery[first[u[i]]]
+        mixed[u[i]] |= inputs.recovery[i] != inputs.recovery[first[u[i]]]
+    if mixed.any():
+        with np.errstate(invalid="ignore", divide="ignore"):
+            monthly = np.where(ex > 0, loss / np.where(ex > 0, ex, 1.0), rec[:, None])
+        rec = np.where(mixed[:, None], np.clip(monthly, 0.0, 1.0), rec[:, None])
+    mat = np.zeros(n_u, dtype=np.int64)
+    np.maximum.at(mat, u, np.asarray(inputs.maturity, dtype=np.int64))
+    return {"ids": [inputs.ids[f] for f in first], "pd": np.ascontiguousarray(inputs.pd[first]),
+            "loadings": np.ascontiguousarray(a[first]), "exposure": ex, "recovery": rec, "maturity": mat}
 
 
 def validate_obligors(obligors, tables: PortfolioTables) -> None:

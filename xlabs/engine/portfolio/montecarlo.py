@@ -100,9 +100,12 @@ def draw_path_defaults(st, z, A, s_g, gstart, obl, c_end, C, mat, d_idx, d_mon):
 
 
 @njit(cache=True, parallel=True)
-def _mc_kernel(seed, n_paths, block, b_first, b_last, A, s_g, gstart, obl, c_end, C, mat, E, lgd,
+def _mc_kernel(seed, n_paths, block, b_first, b_last, A, s_g, gstart, obl, c_end, C, mat, E, L,
                inv_init, dr, lr, timing):
     """Fill ``dr``/``lr`` and ``timing`` for the global blocks ``b_first..b_last-1``.
+
+    ``E`` (n, M) is the exposure and ``L`` (n, M) the loss of a default in each month (exposure x
+    (1 - recovery), summed over an obligor's assets).
 
     Path ``p`` of the run is written at ``dr[p - b_first * block]``; block
     ``b`` adds its timing to ``timing[b - b_first]``.  A block's numbers
@@ -127,10 +130,16 @@ def _mc_kernel(seed, n_paths, block, b_first, b_last, A, s_g, gstart, obl, c_end
                 i = d_idx[q]
                 e = E[i, d_mon[q]]
                 d += e
-                loss += e * lgd[i]
+                loss += L[i, d_mon[q]]
                 timing[lb, d_mon[q]] += e
             dr[path - base] = d * inv_init
             lr[path - base] = loss * inv_init
+
+
+def _loss_matrix(exposure: np.ndarray, recovery: np.ndarray) -> np.ndarray:
+    """Loss of a default in each month, (n, M) currency: exposure x (1 - recovery), recovery (n,) or (n, M)."""
+    lgd = 1.0 - recovery
+    return np.ascontiguousarray(exposure * (lgd[:, None] if lgd.ndim == 1 else lgd))
 
 
 def _groups(loadings: np.ndarray, c_end: np.ndarray):
@@ -146,12 +155,12 @@ def _groups(loadings: np.ndarray, c_end: np.ndarray):
 
 
 def prepare_inputs(pd, loadings, exposure=None, recovery=None, maturity=None,
-                   initial_principal=None):
+                   initial_principal=None, monthly_recovery=False):
     """Validate and convert :func:`simulate_defaults` inputs (all problems at once).
 
     Returns a dict of contiguous arrays: ``pd`` (n, M), ``loadings`` (n, k),
-    ``exposure`` (n, M), ``recovery`` (n,), ``maturity`` (n,) int months,
-    ``initial`` (float).
+    ``exposure`` (n, M), ``recovery`` (n,) (or (n, M) when ``monthly_recovery`` allows a
+    recovery per obligor and month), ``maturity`` (n,) int months, ``initial`` (float).
     """
     probs = ProblemList()
     pdc = check_pd_curves(pd, probs)
@@ -174,11 +183,15 @@ def prepare_inputs(pd, loadings, exposure=None, recovery=None, maturity=None,
     if recovery is None:
         rec = np.zeros(n)
     else:
-        rec = as_float_array(recovery, "recovery", probs, (0, 1))
+        rec = as_float_array(recovery, "recovery", probs, (0, 1, 2) if monthly_recovery else (0, 1))
         if rec is not None:
-            rec = np.broadcast_to(rec, (n,)).astype(float) if rec.ndim == 0 or rec.size == n else None
+            if rec.ndim == 2:
+                rec = rec.astype(float) if rec.shape == (n, months) else None
+            else:
+                rec = np.broadcast_to(rec, (n,)).astype(float) if rec.ndim == 0 or rec.size == n else None
             if rec is None:
-                probs.add("recovery", f"needs one value per obligor ({n}) or a scalar")
+                probs.add("recovery", f"needs one value per obligor ({n}) or a scalar"
+                          + (f", or one per obligor and month ({n}, {months})" if monthly_recovery else ""))
             else:
                 check_fraction(rec, "recovery", probs)
     if maturity is None:
@@ -208,7 +221,7 @@ def _run_blocks(job: dict, b_first: int, b_last: int):
     lr = np.empty(n)
     timing = np.zeros((b_last - b_first, job["C"].shape[1]))
     _mc_kernel(np.uint64(job["seed"]), job["n_paths"], job["block"], b_first, b_last, job["rows"], job["s_g"],
-               job["gstart"], job["order"], job["c_sorted"], job["C"], job["mat"], job["E"], job["lgd"],
+               job["gstart"], job["order"], job["c_sorted"], job["C"], job["mat"], job["E"], job["L"],
                job["inv_init"], dr, lr, timing)
     return dr, lr, timing
 
@@ -246,8 +259,9 @@ def simulate_defaults(pd, loadings, exposure=None, recovery=None, n_paths=1_000_
         Balance outstanding in each month (currency units); a default in
         month t loses ``exposure[i, t-1]``.  (n,) = flat balance.  Default:
         1 per obligor.
-    recovery : float or array_like, shape (n,), optional
-        Recovery fraction R_i (§4.2); default 0.
+    recovery : float or array_like, shape (n,) or (n, months), optional
+        Recovery fraction R_i (§4.2), or R_i(t) by default month (an obligor of several assets with
+        different recoveries: the exposure-weighted recovery of what is outstanding); default 0.
     n_paths : int
         Number of paths (Lianhe: 1,000,000).
     seed : int
@@ -296,7 +310,7 @@ def simulate_defaults(pd, loadings, exposure=None, recovery=None, n_paths=1_000_
     if int(block_size) != block_size or block_size < 1:
         probs.add("block_size", "must be a whole number >= 1", block_size)
     probs.raise_if_any()
-    x = prepare_inputs(pd, loadings, exposure, recovery, maturity, initial_principal)
+    x = prepare_inputs(pd, loadings, exposure, recovery, maturity, initial_principal, monthly_recovery=True)
     n_paths, seed, block_size = int(n_paths), int(seed), int(block_size)
     pdc, a = x["pd"], x["loadings"]
     n, months = pdc.shape
@@ -309,7 +323,7 @@ def simulate_defaults(pd, loadings, exposure=None, recovery=None, n_paths=1_000_
     n_blocks = (n_paths + block_size - 1) // block_size
     job = {"seed": seed, "n_paths": n_paths, "block": block_size, "rows": rows, "s_g": s_g, "gstart": gstart,
            "order": order, "c_sorted": c_sorted, "C": C, "mat": mat, "E": x["exposure"],
-           "lgd": 1.0 - x["recovery"], "inv_init": 1.0 / x["initial"]}
+           "L": _loss_matrix(x["exposure"], x["recovery"]), "inv_init": 1.0 / x["initial"]}
     if client is None:
         dr, lr, timing = _run_blocks(job, 0, n_blocks)
     else:
@@ -332,8 +346,9 @@ def simulate_defaults_reference(pd, loadings, exposure=None, recovery=None, n_pa
     (default_ratio, loss_ratio, timing) : ndarrays (n_paths,), (n_paths,), (months,)
     """
     from scipy.special import ndtri
-    x = prepare_inputs(pd, loadings, exposure, recovery, maturity, initial_principal)
+    x = prepare_inputs(pd, loadings, exposure, recovery, maturity, initial_principal, monthly_recovery=True)
     pdc, a, ex = x["pd"], x["loadings"], x["exposure"]
+    rec = x["recovery"] if x["recovery"].ndim == 2 else np.repeat(x["recovery"][:, None], ex.shape[1], axis=1)
     n, months = pdc.shape
     rng = np.random.default_rng(seed)
     s = np.sqrt(1.0 - np.sum(a * a, axis=1))
@@ -349,7 +364,7 @@ def simulate_defaults_reference(pd, loadings, exposure=None, recovery=None, n_pa
         for i in np.flatnonzero(hit.any(axis=1)):
             t = int(np.argmax(hit[i]))
             dr[p] += ex[i, t]
-            lr[p] += ex[i, t] * (1.0 - x["recovery"][i])
+            lr[p] += ex[i, t] * (1.0 - rec[i, t])
             timing[t] += ex[i, t]
     return dr / x["initial"], lr / x["initial"], timing / (x["initial"] * n_paths)
 
@@ -358,8 +373,12 @@ def simulate_pool(inputs, n_paths=1_000_000, seed=0, **kwargs):
     """:func:`simulate_defaults` on :class:`~xlabs.engine.portfolio.inputs.ModelInputs` (§4.1-§4.5).
 
     Uses ``inputs.pd``, ``inputs.correlation.loadings``, ``inputs.exposure``,
-    ``inputs.recovery`` and ``inputs.maturity``; extra keyword arguments go
-    to :func:`simulate_defaults`.
+    ``inputs.recovery`` and ``inputs.maturity``, with the assets of one obligor (rows sharing an
+    id) simulated as that obligor: one default time for all of them (§4.5,
+    :func:`~xlabs.engine.portfolio.inputs.obligor_units`); extra keyword arguments go to
+    :func:`simulate_defaults`.  ``n_obligors`` of the result counts obligors, not asset rows.
     """
-    return simulate_defaults(inputs.pd, inputs.correlation.loadings, inputs.exposure, inputs.recovery,
-                             n_paths=n_paths, seed=seed, maturity=inputs.maturity, **kwargs)
+    from .inputs import obligor_units
+    u = obligor_units(inputs)
+    return simulate_defaults(u["pd"], u["loadings"], u["exposure"], u["recovery"],
+                             n_paths=n_paths, seed=seed, maturity=u["maturity"], **kwargs)

@@ -1,4 +1,4 @@
-"""Review 2: corporate inputs that ended in an internal error or were silently ignored."""
+"""Corporate workbook inputs that ended in an internal error or were silently ignored."""
 
 from __future__ import annotations
 
@@ -50,8 +50,17 @@ def test_industry_table_without_other_row_is_fine_when_every_industry_is_listed(
     assert rec[0] == pytest.approx(0.3)
 
 
-def test_assets_of_one_obligor_need_one_shadow_rating(tmp_path):
+def test_assets_of_one_obligor_need_one_shadow_rating_industry_region_and_group(tmp_path):
+    """The assets of one obligor default together (one default time, §4.5): their rating and correlation
+    attributes must agree, or the Monte Carlo would have no single obligor to draw."""
     def edit(obs):
         obs[1]["id"] = obs[0]["id"]          # OB1 twice: BB (row 3) and B (row 4)
     probs = _problems(_build(tmp_path, tiny_kwargs(obligor_edit=edit)))
-    assert any(w == "Obligors!G4" and "need one shadow rating" in r for w, r in probs), probs
+    assert any(w == "Obligors!G4" and "share its shadow_rating" in r for w, r in probs), probs
+
+    def edit2(obs):
+        obs[1].update(id=obs[0]["id"], shadow_rating=obs[0]["shadow_rating"], industry="utilities",
+                      region="elsewhere", group="G9")
+    probs = _problems(_build(tmp_path, tiny_kwargs(obligor_edit=edit2), "t2.xlsx"))
+    assert sorted(w for w, r in probs if "assets of one obligor" in r) == ["Obligors!B4", "Obligors!H4",
+                                                                         "Obligors!I4"], probs
