@@ -6,7 +6,9 @@ import pytest
 
 from tests.corporate.test_corporate_path import _problems, res_scenarios, tiny_kwargs
 from xlabs.engine.portfolio.inputs import Obligor, PortfolioTables, recoveries
+from xlabs.workbook.adapter import OpenpyxlBook
 from xlabs.workbook.corporate_build import build_corporate_workbook
+from xlabs.workbook.corporate_reader import read_corporate
 
 
 def _build(tmp_path, kw, name="t.xlsx"):
@@ -64,3 +66,20 @@ def test_assets_of_one_obligor_need_one_shadow_rating_industry_region_and_group(
     probs = _problems(_build(tmp_path, tiny_kwargs(obligor_edit=edit2), "t2.xlsx"))
     assert sorted(w for w, r in probs if "assets of one obligor" in r) == ["Obligors!B4", "Obligors!H4",
                                                                          "Obligors!I4"], probs
+
+
+def test_a_cap_on_a_step_that_is_not_capped_and_revolving_terms_without_a_period_are_refused(tmp_path):
+    """Both were read and then ignored without a word: a cap on an amount-'due' step, and revolving_rate /
+    revolving_term on a Deal sheet that never states revolving_periods."""
+    kw = tiny_kwargs()
+    kw["steps"][1]["cap"] = 1e6                       # pay_interest A, amount due: Waterfall row 4, column E
+    kw["deal"].update(revolving_rate=0.08, revolving_term=12)
+    got = _problems(_build(tmp_path, kw))
+    assert any(w == "Waterfall!E4" and r.startswith("cap: a step with amount 'due' would ignore its cap")
+               for w, r in got), got
+    assert sorted(r.split(" ")[0] for _, r in got if "describes the assets bought" in r) == [
+        "revolving_rate", "revolving_term"], got
+    assert len(got) == 3, got
+    kw["deal"]["revolving_periods"] = 0                 # revolving switched off in so many words: terms may stay
+    kw["steps"][1]["cap"] = None
+    read_corporate(OpenpyxlBook(str(_build(tmp_path, kw, "off.xlsx"))))      # no problem raised

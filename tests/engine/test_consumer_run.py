@@ -213,10 +213,12 @@ def test_horizon_shorter_than_the_pool_life_and_quarterly_payments_are_refused()
     life = int(np.max(d.tape.remaining_term))
     d.assumptions = PerformanceAssumptions(cpr=0.1, recovery_rate=0.2, recovery_lag=3, horizon=life - 1)
     d.frequency = 4
+    d.legal_final_months = life - 1
     with pytest.raises(ValidationError) as e:
         rate_consumer(d)
     rules = " | ".join(p.rule for p in e.value.problems)
     assert f"at least the longest remaining term ({life} months" in rules and "only monthly payments" in rules
+    assert f"legal_final_months must be at least the longest remaining term of the pool ({life} months)" in rules
 
 
 def test_no_failing_window_is_skipped_under_acceleration():

@@ -277,3 +277,17 @@ def test_a_fee_no_waterfall_step_pays_is_refused_at_its_row(tmp_path):
     dropped from its pay_fee step raised Senior A from BB-sf to BBB-sf in a 300-loan copy)."""
     got = problems(tmp_path, **kwargs(), steps=builtin_steps(fees="servicing"))
     assert [(w, r.split(":")[0]) for w, r in got] == [("Fees!A4", "no Waterfall step pays this fee (action pay_fee)")], got
+
+
+@pytest.mark.parametrize("waterfall", [False, True])
+def test_a_legal_final_before_the_pool_matures_is_refused(tmp_path, waterfall):
+    """The built-in waterfall cut the stressed default curve at the legal final (at CDR 10% a 20-month legal
+    final on a 24-month pool applied 9.43%), while a Waterfall sheet compressed it into the horizon: one deal,
+    two answers. A legal final before the last loan matures is refused, with either waterfall."""
+    kw = kwargs() if waterfall else small_deal_kwargs()
+    life = int(max(kw["loans"]["remaining_term"]))
+    kw["deal"]["legal_final_months"] = life - 2
+    got = problems(tmp_path, **kw, **({"steps": builtin_steps()} if waterfall else {}))
+    assert [r.split(":")[0] for _, r in got] == [f"legal_final_months must be at least the longest remaining "
+                                                 f"term of the pool ({life} months)"], got
+    assert next(iter(got))[0].startswith("Deal!B")

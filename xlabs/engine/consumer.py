@@ -252,6 +252,11 @@ def data_waterfall_deal(deal, schedule, base_timing) -> wm.WaterfallDeal:
         reserve_initial=deal.reserve_initial, reserve_multiple=deal.reserve_multiple, frequency=deal.frequency)
 
 
+LEGAL_FINAL_RULE = ("legal_final_months must be at least the longest remaining term of the pool ({life} months): "
+                    "defaults and collections after the legal final would fall outside the cash-flow model, so a "
+                    "stressed CDR would not be applied in full (METHODOLOGY §5.2); leave it blank to use the pool life")
+
+
 def check_deal(deal) -> None:
     """Engine-level consistency checks not tied to a cell (raise all at once)."""
     probs = ProblemList()
@@ -262,6 +267,8 @@ def check_deal(deal) -> None:
     if deal.assumptions.horizon and deal.assumptions.horizon < life:
         probs.add("Assumptions", f"the static-pool horizon must be at least the longest remaining term ({life} "
                   "months; METHODOLOGY §3.2)", deal.assumptions.horizon)
+    if deal.legal_final_months and deal.legal_final_months < life:
+        probs.add("Deal", LEGAL_FINAL_RULE.format(life=life), deal.legal_final_months)
     if not deal.tranches:
         probs.add("Tranches", "at least one tranche is needed")
     if sum(t.balance for t in deal.tranches) > deal.tape.total * (1 + 1e-9):

@@ -25,7 +25,7 @@ from ..model import RatingAdjustment
 from ..model import waterfall as wm
 from ..model.corporate import FREQUENCIES, CorporateDeal
 from . import corporate_schema as C
-from .blocks import cell_ref, read_blocks
+from .blocks import cell_ref, norm_header, read_blocks
 from .reader import (
     _block,
     check_layout,
@@ -186,6 +186,32 @@ def trigger_level_problems(trig_rows, b, probs: ProblemList) -> None:
                 None, "senior_interest_shortfall"):
             probs.add(cell_ref(b.sheet, row, b.column("level") or 1) if b is not None else "Triggers",
                       f"level: a {r['test']} trigger needs a level or a schedule")
+
+
+def step_cap_problems(step_rows, b, probs: ProblemList) -> None:
+    """A cap is read only by a step whose amount is ``capped`` (§5.3): elsewhere it would be ignored."""
+    for row, r in step_rows:
+        if r["cap"] and r["amount"] not in (None, "capped"):
+            probs.add(cell_ref(b.sheet, row, b.column("cap") or 1) if b is not None else "Waterfall",
+                      f"cap: a step with amount '{r['amount']}' would ignore its cap (use amount capped, or leave "
+                      "the cap blank)", r["cap"])
+
+
+def revolving_key_problems(deal_kv, deal_block, probs: ProblemList) -> None:
+    """The terms of the assets bought (``revolving_rate``, ``_term``, ``_amortisation``, ``_price``) are read
+    only with a revolving period: given while ``revolving_periods`` is absent or blank they would be ignored
+    (a forgotten key).  ``revolving_periods`` = 0 written out switches revolving off: the terms may stay."""
+    if deal_block is None:
+        return
+    given = {norm_header(row[0] if row else None): deal_block.value(i, 2) for i, row in enumerate(deal_block.rows)}
+    if given.get("revolving_periods") not in (None, ""):
+        return
+    for i, row in enumerate(deal_block.rows):
+        key = norm_header(row[0] if row else None)
+        if key in _REVOLVING_KEYS.values() and key != "revolving_periods" and \
+                deal_block.value(i, 2) not in (None, ""):
+            probs.add(deal_block.ref(i, 2), f"{key} describes the assets bought while revolving: it needs "
+                      "revolving_periods (the number of revolving periods; 0 = none)", deal_block.value(i, 2))
 
 
 def read_revolving(deal_kv) -> wm.Revolving | None:
@@ -408,6 +434,8 @@ def read_corporate(book) -> CorporateDeal:
     fee_value_problems(blocks.get("Fees", {}).get("fees"), fee_rows, probs)
     steps, triggers = read_steps(step_rows), read_triggers(trig_rows)
     trigger_level_problems(trig_rows, blocks.get("Triggers", {}).get("triggers"), probs)
+    step_cap_problems(step_rows, blocks.get("Waterfall", {}).get("waterfall"), probs)
+    revolving_key_problems(deal_kv, deal_block, probs)
     scenarios = shipped_corporate_scenarios() if not sc_rows else [_scenario(r) for _, r in sc_rows]
     if any(sc.servicer_fee_up > 0 for sc in scenarios) and not any(f.servicer for f in fees):
         fb = blocks.get("Fees", {}).get("fees")

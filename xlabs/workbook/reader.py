@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..engine.consumer import LEGAL_FINAL_RULE
 from ..engine.default_table import DefaultRateTable
 from ..engine.ratings import is_rating
 from ..engine.static_pool import VintageError, extrapolate_vintages
@@ -422,6 +423,11 @@ def read_consumer(book) -> tuple[ConsumerDeal, CellIndex]:
                   f"({int(np.max(tape.remaining_term))} months; leave it blank to use the pool life)",
                   asm["horizon_months"])
 
+    if tape is not None and deal_kv["legal_final_months"] and \
+            deal_kv["legal_final_months"] < int(np.max(tape.remaining_term)):
+        probs.add(kv_ref(deal_block, "legal_final_months", "Deal"),
+                  LEGAL_FINAL_RULE.format(life=int(np.max(tape.remaining_term))), deal_kv["legal_final_months"])
+
     # §3.3: the floor replaces a CDR of 0 inside a log: 0 or 1 is no floor (the engine's rule, at its cell)
     if asm["cdr_floor"] is not None and not 0.0 < asm["cdr_floor"] < 1.0:
         probs.add(kv_ref(asm_block, "cdr_floor", "Assumptions"), "cdr_floor must be a fraction strictly between 0 "
@@ -498,6 +504,8 @@ def read_data_waterfall(wf_blocks, blocks_by_sheet, deal_block, deal_kv, asm, tr
         read_revolving,
         read_steps,
         read_triggers,
+        revolving_key_problems,
+        step_cap_problems,
         trigger_level_problems,
         waterfall_problems,
     )
@@ -520,12 +528,15 @@ def read_data_waterfall(wf_blocks, blocks_by_sheet, deal_block, deal_kv, asm, tr
             probs.add(kv_ref(deal_block, "revolving_periods", "Deal"),
                       "a revolving period needs a Waterfall sheet whose purchase_assets steps buy the new assets "
                       "(the built-in waterfall does not revolve)", deal_kv["revolving_periods"])
+        revolving_key_problems(deal_kv, deal_block, probs)
         return None
     step_rows = read_table(_block(wf_blocks, C.WATERFALL, probs), C.WATERFALL, probs)
     trig_rows = read_table(_block(wf_blocks, C.TRIGGERS, probs), C.TRIGGERS, probs) if "Triggers" in wf_blocks else []
     schedules = _schedules(wf_blocks, probs)
     steps, triggers, revolving = read_steps(step_rows), read_triggers(trig_rows), read_revolving(deal_kv)
     trigger_level_problems(trig_rows, wf_blocks.get("Triggers", {}).get("triggers"), probs)
+    step_cap_problems(step_rows, wf_blocks.get("Waterfall", {}).get("waterfall"), probs)
+    revolving_key_problems(deal_kv, deal_block, probs)
     if deal_kv["trigger_cdr"] is not None:
         probs.add(kv_ref(deal_block, "trigger_cdr", "Deal"), "trigger_cdr is the acceleration of the built-in "
                   "waterfall; with a Waterfall sheet write the trigger in a Triggers sheet (test cdr_above)",
