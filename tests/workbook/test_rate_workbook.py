@@ -492,3 +492,25 @@ def test_fit_adjustments_with_method_multiple_are_refused(make_workbook):
     probs, _ = _problems(make_workbook(lambda kw: kw["assumptions"].update(method="multiple")))
     assert [w for w, r in probs] == ["Assumptions!A14"] and "method 'multiple' would ignore them" in next(
         r for _, r in probs), probs
+
+
+def test_default_rate_table_problems_name_the_rating_row(make_workbook):
+    """They were all addressed to the block's title cell, with the values printed as np.float64(...)."""
+    def row_of(ws, rating):
+        return next(r for r in range(1, 40) if ws.cell(r, 1).value == rating)
+
+    def falls(wb):
+        ws = wb["RatingTables"]
+        ws.cell(row_of(ws, "AAsf"), 4).value = 0.0           # lower at the third term than at the second
+    probs, _ = _problems(_edit(make_workbook(), falls))
+    ws = openpyxl.load_workbook(make_workbook(name="x.xlsx"))["RatingTables"]
+    assert [w for w, r in probs if "must not fall with term" in r] == [f"RatingTables!A{row_of(ws, 'AAsf')}"], probs
+
+    def above(wb):
+        ws = wb["RatingTables"]
+        for c in range(2, 40):
+            if ws.cell(row_of(ws, "BBBsf"), c).value is not None:
+                ws.cell(row_of(ws, "BBBsf"), c).value = 0.9     # BBB-sf now below BBBsf
+    probs, err = _problems(_edit(make_workbook(name="y.xlsx"), above))
+    assert [w for w, r in probs if "lower default probability" in r] == [f"RatingTables!A{row_of(ws, 'BBB-sf')}"], probs
+    assert "np.float64" not in str(err)

@@ -57,14 +57,23 @@ class DefaultRateTable:
     source: str = ""
 
     @classmethod
-    def from_rows(cls, terms, rows: dict, source: str = "", where: str = "default-rate table"):
+    def from_rows(cls, terms, rows: dict, source: str = "", where: str = "default-rate table",
+                  row_where: dict | None = None):
         """Build from ``{rating: [pd at each term]}`` (fractions).
 
         Ratings absent from ``rows`` below the worst given one are 100 %
         (CCsf and Csf by the §2.1 convention); a gap above it is an error.
-        All problems are collected and raised together.
+        All problems are collected and raised together, a rating's own at
+        ``row_where[rating]`` (e.g. its workbook row) when given, else at ``where``.
         """
         probs = ProblemList()
+        row_where = row_where or {}
+        by_notch = {}
+        for r, w in row_where.items():
+            try:
+                by_notch[notch(r)] = w
+            except Exception:
+                pass
         terms = np.asarray(terms, dtype=float)
         if terms.ndim != 1 or terms.size == 0 or np.any(~np.isfinite(terms)) or np.any(terms <= 0) \
                 or np.any(np.diff(terms) <= 0):
@@ -74,17 +83,19 @@ class DefaultRateTable:
             try:
                 i = notch(rating)
             except Exception:
-                probs.add(where, "unknown rating symbol", rating)
+                probs.add(row_where.get(rating, where), "unknown rating symbol", rating)
                 continue
             v = np.asarray(values, dtype=float)
             if v.shape != terms.shape:
-                probs.add(where, f"rating {rating}: needs {terms.size} values", list(values))
+                probs.add(row_where.get(rating, where), f"rating {rating}: needs {terms.size} values", len(values))
                 continue
             if np.any(~np.isfinite(v)) or np.any(v < 0) or np.any(v > 1):
-                probs.add(where, f"rating {rating}: default probabilities must be fractions in [0, 1]", list(v))
+                probs.add(row_where.get(rating, where), f"rating {rating}: default probabilities must be fractions in "
+                          "[0, 1]", [float(x) for x in v])
                 continue
             if np.any(np.diff(v) < 0):
-                probs.add(where, f"rating {rating}: cumulative probabilities must not fall with term", list(v))
+                probs.add(row_where.get(rating, where), f"rating {rating}: cumulative probabilities must not fall "
+                          "with term", [float(x) for x in v])
             table[i] = v
         given = [i for i in range(len(SCALE)) if not np.isnan(table[i]).any()]
         if not given:
@@ -98,7 +109,8 @@ class DefaultRateTable:
         if not probs:
             worse_lower = np.any(np.diff(table, axis=0) < -1e-12, axis=1)
             for i in np.flatnonzero(worse_lower):
-                probs.add(where, f"{SCALE[i + 1]} has a lower default probability than {SCALE[i]} at some term")
+                probs.add(by_notch.get(i + 1, where),
+                          f"{SCALE[i + 1]} has a lower default probability than {SCALE[i]} at some term")
         probs.raise_if_any()
         return cls(terms=terms, pd=table, source=source)
 

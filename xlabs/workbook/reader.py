@@ -284,9 +284,11 @@ def read_default_table(b: Block | None, probs: ProblemList):
     if len(terms) != len(cols):
         return None
     rows = {}
+    row_where = {}
     n_before = len(probs)
     for i in range(len(b.rows)):
         r = b.value(i, 1)
+        row_where[str(r)] = b.ref(i, 1)
         if not is_rating(str(r)):
             probs.add(b.ref(i, 1), "unknown rating symbol", r)
             continue
@@ -301,7 +303,7 @@ def read_default_table(b: Block | None, probs: ProblemList):
         return None
     try:
         return DefaultRateTable.from_rows(terms, rows, source=f"workbook {b.sheet} block '{b.title}'",
-                                          where=cell_ref(b.sheet, b.title_row, 1))
+                                          where=cell_ref(b.sheet, b.title_row, 1), row_where=row_where)
     except ValidationError as e:
         probs.extend(e.problems)
         return None
