@@ -128,8 +128,8 @@ def make_pack(path, out, pdf: bool = True, progress=None) -> dict:
     """
     path, out = Path(path), Path(out)
     check_output(path, out, what="committee pack")
+    src = OpenpyxlBook(path)            # a missing or unreadable file is an input problem, reported first
     checksum = file_sha256(path)
-    src = OpenpyxlBook(path)
     cap = _CaptureBook(src, progress)
     deal, res, info = macros.rate_deal(cap, source_name=path.name, checksum=checksum)
     corporate = macros.is_corporate(src)

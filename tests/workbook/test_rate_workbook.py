@@ -514,3 +514,48 @@ def test_default_rate_table_problems_name_the_rating_row(make_workbook):
     probs, err = _problems(_edit(make_workbook(name="y.xlsx"), above))
     assert [w for w, r in probs if "lower default probability" in r] == [f"RatingTables!A{row_of(ws, 'BBB-sf')}"], probs
     assert "np.float64" not in str(err)
+
+
+def test_output_and_input_paths_are_checked_before_any_work(make_workbook, tmp_path, capsys):
+    """Review rev3: a bad output place is an input problem (exit 2) found before the run, never an
+    'internal error' after it; Excel's lock file stops an --in-place save over an open workbook."""
+    path = make_workbook()
+    (tmp_path / "afile").write_text("x")
+    cases = [
+        (["-o", str(tmp_path / "afile" / "out.xlsx")], "is a file, not a folder"),
+        (["-o", str(tmp_path / "out.csv")], "must be an .xlsx file"),
+    ]
+    for extra, msg in cases:
+        assert main(["rate", str(path), "-q", *extra]) == 2
+        assert msg in capsys.readouterr().err
+    assert main(["rate", str(tmp_path), "-q"]) == 2
+    assert "the input is a folder" in capsys.readouterr().err
+    assert main(["pack", str(tmp_path / "missing.xlsx"), "-o", str(tmp_path / "p.xlsx"), "--no-pdf"]) == 2
+    assert "file not found" in capsys.readouterr().err
+    before = path.read_bytes()
+    (tmp_path / ("~$" + path.name)).write_text("owner")
+    assert main(["rate", str(path), "--in-place", "-q"]) == 2
+    assert "is open in Excel" in capsys.readouterr().err
+    assert path.read_bytes() == before
+
+
+def test_an_xlsm_is_written_as_an_xlsm(make_workbook, tmp_path, capsys):
+    """Review rev3: openpyxl keeps a macro workbook's content type, so an .xlsm saved as .xlsx would not open."""
+    src = make_workbook()
+    xlsm = tmp_path / "deal.xlsm"
+    xlsm.write_bytes(src.read_bytes())
+    assert main(["rate", str(xlsm), "-o", str(tmp_path / "out.xlsx"), "-q"]) == 2
+    assert "must be an .xlsm file" in capsys.readouterr().err
+
+
+def test_read_only_output_folder_is_an_input_problem(make_workbook, tmp_path, monkeypatch):
+    import os
+
+    from xlabs.workbook import run
+    path = make_workbook()
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    real = os.access
+    monkeypatch.setattr(run.os, "access", lambda p, mode: False if Path(p) == ro else real(p, mode))
+    with pytest.raises(ValidationError, match="read-only"):
+        rate_workbook(path, out=ro / "out.xlsx")

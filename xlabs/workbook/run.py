@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import os
 import platform
 import time
 from dataclasses import dataclass
@@ -42,14 +43,43 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _lock_file(path: Path) -> Path:
+    """The owner file Excel (``~$name``) or LibreOffice (``.~lock.name#``) keeps beside an open workbook."""
+    for lock in (path.with_name("~$" + path.name), path.with_name(".~lock." + path.name + "#")):
+        if lock.exists():
+            return lock
+    return None
+
+
 def check_output(path: Path, out: Path, in_place: bool = False, what: str = "output") -> None:
-    """Refuse, before any work, an output that is a folder or (unless ``in_place``) the input itself."""
+    """Refuse, before any work, an input that is a folder, and an output that is a folder, (unless
+    ``in_place``) the input itself, a file of another kind than the input (``.xlsx`` / ``.xlsm``), in a
+    folder that cannot be written, or a workbook open in Excel or LibreOffice."""
+    if path.is_dir():
+        raise ValidationError([Problem(str(path), "the input is a folder, not a workbook; give an .xlsx/.xlsm file")])
     if out.is_dir():
         raise ValidationError([Problem(str(out), f"the {what} path is a folder; give a file name such as "
                                                  f"{out / default_output(path).name}")])
     if out.resolve() == path.resolve() and not in_place:
         raise ValidationError([Problem(str(out), f"the {what} would overwrite the input workbook; choose another -o"
                                                  + (" or pass --in-place" if what == "output" else ""))])
+    problems = []
+    want = ".xlsm" if path.suffix.lower() == ".xlsm" and what == "output" else ".xlsx"
+    if out.suffix.lower() != want:
+        problems.append(Problem(str(out), f"the {what} must be an {want} file (openpyxl writes an {want} workbook "
+                                          f"whatever the name; Excel refuses a file whose content and extension "
+                                          f"differ)"))
+    folder = next((p for p in [out.parent, *out.parent.parents] if p.exists()), None)
+    if folder is not None and not folder.is_dir():
+        problems.append(Problem(str(out), f"cannot write the {what}: {folder} is a file, not a folder"))
+    elif folder is not None and not os.access(folder, os.W_OK | os.X_OK):
+        problems.append(Problem(str(out), f"cannot write the {what}: the folder {folder} is read-only"))
+    lock = _lock_file(out) if out.exists() else None
+    if lock is not None:
+        problems.append(Problem(str(out), f"the workbook is open in Excel or LibreOffice ({lock.name} exists): close "
+                                          "it first, or it would overwrite this run when it is saved"))
+    if problems:
+        raise ValidationError(problems)
 
 
 def validate_workbook(path) -> tuple:
