@@ -559,3 +559,21 @@ def test_read_only_output_folder_is_an_input_problem(make_workbook, tmp_path, mo
     monkeypatch.setattr(run.os, "access", lambda p, mode: False if Path(p) == ro else real(p, mode))
     with pytest.raises(ValidationError, match="read-only"):
         rate_workbook(path, out=ro / "out.xlsx")
+
+
+def test_a_successful_run_replaces_the_problems_of_an_earlier_validation(make_workbook, tmp_path):
+    """Review rev3: a Validation sheet from an earlier failed run must not survive a successful rating
+    still saying 'N problem(s): fix these cells'."""
+    from xlabs.errors import Problem
+    from xlabs.excel import macros
+    from xlabs.workbook.adapter import OpenpyxlBook
+    path = make_workbook()
+    book = OpenpyxlBook(path)
+    macros.validate_inputs(book, [Problem("Deal!B6", "tax_rate: must be a fraction in [0, 1]", 5)])
+    book.save()
+    out = tmp_path / "rated.xlsx"
+    rate_workbook(path, out=out)
+    ws = openpyxl.load_workbook(out)["Validation"]
+    texts = [c.value for r in ws.iter_rows() for c in r if c.value is not None]
+    assert "No problems found." in texts
+    assert not any("problem(s)" in str(t) for t in texts)

@@ -84,6 +84,7 @@ def rate_corporate_deal(book, *, source_name: str = "", checksum: str = "", clie
     deal = read_corporate_deal(book)
     t_read = time.perf_counter() - t0
     res = rate_corporate(deal, progress=book.progress, client=client)
+    _clear_stale_validation(book)
     t1 = time.perf_counter()
     protected = tuple(n for n in book.sheet_names() if n in CS.INPUT_SHEETS)
     for sh in _corporate_sheets(res, deal):
@@ -140,6 +141,7 @@ def rate_deal(book, *, source_name: str = "", checksum: str = "") -> tuple:
     deal, index = read_deal(book)
     t_read = time.perf_counter() - t0
     res = _rate(book, deal, index)
+    _clear_stale_validation(book)
     t1 = time.perf_counter()
     protected = _protected(book)
     for sh in (W.tdr_sheet(res, deal), W.stress_sheet(res, deal), _rating(res, deal), W.cashflows_sheet(res, deal)):
@@ -150,6 +152,25 @@ def rate_deal(book, *, source_name: str = "", checksum: str = "") -> tuple:
     book.write_sheet(W.run_sheet(info), protected)
     book.progress(1.0, "rated")
     return deal, res, info
+
+
+def _clear_stale_validation(book) -> None:
+    """A Validation sheet left by an earlier run lists problems this run no longer has: say so instead."""
+    if VALIDATION_SHEET in book.sheet_names():
+        book.write_sheet(_validation_sheet([]), _protected(book))
+
+
+def _validation_sheet(problems) -> SheetOut:
+    s = SheetOut(VALIDATION_SHEET)
+    s.title("Input validation")
+    if problems:
+        s.table(3, 1, f"{len(problems)} problem(s): fix these cells, then rate again",
+                ["where", "rule", "value"], [(p.where, p.rule, "" if p.value is None else str(p.value))
+                                             for p in problems])
+    else:
+        s.note(3, 1, "No problems found.")
+    s.widths.update({"A": 24, "B": 80, "C": 24})
+    return s
 
 
 def _rating(res, deal) -> SheetOut:
@@ -219,15 +240,6 @@ def validate_inputs(book, problems=None) -> list:
             problems = []
         except ValidationError as e:
             problems = e.problems
-    s = SheetOut(VALIDATION_SHEET)
-    s.title("Input validation")
-    if problems:
-        s.table(3, 1, f"{len(problems)} problem(s): fix these cells, then rate again",
-                ["where", "rule", "value"], [(p.where, p.rule, "" if p.value is None else str(p.value))
-                                             for p in problems])
-    else:
-        s.note(3, 1, "No problems found.")
-    s.widths.update({"A": 24, "B": 80, "C": 24})
-    book.write_sheet(s, _protected(book))
+    book.write_sheet(_validation_sheet(problems), _protected(book))
     book.progress(1.0, f"{len(problems)} problem(s)" if problems else "inputs valid")
     return problems
