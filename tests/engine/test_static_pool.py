@@ -105,7 +105,7 @@ def test_bad_rates_all_reported_with_vintage_and_age():
 def test_no_vintage_observed_at_an_age_up_to_horizon():
     with pytest.raises(VintageError) as e:
         extrapolate_vintages(CUM, 6, weighting="simple")
-    assert {(None, 5), (None, 6)} == _where(e.value)
+    assert {(None, 5)} == _where(e.value)      # months 5..6 past the data: one problem, at the first
 
 
 def test_every_problem_is_reported_in_one_error():
@@ -149,3 +149,22 @@ def test_months_resting_on_few_vintages_are_noted():
     thin = [n for n in va.notes if "fewer than 3 vintages" in n]
     assert len(thin) == 1 and "months 3-4" in thin[0] and "1 at month 4" in thin[0]
     assert not any("fewer than" in n for n in extrapolate_vintages(CUM, 2, weighting="simple").notes)
+
+
+def test_a_horizon_past_the_data_is_one_problem_and_quick():
+    """Review rev3: a horizon beyond every vintage's history gave one problem per missing month (576 for a
+    600-month horizon on 24 months of data; minutes and a MemoryError for a typo such as 1e9 in a UDF)."""
+    import time
+
+    import numpy as np
+    import pytest
+
+    from xlabs.engine.static_pool import VintageError, extrapolate_vintages
+    cum = np.array([[0.01, 0.02, 0.03], [0.012, 0.022, np.nan]])
+    t0 = time.perf_counter()
+    with pytest.raises(VintageError) as e:
+        extrapolate_vintages(cum, 10**9)
+    assert time.perf_counter() - t0 < 5
+    assert len(e.value.issues) == 1
+    issue = e.value.issues[0]
+    assert issue.age == 4 and "longest history is 3 months" in issue.rule

@@ -205,10 +205,16 @@ def extrapolate_vintages(cumulative, horizon: int, balances=None, weighting: str
     if T >= 1 and cum.ndim == 2 and cum.size:
         # Report ages nobody reached together with bad rates (one pass for the user).
         reached = (~np.isnan(cum[:, :T])).sum(axis=0)
-        for m in range(T):
-            if m >= reached.size or reached[m] == 0:
+        seen = np.flatnonzero(reached > 0)
+        last = int(seen[-1]) + 1 if seen.size else 0          # the last month on book any vintage reached
+        for m in range(min(T, last)):
+            if reached[m] == 0:
                 issues.append(VintageIssue(None, m + 1, "no vintage is observed at this month on book; "
                                            "the average curve cannot reach the horizon"))
+        if T > last:                                           # one problem for the months past the data
+            issues.append(VintageIssue(None, last + 1, f"no vintage is observed from month {last + 1} to the "
+                                       f"horizon ({T} months): the longest history is {last} months; shorten the "
+                                       "horizon or add vintage history", T))
     if issues:
         raise VintageError(issues)
     n_v, n_a = cum.shape
