@@ -577,3 +577,13 @@ def test_a_successful_run_replaces_the_problems_of_an_earlier_validation(make_wo
     texts = [c.value for r in ws.iter_rows() for c in r if c.value is not None]
     assert "No problems found." in texts
     assert not any("problem(s)" in str(t) for t in texts)
+
+
+def test_debug_works_after_the_sub_command_too():
+    """Review rev3: the internal-error message says 'Re-run with --debug'; 'xlabs rate deal.xlsx --debug' was
+    refused by argparse (only 'xlabs --debug rate ...' worked)."""
+    from xlabs.cli import build_parser
+    p = build_parser()
+    assert p.parse_args(["rate", "d.xlsx", "--debug"]).debug is True
+    assert p.parse_args(["--debug", "rate", "d.xlsx"]).debug is True
+    assert p.parse_args(["rate", "d.xlsx"]).debug is False
