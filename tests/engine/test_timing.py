@@ -34,3 +34,16 @@ def test_fit_to_life():
     np.testing.assert_allclose(fit_to_life([0.1, 0.2, 0.3, 0.4], 2), [1 / 3, 2 / 3], rtol=1e-14)
     np.testing.assert_allclose(fit_to_life([0.5, 0.5], 4), [0.5, 0.5, 0.0, 0.0])
     np.testing.assert_allclose(fit_to_life([0.0, 0.0, 1.0], 2), [0.5, 0.5])     # nothing in life: spread evenly
+
+
+def test_shapes_ignore_zeros_padding_the_curve_to_a_longer_horizon():
+    """The tilt runs over the pool's life (the curve's span up to its last weight), not over the horizon:
+    the corporate path pads the Monte Carlo timing with zeros up to Deal 'periods' (review rev5)."""
+    base = np.random.default_rng(4).dirichlet(np.ones(24))
+    padded = np.concatenate([base, np.zeros(36)])
+    for shape in ("base", "front", "middle", "back"):
+        got = shaped(padded, shape)
+        np.testing.assert_allclose(got[:24], shaped(base, shape), rtol=1e-14)
+        assert got[24:].sum() == 0.0 and got.size == 60
+    # by hand: flat over 3 periods, padded to 5: front weights 1.5, 1.0, 0.5 over the 3 (sum 3)
+    np.testing.assert_allclose(shaped([1 / 3, 1 / 3, 1 / 3, 0, 0], "front"), [0.5, 1 / 3, 1 / 6, 0, 0], rtol=1e-14)

@@ -4,7 +4,8 @@ A timing curve has one weight per period and sums to 1: defaults of period
 t are ``CDR x B0 x timing_t``.  Stress shapes are derived from the base
 curve by tilting it (an xlabs convention, stated here because the
 methodology names the shapes but not the formula): over the pool's life of
-L periods, with s = (t-1)/(L-1) in [0, 1],
+L periods -- the curve's span up to its last period with weight, so zeros
+padding a curve to a longer horizon change nothing -- with s = (t-1)/(L-1) in [0, 1],
 
 - front-loaded: weight ``1.5 - s`` (1.5 at the start, 0.5 at the end),
 - back-loaded:  weight ``0.5 + s``,
@@ -37,9 +38,15 @@ def fit_to_life(timing, life: int) -> np.ndarray:
 
 
 def shaped(timing, shape: str) -> np.ndarray:
-    """Apply a stress shape (``base``/``front``/``middle``/``back``) to a curve."""
+    """Apply a stress shape (``base``/``front``/``middle``/``back``) to a curve.
+
+    The tilt runs over the curve's span up to its last period with weight:
+    a curve padded with zeros to a longer horizon gets the same shape."""
     t = np.asarray(timing, dtype=float)
-    L = t.size
+    if shape not in SHAPES:
+        raise ValueError(f"unknown timing shape {shape!r}; use one of {SHAPES}")
+    pos = np.flatnonzero(t > 0)
+    L = int(pos[-1]) + 1 if pos.size else t.size       # the life: trailing zeros (a longer horizon) excluded
     if shape == "base" or L <= 1:
         return t.copy()
     s = np.arange(L) / (L - 1)
@@ -47,10 +54,9 @@ def shaped(timing, shape: str) -> np.ndarray:
         w = 1.5 - s
     elif shape == "back":
         w = 0.5 + s
-    elif shape == "middle":
-        w = 1.5 - 2.0 * np.abs(s - 0.5)
     else:
-        raise ValueError(f"unknown timing shape {shape!r}; use one of {SHAPES}")
-    out = t * w
+        w = 1.5 - 2.0 * np.abs(s - 0.5)
+    out = t.copy()
+    out[:L] *= w
     total = out.sum()
     return out / total if total > 0 else t.copy()

@@ -48,3 +48,17 @@ def test_table_waterfall_matches_the_fixed_consumer_kernel(trigger, cdr):
     np.testing.assert_allclose(raw.status[:, c.S_LOSS], st[:, 3], atol=scale)
     if not ao[:, 6].any():
         np.testing.assert_array_equal(raw.status[:, :3], st[:, :3])
+
+
+@pytest.mark.parametrize("cpr,mult", [(0.5, 2.0), (0.8, 1.5)])
+def test_a_stressed_cpr_of_100_percent_or_more_is_the_same_in_both_kernels(cpr, mult):
+    """CPR x cpr_multiplier >= 100 % is capped at 100 %: SMM = 1 - (1 - 1)^(1/12) = 1 (METHODOLOGY §5.2) in the
+    built-in waterfall and in the data waterfall alike (review rev5: the data waterfall capped at 0.999999,
+    SMM 0.684, and gave other BDRs for the same deal and scenario)."""
+    from xlabs.model.consumer import StressScenario
+    from xlabs.model.waterfall import Scenario
+    inp = deal_inputs(make_deal(cpr=cpr, trigger_cdr=None), scenario=StressScenario("AAAsf", "up", cpr_multiplier=mult))
+    assert np.all(inp.smm == 1.0)
+    deal = from_consumer_inputs(deal_inputs(make_deal(cpr=cpr, trigger_cdr=None)))
+    deal.cpr = cpr                          # exactly (from_consumer_inputs recovers it from the SMM)
+    assert np.all(scenario_arrays(deal, Scenario(cpr_multiplier=mult)).smm == 1.0)

@@ -544,7 +544,8 @@ def scenario_arrays_memo(deal: m.WaterfallDeal, scenario, memo: dict) -> Scenari
             bought = pool
         memo[key] = np.ascontiguousarray(np.concatenate([pool, bought]))
     timing = memo[key]
-    cpr = min(max(deal.cpr * getattr(sc, "cpr_multiplier", 1.0), 0.0), 0.999999)
+    # capped at 100 % (SMM 1: every loan prepaid at once), as the built-in waterfall (cashflow_model.build_inputs)
+    cpr = min(max(deal.cpr * getattr(sc, "cpr_multiplier", 1.0), 0.0), 1.0)
     key = ("smm", cpr)
     if key not in memo:
         memo[key] = np.full(H, smm_from_cpr(cpr, f))
