@@ -83,3 +83,17 @@ def test_a_cap_on_a_step_that_is_not_capped_and_revolving_terms_without_a_period
     kw["deal"]["revolving_periods"] = 0                 # revolving switched off in so many words: terms may stay
     kw["steps"][1]["cap"] = None
     read_corporate(OpenpyxlBook(str(_build(tmp_path, kw, "off.xlsx"))))      # no problem raised
+
+
+def test_a_stressed_cpr_above_100_percent_is_a_cell_problem(tmp_path):
+    """Deal cpr 0.8 x the shipped prepay_up multipliers (up to 1.5) exceed 100 %: refused at the multiplier's cell,
+    as in the consumer reader, instead of being capped silently in the cash flows (review rev5)."""
+    kw = tiny_kwargs()
+    kw["deal"]["cpr"] = 0.8
+    kw["scenarios"] = res_scenarios()
+    probs = _problems(_build(tmp_path, kw))
+    hits = [(w, r) for w, r in probs if "exceeds 100%" in r]
+    n = sum(1 for s in res_scenarios() if 0.8 * float(s["cpr_multiplier"]) > 1.0)
+    assert len(hits) == n > 0 and all(w.startswith("RatingTables!D") for w, _ in hits), probs
+    kw["deal"]["cpr"] = 0.5                 # 0.5 x 1.5 = 0.75: fine
+    read_corporate(OpenpyxlBook(str(_build(tmp_path, kw, "ok.xlsx"))))

@@ -437,6 +437,15 @@ def read_corporate(book) -> CorporateDeal:
     step_cap_problems(step_rows, blocks.get("Waterfall", {}).get("waterfall"), probs)
     revolving_key_problems(deal_kv, deal_block, probs)
     scenarios = shipped_corporate_scenarios() if not sc_rows else [_scenario(r) for _, r in sc_rows]
+    # §5.2: a stressed CPR above 100% cannot happen; the cash flows would silently cap it (as the consumer reader)
+    if deal_kv["cpr"] is not None:
+        scb = _block(blocks, C.STRESS_SCENARIOS, ProblemList())
+        for k, sc in enumerate(scenarios):
+            if deal_kv["cpr"] * sc.cpr_multiplier > 1.0:
+                where = (cell_ref(C.STRESS_SCENARIOS.sheet, sc_rows[k][0], scb.column("cpr_multiplier") or 1)
+                         if sc_rows and scb is not None else kv_ref(deal_block, "cpr", "Deal"))
+                probs.add(where, f"the stressed CPR cpr x cpr_multiplier = {deal_kv['cpr']:g} x "
+                          f"{sc.cpr_multiplier:g} exceeds 100%", sc.cpr_multiplier)
     if any(sc.servicer_fee_up > 0 for sc in scenarios) and not any(f.servicer for f in fees):
         fb = blocks.get("Fees", {}).get("fees")
         probs.add(cell_ref("Fees", fb.header_row, fb.column("servicer") or 1) if fb is not None else "Fees",
