@@ -97,3 +97,11 @@ def test_a_stressed_cpr_above_100_percent_is_a_cell_problem(tmp_path):
     assert len(hits) == n > 0 and all(w.startswith("RatingTables!D") for w, _ in hits), probs
     kw["deal"]["cpr"] = 0.5                 # 0.5 x 1.5 = 0.75: fine
     read_corporate(OpenpyxlBook(str(_build(tmp_path, kw, "ok.xlsx"))))
+
+
+def test_the_shipped_corporate_table_tests_front_middle_and_back_timing_at_every_rating():
+    """Lianhe (seed 001, 四(二)3 违约时间分布): default timing is tested front-, middle- and back-loaded (review rev5)."""
+    by: dict = {}
+    for s in res_scenarios():
+        by.setdefault(s["rating"], set()).add(s["timing"])
+    assert len(by) == 16 and all({"front", "middle", "back"} <= t for t in by.values()), by
