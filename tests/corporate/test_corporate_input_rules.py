@@ -105,3 +105,22 @@ def test_the_shipped_corporate_table_tests_front_middle_and_back_timing_at_every
     for s in res_scenarios():
         by.setdefault(s["rating"], set()).add(s["timing"])
     assert len(by) == 16 and all({"front", "middle", "back"} <= t for t in by.values()), by
+
+
+@pytest.mark.parametrize("kind, value, rule", [
+    ("cap", "AAA+", "unknown rating symbol"),
+    ("support", "A++", "unknown rating symbol"),
+    ("notch", "two", "notches must be a whole number >= 0"),
+    ("notch", -1, "notches must be a whole number >= 0"),
+])
+def test_bad_adjustment_value_is_refused_at_its_cell_when_read(tmp_path, kind, value, rule):
+    """As in a consumer workbook: a bad Adjustments value is a problem at Adjustments!D<row> when the
+    workbook is read (xlabs validate), not an 'adjustment 1' problem after the Monte Carlo has run."""
+    adj = [{"tranche": "A", "factor": "f", "kind": kind, "value": value, "reason": "why",
+            "coverage": 1.0 if kind == "support" else None}]
+    path = _build(tmp_path, tiny_kwargs(adjustments=adj))
+    from xlabs.errors import ValidationError
+    with pytest.raises(ValidationError) as e:
+        read_corporate(OpenpyxlBook(path))
+    probs = {(p.where, p.rule) for p in e.value.problems}
+    assert ("Adjustments!D3", rule) in probs, probs

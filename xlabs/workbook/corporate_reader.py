@@ -28,6 +28,7 @@ from . import corporate_schema as C
 from .blocks import cell_ref, norm_header, read_blocks
 from .reader import (
     _block,
+    check_adjustment_values,
     check_layout,
     check_support_coverage,
     fee_value_problems,
@@ -457,6 +458,7 @@ def read_corporate(book) -> CorporateDeal:
     names = {t.name for t in tranches}
     ab = blocks.get("Adjustments", {}).get("rating_adjustments")
     check_support_coverage(adj_rows, ab, probs)
+    check_adjustment_values(adj_rows, ab, probs)
     for row, r in adj_rows:
         if r["tranche"] not in (None, "*") and r["tranche"] not in names:
             probs.add(cell_ref("Adjustments", row, ab.column("tranche") or 1), "tranche is not in the Tranches sheet",

@@ -124,6 +124,25 @@ def check_support_coverage(adj_rows, block: Block | None, probs: ProblemList) ->
                       "tranche's principal and interest the supporter guarantees (1 = all; only 1 lifts the rating)")
 
 
+def check_adjustment_values(adj_rows, block: Block | None, probs: ProblemList) -> None:
+    """Each Adjustments value at its cell (§8): a whole number of notches down (>= 0) for ``notch``,
+    a rating symbol for ``cap`` and ``support``.  Shared by the consumer and corporate readers, so
+    a bad value is refused when the workbook is read, not after the models have run."""
+    if block is None:
+        return
+    col = block.column("value") or 1
+    for row, r in adj_rows:
+        if r["kind"] == "notch":
+            try:
+                ok = float(r["value"]) == int(float(r["value"])) and float(r["value"]) >= 0
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                probs.add(cell_ref(block.sheet, row, col), "notches must be a whole number >= 0", r["value"])
+        elif r["kind"] in ("cap", "support") and not is_rating(str(r["value"])):
+            probs.add(cell_ref(block.sheet, row, col), "unknown rating symbol", r["value"])
+
+
 def fee_value_problems(b: Block | None, fee_rows: list, probs: ProblemList) -> None:
     """Each Fees row is one rate on its basis or one amount per period (§5.3), as the sheet's columns say.
     A value its basis does not use is reported at its cell: a rate on a ``fixed`` fee and a tranche on a fee
@@ -396,16 +415,7 @@ def read_consumer(book) -> tuple[ConsumerDeal, CellIndex]:
         if r["tranche"] not in (None, "*") and r["tranche"] not in seen:
             probs.add(cell_ref("Adjustments", row, adjb.column("tranche") or 1), "tranche is not in the Tranches sheet",
                       r["tranche"])
-        if r["kind"] == "notch":
-            try:
-                ok = float(r["value"]) == int(float(r["value"])) and float(r["value"]) >= 0
-            except (TypeError, ValueError):
-                ok = False
-            if not ok:
-                probs.add(cell_ref("Adjustments", row, adjb.column("value") or 1), "notches must be a whole number >= 0",
-                          r["value"])
-        elif r["kind"] in ("cap", "support") and not is_rating(str(r["value"])):
-            probs.add(cell_ref("Adjustments", row, adjb.column("value") or 1), "unknown rating symbol", r["value"])
+    check_adjustment_values(adj_rows, adjb, probs)
     if asm["method"] == "multiple":
         if fit_rows:        # §3.4 adjusts the lognormal fit; §3.5 has none to adjust: they would change nothing
             probs.add(cell_ref("Assumptions", fit_rows[0][0], 1), "fit adjustments shift the lognormal fit (method "
