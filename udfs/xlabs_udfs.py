@@ -22,7 +22,7 @@ from xlabs.engine.default_table import shipped_table
 from xlabs.engine.lognormal import fit_lognormal, target_default_rate
 from xlabs.engine.portfolio.bet import bet_tranche_expected_loss, diversity_score
 from xlabs.engine.portfolio.semi_analytic import vasicek_quantile
-from xlabs.engine.ratings import canonical, is_rating, shift, worst_of
+from xlabs.engine.ratings import BELOW_SCALE, canonical, is_rating, shift, worst_of
 from xlabs.engine.static_pool import extrapolate_vintages
 from xlabs.errors import ValidationError
 from xlabs.excel.normalise import UdfInputError, column, grid, is_blank, labels, matrix, number, text, vector
@@ -229,13 +229,17 @@ def XLABS_NOTCH(rating, notches):
 @xw.func
 @safe
 def XLABS_WORST_RATING(ratings):
-    """The worst (lowest) rating in a range (the 'min' of METHODOLOGY 8).  =XLABS_WORST_RATING(B2:D2)"""
+    """The worst (lowest) rating in a range (the 'min' of METHODOLOGY 8); a cap written as
+    "CCCsf or below" on the Rating sheet makes the result "CCCsf or below", as the rating run's
+    model-indicated rating.  =XLABS_WORST_RATING(B2:D2)"""
     rs = [s for s in labels(ratings, "ratings") if s]
     if not rs:
         raise UdfInputError("ratings is empty")
-    bad = [s for s in rs if not is_rating(s)]
+    bad = [s for s in rs if not is_rating(s) and s.strip() != BELOW_SCALE]
     if bad:
         raise UdfInputError(f"unknown rating '{bad[0][:12]}'")
+    if any(s.strip() == BELOW_SCALE for s in rs):
+        return BELOW_SCALE
     return worst_of(*rs)
 
 

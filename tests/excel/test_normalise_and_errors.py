@@ -116,3 +116,11 @@ def test_bet_rounds_d_like_excel_and_tdr_is_capped_like_the_rating_run():
 def test_error_values_in_text_arguments_and_huge_diversity_are_refused():
     assert u.XLABS_PD("#N/A", 3) == "#XLABS: rating holds an error value #N/A"
     assert u.XLABS_BET_EL(1e8, 0.1, 0.0, 0.3).startswith("#XLABS: diversity must be between 1 and 100,000")
+
+
+def test_worst_rating_of_caps_read_from_a_rating_sheet():
+    """The Rating sheet writes a cap that passes no tested rating as 'CCCsf or below' (METHODOLOGY 8); the
+    worst of such a row is 'CCCsf or below', as the run's model-indicated rating, not an unknown rating."""
+    assert u.XLABS_WORST_RATING([["AAAsf", "CCCsf or below", "AA-sf"]]) == "CCCsf or below"
+    assert u.XLABS_WORST_RATING([["CCCsf or below", "Csf"]]) == "CCCsf or below"
+    assert u.XLABS_WORST_RATING([["AA", "ZZ"]]).startswith("#XLABS: unknown rating 'ZZ'")
