@@ -87,7 +87,7 @@ def test_a_cap_on_a_step_that_is_not_capped_and_revolving_terms_without_a_period
 
 def test_a_stressed_cpr_above_100_percent_is_a_cell_problem(tmp_path):
     """Deal cpr 0.8 x the shipped prepay_up multipliers (up to 1.5) exceed 100 %: refused at the multiplier's cell,
-    as in the consumer reader, instead of being capped silently in the cash flows (review rev5)."""
+    as in the consumer reader, instead of being capped silently in the cash flows."""
     kw = tiny_kwargs()
     kw["deal"]["cpr"] = 0.8
     kw["scenarios"] = res_scenarios()
@@ -100,7 +100,7 @@ def test_a_stressed_cpr_above_100_percent_is_a_cell_problem(tmp_path):
 
 
 def test_the_shipped_corporate_table_tests_front_middle_and_back_timing_at_every_rating():
-    """Lianhe (seed 001, 四(二)3 违约时间分布): default timing is tested front-, middle- and back-loaded (review rev5)."""
+    """Lianhe (seed 001, 四(二)3 违约时间分布): default timing is tested front-, middle- and back-loaded."""
     by: dict = {}
     for s in res_scenarios():
         by.setdefault(s["rating"], set()).add(s["timing"])

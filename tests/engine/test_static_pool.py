@@ -152,7 +152,7 @@ def test_months_resting_on_few_vintages_are_noted():
 
 
 def test_a_horizon_past_the_data_is_one_problem_and_quick():
-    """Review rev3: a horizon beyond every vintage's history gave one problem per missing month (576 for a
+    """A horizon beyond every vintage's history gave one problem per missing month (576 for a
     600-month horizon on 24 months of data; minutes and a MemoryError for a typo such as 1e9 in a UDF)."""
     import time
 

@@ -38,7 +38,7 @@ def test_fit_to_life():
 
 def test_shapes_ignore_zeros_padding_the_curve_to_a_longer_horizon():
     """The tilt runs over the pool's life (the curve's span up to its last weight), not over the horizon:
-    the corporate path pads the Monte Carlo timing with zeros up to Deal 'periods' (review rev5)."""
+    the corporate path pads the Monte Carlo timing with zeros up to Deal 'periods'."""
     base = np.random.default_rng(4).dirichlet(np.ones(24))
     padded = np.concatenate([base, np.zeros(36)])
     for shape in ("base", "front", "middle", "back"):

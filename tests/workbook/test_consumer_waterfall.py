@@ -273,7 +273,7 @@ def test_a_fee_value_its_basis_does_not_use_is_refused_with_either_waterfall(tmp
 
 def test_a_fee_no_waterfall_step_pays_is_refused_at_its_row(tmp_path):
     """A Fees row that no pay_fee step names would never be paid: accepted, its cost was silently left out
-    of the cash flows and the rating rose (review rev1: the revolving sample's 'rating and audit' fee
+    of the cash flows and the rating rose (the revolving sample's 'rating and audit' fee
     dropped from its pay_fee step raised Senior A from BB-sf to BBB-sf in a 300-loan copy)."""
     got = problems(tmp_path, **kwargs(), steps=builtin_steps(fees="servicing"))
     assert [(w, r.split(":")[0]) for w, r in got] == [("Fees!A4", "no Waterfall step pays this fee (action pay_fee)")], got

@@ -467,7 +467,7 @@ def test_a_second_block_of_the_same_title_is_reported_not_read_instead(make_work
 
 
 def test_a_cdr_floor_of_0_or_1_is_refused_at_its_cell(make_workbook):
-    """Review rev1: cdr_floor 0 or 1 passed the [0, 1] cell check and stopped the run with 'floor: ...',
+    """The cdr_floor 0 or 1 passed the [0, 1] cell check and stopped the run with 'floor: ...',
     naming no sheet or cell."""
     for floor in (0.0, 1.0):
         probs, _ = _problems(make_workbook(lambda kw, f=floor: kw["assumptions"].update(cdr_floor=f)))
@@ -475,7 +475,7 @@ def test_a_cdr_floor_of_0_or_1_is_refused_at_its_cell(make_workbook):
 
 
 def test_a_stressed_cpr_above_100_percent_is_refused_at_its_multiplier(make_workbook):
-    """Review rev1: cpr_multiplier 150 (for 1.5) was capped to a CPR of 100% without a word: every loan
+    """A cpr_multiplier of 150 (for 1.5) was capped to a CPR of 100% without a word: every loan
     prepaid in month 1 and the scenario's BDR became 100%."""
     from xlabs.engine.stress import _shipped_rows
 
@@ -488,7 +488,7 @@ def test_a_stressed_cpr_above_100_percent_is_refused_at_its_multiplier(make_work
 
 
 def test_fit_adjustments_with_method_multiple_are_refused(make_workbook):
-    """Review rev1: §3.4 adjustments were silently ignored by the stress-multiple method (§3.5)."""
+    """§3.4 adjustments were silently ignored by the stress-multiple method (§3.5)."""
     probs, _ = _problems(make_workbook(lambda kw: kw["assumptions"].update(method="multiple")))
     assert [w for w, r in probs] == ["Assumptions!A14"] and "method 'multiple' would ignore them" in next(
         r for _, r in probs), probs
@@ -517,7 +517,7 @@ def test_default_rate_table_problems_name_the_rating_row(make_workbook):
 
 
 def test_output_and_input_paths_are_checked_before_any_work(make_workbook, tmp_path, capsys):
-    """Review rev3: a bad output place is an input problem (exit 2) found before the run, never an
+    """A bad output place is an input problem (exit 2) found before the run, never an
     'internal error' after it; Excel's lock file stops an --in-place save over an open workbook."""
     path = make_workbook()
     (tmp_path / "afile").write_text("x")
@@ -540,7 +540,7 @@ def test_output_and_input_paths_are_checked_before_any_work(make_workbook, tmp_p
 
 
 def test_an_xlsm_is_written_as_an_xlsm(make_workbook, tmp_path, capsys):
-    """Review rev3: openpyxl keeps a macro workbook's content type, so an .xlsm saved as .xlsx would not open."""
+    """Openpyxl keeps a macro workbook's content type, so an .xlsm saved as .xlsx would not open."""
     src = make_workbook()
     xlsm = tmp_path / "deal.xlsm"
     xlsm.write_bytes(src.read_bytes())
@@ -562,7 +562,7 @@ def test_read_only_output_folder_is_an_input_problem(make_workbook, tmp_path, mo
 
 
 def test_a_successful_run_replaces_the_problems_of_an_earlier_validation(make_workbook, tmp_path):
-    """Review rev3: a Validation sheet from an earlier failed run must not survive a successful rating
+    """a Validation sheet from an earlier failed run must not survive a successful rating
     still saying 'N problem(s): fix these cells'."""
     from xlabs.errors import Problem
     from xlabs.excel import macros
@@ -580,7 +580,7 @@ def test_a_successful_run_replaces_the_problems_of_an_earlier_validation(make_wo
 
 
 def test_debug_works_after_the_sub_command_too():
-    """Review rev3: the internal-error message says 'Re-run with --debug'; 'xlabs rate deal.xlsx --debug' was
+    """The internal-error message says 'Re-run with --debug'; 'xlabs rate deal.xlsx --debug' was
     refused by argparse (only 'xlabs --debug rate ...' worked)."""
     from xlabs.cli import build_parser
     p = build_parser()

@@ -53,7 +53,7 @@ def test_table_waterfall_matches_the_fixed_consumer_kernel(trigger, cdr):
 @pytest.mark.parametrize("cpr,mult", [(0.5, 2.0), (0.8, 1.5)])
 def test_a_stressed_cpr_of_100_percent_or_more_is_the_same_in_both_kernels(cpr, mult):
     """CPR x cpr_multiplier >= 100 % is capped at 100 %: SMM = 1 - (1 - 1)^(1/12) = 1 (METHODOLOGY §5.2) in the
-    built-in waterfall and in the data waterfall alike (review rev5: the data waterfall capped at 0.999999,
+    built-in waterfall and in the data waterfall alike (the data waterfall capped at 0.999999,
     SMM 0.684, and gave other BDRs for the same deal and scenario)."""
     from xlabs.model.consumer import StressScenario
     from xlabs.model.waterfall import Scenario
