@@ -587,3 +587,39 @@ def test_debug_works_after_the_sub_command_too():
     assert p.parse_args(["rate", "d.xlsx", "--debug"]).debug is True
     assert p.parse_args(["--debug", "rate", "d.xlsx"]).debug is True
     assert p.parse_args(["rate", "d.xlsx"]).debug is False
+
+
+def test_a_rated_copy_keeps_the_stored_results_of_input_formulas(make_workbook, tmp_path):
+    """openpyxl saves formulas without their stored results: the rated copy of a calculated workbook could
+    not be rated again headlessly (every input formula read as uncalculated). The results are put back,
+    and Excel / LibreOffice are asked to recalculate on opening."""
+    import re
+    import zipfile
+
+    wb = openpyxl.load_workbook(make_workbook())
+    d = wb["Deal"]
+    row = next(r for r in range(1, d.max_row + 1) if d.cell(r, 1).value == "reserve_initial")
+    value = d.cell(row, 2).value
+    d.cell(row, 2).value = f"={value}/2*2"
+    d.cell(row, 3).value = '=IF(1>0,"checked","")'
+    src = tmp_path / "calc.xlsx"
+    wb.save(src)
+    # what a calculating program stores: the results beside the formulas (written here by hand)
+    path = tmp_path / "calculated.xlsx"
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename.startswith("xl/worksheets/"):
+                data = data.replace(f"<f>{value}/2*2</f><v /></c>".encode(), f"<f>{value}/2*2</f><v>{value}</v></c>".encode())
+                data = re.sub(rb'<c r="(C[0-9]+)"([^>]*)><f>(IF[^<]*)</f><v ?/></c>',
+                              rb'<c r="\1"\2 t="str"><f>\3</f><v>checked</v></c>', data)
+            zout.writestr(item, data)
+    out = tmp_path / "calculated.rated.xlsx"
+    rate_workbook(path, out=out)
+    kept = openpyxl.load_workbook(out, data_only=True)["Deal"]
+    assert kept.cell(row, 2).value == value and kept.cell(row, 3).value == "checked"
+    assert openpyxl.load_workbook(out)["Deal"].cell(row, 2).value == f"={value}/2*2"     # the formula itself
+    again = rate_workbook(out, out=tmp_path / "again.xlsx")                                # rated once more
+    first = openpyxl.load_workbook(out, data_only=True)["Rating"]
+    second = openpyxl.load_workbook(tmp_path / "again.xlsx", data_only=True)["Rating"]
+    assert [c.value for c in first["J"]] == [c.value for c in second["J"]] and again is not None

@@ -16,13 +16,20 @@ the same calls onto a live Excel workbook.
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import os
+import re
 import tempfile
+import zipfile
 from pathlib import Path
+from xml.etree import ElementTree as ET
+from xml.sax.saxutils import escape as xml_escape
 
 import openpyxl
 from openpyxl.chart import BarChart, LineChart, Reference, ScatterChart
 from openpyxl.styles import Font, PatternFill
+from openpyxl.utils.datetime import to_excel
 
 from ..errors import Problem, ValidationError
 from .blocks import Uncalculated
@@ -118,6 +125,7 @@ class OpenpyxlBook:
         if out.name in self.wb.sheetnames:
             del self.wb[out.name]
         ws = self.wb.create_sheet(out.name)
+        self._written = getattr(self, "_written", set()) | {out.name}
         for c in out.cells:
             cell = ws.cell(c.row, c.col, c.value)
             if c.number_format:
@@ -146,7 +154,9 @@ class OpenpyxlBook:
         fd, tmp = tempfile.mkstemp(prefix=".xlabs-", suffix=path.suffix, dir=path.parent)
         os.close(fd)
         try:
+            self.wb.calculation.fullCalcOnLoad = True     # formulas referring to output sheets: fresh on opening
             self.wb.save(tmp)
+            self._restore_cached_values(tmp)
             umask = os.umask(0)
             os.umask(umask)
             os.chmod(tmp, 0o666 & ~umask)   # mkstemp makes 0600; a saved workbook gets the usual mode
@@ -155,6 +165,90 @@ class OpenpyxlBook:
             if os.path.exists(tmp):
                 os.unlink(tmp)
         return path
+
+
+    def _restore_cached_values(self, saved) -> None:
+        """Put back the stored results of the formulas of the sheets this run did not write.
+
+        openpyxl writes a formula without its stored result (``<f>..</f><v/>``), so a rated copy of a
+        calculated workbook read headlessly again (a second ``xlabs rate``, a batch re-rating) would find
+        every input formula uncalculated.  The results are those the file held when it was opened (the
+        input sheets are not changed by a run); Excel and LibreOffice recalculate on opening
+        (``fullCalcOnLoad``), so formulas that refer to the new output sheets show fresh values there."""
+        written = getattr(self, "_written", set())
+        per_sheet = {}
+        for ws in self.wb.worksheets:
+            if ws.title in written:
+                continue
+            cached = None
+            for row in ws.iter_rows():
+                for c in row:
+                    if isinstance(c.value, str) and c.value.startswith("=") and len(c.value) > 1:
+                        if cached is None:
+                            cached = self._cached_values(ws.title)
+                        i, j = c.row - 1, c.column - 1
+                        v = cached[i][j] if i < len(cached) and j < len(cached[i]) else None
+                        if v is not None:
+                            per_sheet.setdefault(ws.title, {})[c.coordinate] = v
+        if not per_sheet:
+            return
+        _inject_cached_values(saved, per_sheet)
+
+
+def _cached_xml(v):
+    """(type attribute or None, text) of a stored formula result in sheet XML."""
+    if isinstance(v, bool):
+        return "b", "1" if v else "0"
+    if isinstance(v, (int, float)):
+        return None, repr(float(v)) if isinstance(v, float) else str(v)
+    if isinstance(v, (dt.datetime, dt.date, dt.time, dt.timedelta)):
+        return None, repr(float(to_excel(v)))
+    if isinstance(v, str) and v in ("#N/A", "#VALUE!", "#REF!", "#DIV/0!", "#NUM!", "#NAME?", "#NULL!"):
+        return "e", v
+    return "str", xml_escape(str(v))
+
+
+_NS = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
+       "r": "http://schemas.openxmlformats.org/officeDocument/2006/relationships",
+       "p": "http://schemas.openxmlformats.org/package/2006/relationships"}
+_FORMULA_CELL = re.compile(r'<c r="([A-Z]+[0-9]+)"([^>]*)><f>(.*?)</f><v ?/></c>', re.S)
+"""A formula cell as openpyxl writes it: no stored result."""
+
+
+def _with_cached(m, values: dict) -> str:
+    if m.group(1) not in values:
+        return m.group(0)
+    kind, text = _cached_xml(values[m.group(1)])
+    attrs = re.sub(r' t="[^"]*"', "", m.group(2)) + (f' t="{kind}"' if kind else "")
+    return f'<c r="{m.group(1)}"{attrs}><f>{m.group(3)}</f><v>{text}</v></c>'
+
+
+def _inject_cached_values(path, per_sheet: dict) -> None:
+    """Rewrite the saved package ``path`` with ``per_sheet[sheet][cell]`` as the stored result of the
+    formula in that cell (a cell openpyxl wrote as ``<c r=".." ..><f>..</f><v/></c>``)."""
+    tmp = str(path) + ".cv"
+    try:
+        with zipfile.ZipFile(path) as z:
+            wbx = ET.fromstring(z.read("xl/workbook.xml"))
+            rels = ET.fromstring(z.read("xl/_rels/workbook.xml.rels"))
+            target = {r.get("Id"): r.get("Target") for r in rels.findall("p:Relationship", _NS)}
+            parts = {}
+            for sh in wbx.find("m:sheets", _NS):
+                if sh.get("name") in per_sheet:
+                    t = target[sh.get("{%s}id" % _NS["r"])]
+                    parts["xl/" + t.lstrip("/").removeprefix("xl/")] = per_sheet[sh.get("name")]
+            with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as out:
+                for item in z.infolist():
+                    data = z.read(item.filename)
+                    values = parts.get(item.filename)
+                    if values:
+                        data = _FORMULA_CELL.sub(functools.partial(_with_cached, values=values),
+                                                 data.decode("utf-8")).encode("utf-8")
+                    out.writestr(item, data)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def _openpyxl_chart(ws, ch):
