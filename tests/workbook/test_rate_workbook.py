@@ -623,3 +623,14 @@ def test_a_rated_copy_keeps_the_stored_results_of_input_formulas(make_workbook, 
     first = openpyxl.load_workbook(out, data_only=True)["Rating"]
     second = openpyxl.load_workbook(tmp_path / "again.xlsx", data_only=True)["Rating"]
     assert [c.value for c in first["J"]] == [c.value for c in second["J"]] and again is not None
+
+
+def test_a_note_beside_a_block_title_is_named_not_reported_as_a_missing_block(make_workbook):
+    """A note on the title row stopped the title being read: 'block Deal is missing' and every required
+    key 'missing', none naming the note's cell."""
+    def note(wb):
+        wb["Deal"]["D1"] = "checked by LW"
+        wb["Tranches"]["F1"] = "from the offering circular"
+    probs, _ = _problems(_edit(make_workbook(), note))
+    assert sorted(w for w, _ in probs) == ["Deal!D1", "Tranches!F1"], probs
+    assert all(r.startswith("the title '") and "must be alone on its row" in r for _, r in probs), probs

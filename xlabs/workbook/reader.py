@@ -59,15 +59,28 @@ def _block(blocks_by_sheet, spec: S.BlockSpec, probs: ProblemList) -> Block | No
             probs.add(spec.sheet, "sheet is missing")
         return None
     b = blocks.get(norm_header(spec.title))
-    if b is None and spec.required:
+    if b is None and spec.required and not _title_not_alone(spec, probs):
         probs.add(spec.sheet, f"block '{spec.title}' is missing (a title cell in column A, then a header row)")
     return b
+
+
+def _title_rule(title: str) -> str:
+    return f"the title '{title}' must be alone on its row"
+
+
+def _title_not_alone(spec: S.BlockSpec, probs: ProblemList) -> bool:
+    """Whether :func:`check_layout` found the block's title with something beside it (then the block's
+    absence and its missing keys only echo that problem)."""
+    return any(p.where.startswith(spec.sheet + "!") and p.rule.startswith(_title_rule(spec.title))
+               for p in probs.problems)
 
 
 def read_keyvalue(b: Block | None, spec: S.BlockSpec, probs: ProblemList) -> dict:
     """Key/value block -> {key: converted value}; unknown keys and bad values reported."""
     out = {c.name: c.default for c in spec.columns}
     if b is None:
+        if _title_not_alone(spec, probs):
+            return out
         for c in spec.columns:
             if c.required and c.default is None:
                 probs.add(spec.sheet, f"key '{c.name}' is missing")
@@ -104,6 +117,17 @@ def check_layout(book, blocks_by_sheet: dict, probs: ProblemList, specs=()) -> N
     Merges are known for files (openpyxl); a live Excel session reports the others."""
     merged = getattr(book, "merged", None)
     for name, blocks in blocks_by_sheet.items():
+        # a title with a note beside it is not read as a title: say so at the note, not "block missing"
+        lost = {norm_header(sp.title): sp.title for sp in specs if sp.sheet == name and norm_header(sp.title)
+                not in blocks}
+        if lost:
+            for i, row in enumerate(sheet_values(book, name)):
+                row = list(row)
+                t = lost.get(norm_header(row[0])) if row and isinstance(row[0], str) else None
+                others = [j for j, v in enumerate(row[1:], start=1) if v is not None and str(v).strip() != ""]
+                if t and others:
+                    probs.add(cell_ref(name, i + 1, others[0] + 1), f"{_title_rule(t)}: this cell holds a value, so "
+                              f"block '{t}' is not read (move the note to another row)", row[others[0]])
         keys = {norm_header(sp.title): ("kv", {c.name for c in sp.columns}) if sp.keyvalue else
                 ("table", [c.name for c in sp.columns if c.required and c.default is None])
                 for sp in specs if sp.sheet == name}
