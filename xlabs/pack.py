@@ -71,16 +71,40 @@ def _summary(deal, res, info, corporate: bool) -> SheetOut:
 
 
 def _echo(name: str, rows: list) -> SheetOut:
+    """The sheet's values as read; past :data:`MAX_ECHO_ROWS` rows, the first ones and a note (the deal
+    workbook, identified by its SHA-256, holds the rest)."""
     s = SheetOut(f"Input {name}"[:31])
     s.title(f"Input sheet '{name}' as read (values only)")
-    if len(rows) <= MAX_ECHO_ROWS:
-        for i, row in enumerate(rows):
-            for k, v in enumerate(row):
-                if v is not None:
-                    s.put(3 + i, 1 + k, v)
-        return s
-    s.note(3, 1, f"{len(rows):,} rows: summarised below; the full sheet is in the deal workbook "
-                 f"(its SHA-256 is on the Summary sheet).")
+    first = 3
+    if len(rows) > MAX_ECHO_ROWS:
+        s.note(3, 1, f"{len(rows):,} rows: the first {MAX_ECHO_ROWS:,} are shown; the full sheet is in the deal "
+                     "workbook (its SHA-256 is on the Summary sheet).")
+        first = 5
+    for i, row in enumerate(rows[:MAX_ECHO_ROWS]):
+        for k, v in enumerate(row):
+            if v is not None:
+                s.put(first + i, 1 + k, v)
+    return s
+
+
+def _obligor_summary(deal) -> SheetOut | None:
+    """A long obligor list summarised by shadow rating and by industry (count, balance)."""
+    obs = getattr(deal, "obligors", None)
+    if not obs:
+        return None
+    s = SheetOut("Input Obligors")
+    s.title(f"Obligor list summary ({len(obs):,} asset rows, {len({o.id for o in obs}):,} obligors; "
+            "from the Obligors sheet)")
+    r = 3
+    for key, label in (("shadow_rating", "By shadow rating"), ("industry", "By industry")):
+        agg: dict = {}
+        for o in obs:
+            a = agg.setdefault(getattr(o, key), [set(), 0, 0.0])
+            a[0].add(o.id)
+            a[1] += 1
+            a[2] += o.balance
+        rows = [(k, len(v[0]), v[1], v[2]) for k, v in sorted(agg.items(), key=lambda kv: -kv[1][2])]
+        r = s.table(r, 1, label, [key, "obligors", "asset rows", "balance"], rows, {"balance": "#,##0.00"})
     return s
 
 
@@ -137,11 +161,13 @@ def make_pack(path, out, pdf: bool = True, progress=None) -> dict:
     book.wb = openpyxl.Workbook()
     book.wb.remove(book.wb.active)
     sheets = [_summary(deal, res, info, corporate)] + cap.sheets
-    tape = _tape_summary(deal)
+    summaries = {"Pool": _tape_summary, "Obligors": _obligor_summary}     # for sheets too long to echo
     for name in src.sheet_names():
         if name.startswith("_") or name in [s.name for s in cap.sheets]:
             continue
-        sheets.append(tape if name == "Pool" and tape is not None else _echo(name, src.values(name)))
+        rows = src.values(name)
+        summary = summaries[name](deal) if name in summaries and len(rows) > MAX_ECHO_ROWS else None
+        sheets.append(summary if summary is not None else _echo(name, rows))
     sheets.append(_signoff(deal, res))
     for sh in sheets:
         sh.print_fit_width = True

@@ -56,3 +56,30 @@ def test_pack_never_overwrites_its_input_and_refuses_a_folder(tmp_path, capsys):
     assert main(["pack", str(src), "-o", str(tmp_path), "--no-pdf", "-q"]) == 2
     assert "the committee pack path is a folder" in capsys.readouterr().err
     assert hashlib.sha256(src.read_bytes()).hexdigest() == before
+
+
+def test_long_input_sheets_are_summarised_or_cut_never_dropped(tmp_path, monkeypatch):
+    """Past MAX_ECHO_ROWS the pack wrote only '... rows: summarised below' and nothing below it for every
+    sheet but the loan tape. The obligor list is now summarised (by rating and industry, totals worked
+    from the input here), any other sheet shows its first rows."""
+    import xlabs.pack as pack
+    monkeypatch.setattr(pack, "MAX_ECHO_ROWS", 3)
+    src = build(tmp_path)
+    wb = openpyxl.load_workbook(make_pack(src, tmp_path / "pack.xlsx", pdf=False)["workbook"])
+    inp = openpyxl.load_workbook(src)
+    obs = [r for r in inp["Obligors"].iter_rows(min_row=3, values_only=True) if r[0] is not None]
+    assert len(obs) + 2 > 3                          # title and header rows count too
+    cells = [r for r in wb["Input Obligors"].iter_rows(values_only=True)]
+    start = next(i for i, r in enumerate(cells) if r[0] == "By shadow rating")
+    block = []
+    for r in cells[start + 2:]:
+        if r[0] is None:
+            break
+        block.append(r)
+    assert sum(r[2] for r in block) == len(obs)                       # asset rows
+    assert abs(sum(r[3] for r in block) - sum(r[2] for r in obs)) < 1e-6 * sum(r[2] for r in obs)   # balance
+    wf = inp["Waterfall"]
+    echo = wb["Input Waterfall"]
+    assert "the first 3 are shown" in echo["A3"].value
+    for i, row in enumerate(wf.iter_rows(max_row=3, values_only=True)):
+        assert [echo.cell(5 + i, k + 1).value for k in range(len(row))] == list(row)
