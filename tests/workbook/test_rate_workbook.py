@@ -634,3 +634,22 @@ def test_a_note_beside_a_block_title_is_named_not_reported_as_a_missing_block(ma
     probs, _ = _problems(_edit(make_workbook(), note))
     assert sorted(w for w, _ in probs) == ["Deal!D1", "Tranches!F1"], probs
     assert all(r.startswith("the title '") and "must be alone on its row" in r for _, r in probs), probs
+
+
+def test_the_run_sheet_says_where_the_stress_scenarios_came_from(make_workbook, tmp_path):
+    def drop_block(wb):
+        ws = wb["RatingTables"]
+        top = next(r for r in range(1, ws.max_row + 1) if ws.cell(r, 1).value == "Stress scenarios")
+        end = top + 1
+        while end + 1 <= ws.max_row and any(c.value is not None for c in ws[end + 1]):
+            end += 1
+        ws.delete_rows(top, end - top + 1)
+    for edit, expected in ((None, "workbook RatingTables block 'Stress scenarios'"),
+                           (drop_block, "shipped consumer_stress_scenarios.csv")):
+        src = make_workbook(name=f"s{expected[:4]}.xlsx")
+        if edit:
+            _edit(src, edit)
+        out = tmp_path / f"r{expected[:4]}.xlsx"
+        rate_workbook(src, out=out)
+        run = {r[0]: r[1] for r in openpyxl.load_workbook(out)["Run"].iter_rows(values_only=True) if r and r[0]}
+        assert run["stress scenarios"].endswith(expected), run["stress scenarios"]

@@ -116,7 +116,8 @@ def corporate_run_info(source_name, checksum, deal, res, t_read) -> dict:
         "benchmark": (f"Schedules row '{deal.benchmark_name}', {len(deal.benchmark)} periods"
                       if deal.benchmark is not None else f"flat {deal.benchmark_rate:.4%}"),
         "default-rate table": deal.tables.default_rates.source,
-        "stress scenarios": f"{len(deal.scenarios)} rows", "key-obligor table": f"{len(deal.key_obligors)} rows",
+        "stress scenarios": f"{len(deal.scenarios)} rows: {deal.scenario_source}",
+        "key-obligor table": f"{len(deal.key_obligors)} rows: {deal.key_obligor_source}",
         "python / numpy / numba": f"{platform.python_version()} / {numpy.__version__} / {numba.__version__}",
         "read and validate (s)": round(t_read, 3),
     }

@@ -185,6 +185,7 @@ class ConsumerDeal:
     default_table: object = None     # DefaultRateTable; None = shipped
     seed: int = 0
     waterfall: DataWaterfall | None = None
+    scenario_source: str = "shipped consumer_stress_scenarios.csv"     # where ``scenarios`` came from (Run sheet)
     """The deal's own waterfall (a Waterfall sheet); None: the built-in Pengyuan waterfall (§5.3)."""
 
 

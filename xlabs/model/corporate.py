@@ -48,3 +48,5 @@ class CorporateDeal:
     n_paths: int = 1_000_000
     seed: int = 0
     bdr_grid_step: float = 0.02          # coarse CDR grid of the BDR search (§6.1)
+    scenario_source: str = "shipped corporate_stress_scenarios.csv"   # where ``scenarios`` came from (Run sheet)
+    key_obligor_source: str = "shipped corporate_key_obligor.csv"

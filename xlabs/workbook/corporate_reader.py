@@ -509,7 +509,11 @@ def read_corporate(book) -> CorporateDeal:
         benchmark=benchmark[:deal_kv["periods"]] if benchmark is not None else None, benchmark_name=bname,
         revolving=revolving,
         n_paths=asm["n_paths"],
-        seed=asm["seed"], bdr_grid_step=asm["bdr_grid_step"])
+        seed=asm["seed"], bdr_grid_step=asm["bdr_grid_step"],
+        **({"scenario_source": f"workbook RatingTables block '{C.STRESS_SCENARIOS.title}'"}
+           if sc_rows else {}),
+        **({"key_obligor_source": f"workbook RatingTables block '{C.KEY_OBLIGORS.title}'"}
+           if ko_rows else {}))
 
 
 def deal_type(book) -> str:

@@ -518,6 +518,8 @@ def read_consumer(book) -> tuple[ConsumerDeal, CellIndex]:
         fit_adjustments=fit_adj, rating_adjustments=rating_adj, stress_multiples=multiples, default_table=table,
         seed=deal_kv["seed"], waterfall=waterfall,
     )
+    if sc_rows:
+        deal.scenario_source = f"workbook RatingTables block '{S.STRESS_SCENARIOS.title}'"
     return deal, index
 
 

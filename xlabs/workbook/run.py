@@ -152,7 +152,7 @@ def run_info(source_name: str, checksum: str, deal, res, t_read: float) -> dict:
         "waterfall": waterfall_note(deal),
         "default-rate table": (deal.default_table.source if deal.default_table else
                                "shipped: Moody's idealized cumulative expected default rates"),
-        "stress scenarios": f"{len(deal.scenarios)} rows",
+        "stress scenarios": f"{len(deal.scenarios)} rows: {deal.scenario_source}",
         "python / numpy / numba": f"{platform.python_version()} / {numpy.__version__} / {numba.__version__}",
         "read and validate (s)": round(t_read, 3),
     }
