@@ -249,3 +249,29 @@ def test_more_mezzanine_enhancement_never_lowers_its_rating_under_acceleration()
         m = next(x for x in r.ratings if x.tranche == "B").model_indicated
         got.append(len(SCALE) if m == BELOW_SCALE else SCALE.index(m))
     assert all(b <= a for a, b in zip(got, got[1:])), got
+
+
+def test_a_table_that_stops_above_b_minus_says_what_ccc_or_below_means():
+    """'CCCsf or below' reads 'below the lowest tested rating' (§8): with a table down to A-sf only, a
+    tranche failing A-sf was never tested lower, so a note says so; the full shipped table needs none."""
+    from tests.engine.consumer_builders import make_static_pool
+    from xlabs.engine.ratings import BELOW_SCALE, notch
+    from xlabs.engine.stress import shipped_scenarios
+
+    part = [s for s in shipped_scenarios() if notch(s.rating) <= notch("A-sf")]
+    r = rate_consumer(make_deal(senior=0.97, mezz=0.02, static_pool=make_static_pool(level=0.1), scenarios=part))
+    assert [x.caps["cash flow"] for x in r.ratings] == [BELOW_SCALE, BELOW_SCALE]
+    notes = [n for n in r.notes if "tests nothing lower" in n]
+    assert len(notes) == 2 and all("below A-sf" in n for n in notes)
+    full = rate_consumer(make_deal(senior=0.97, mezz=0.02, static_pool=make_static_pool(level=0.1)))
+    assert not [n for n in full.notes if "tests nothing lower" in n]
+
+
+def test_notes_about_a_tranche_are_shown_on_the_rating_sheet():
+    from xlabs.engine.rating_map import TrancheRating
+    from xlabs.workbook.writer import rating_sheet
+
+    rows = [TrancheRating("A", 0.2, {"cash flow": "AAsf"}, "AAsf"), TrancheRating("B", 0.1, {"cash flow": "Bsf"}, "Bsf")]
+    s = rating_sheet(rows, {"A": 80.0, "B": 10.0}, "deal", "method", notes=["B: a note about B", "a run note"])
+    text = [c.value for c in s.cells if isinstance(c.value, str)]
+    assert "Notes on these ratings" in text and "B: a note about B" in text and "a run note" not in text

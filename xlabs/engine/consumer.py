@@ -21,7 +21,13 @@ from . import cashflow_model as cfm
 from .amortisation import pool_schedule
 from .default_table import shipped_table
 from .lognormal import Adjustment, adjust, fit_lognormal, target_default_rate, tdr_stress_multiple
-from .rating_map import TrancheRating, apply_adjustments, model_indicated, validate_adjustments
+from .rating_map import (
+    TrancheRating,
+    apply_adjustments,
+    model_indicated,
+    untested_below_notes,
+    validate_adjustments,
+)
 from .ratings import BELOW_SCALE
 from .static_pool import extrapolate_vintages
 from .stress import protection_distance, scenarios_by_rating
@@ -209,6 +215,7 @@ def rate_consumer(deal, progress=None) -> ConsumerRating:
                             caps={"portfolio": None, "cash flow": cap, "key obligor": None},
                             model_indicated=model_indicated([cap]))
         ratings.append(apply_adjustments(row, deal.rating_adjustments))
+    notes += untested_below_notes({r.tranche: r.caps["cash flow"] for r in ratings}, tested, "cash-flow stress")
     if wf is not None:
         base_cf = run_waterfall(prog, scenario_arrays(wf), min(base_cdr, 1.0))
     else:

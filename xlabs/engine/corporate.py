@@ -27,7 +27,13 @@ from ..model import waterfall as wm
 from ..model.corporate import FREQUENCIES
 from .amortisation import pool_schedule
 from .portfolio import build_model_inputs, key_obligor_test, simulate_pool
-from .rating_map import TrancheRating, apply_adjustments, model_indicated, validate_adjustments
+from .rating_map import (
+    TrancheRating,
+    apply_adjustments,
+    model_indicated,
+    untested_below_notes,
+    validate_adjustments,
+)
 from .ratings import BELOW_SCALE, SCALE, notch
 from .waterfall import compile_deal, scenario_arrays
 from .waterfall import run as run_waterfall
@@ -308,6 +314,8 @@ def rate_corporate(deal, progress=None, client=None) -> CorporateRating:
         row = TrancheRating(tranche=tr.name, credit_enhancement=ce[tr.name], caps=caps,
                             model_indicated=model_indicated([c for c in caps.values()]))
         ratings.append(apply_adjustments(row, deal.rating_adjustments))
+    notes += untested_below_notes({r.tranche: r.caps["cash flow"] for r in ratings}, list(stress.rating.unique())
+                                  if len(stress) else [], "cash-flow stress")
     timings["total"] = time.perf_counter() - t0
     tick(1.0, "done")
     return CorporateRating(inputs=inputs, mc=mc, targets=targets, stress=stress, key_obligor=key_df,

@@ -40,6 +40,23 @@ def model_indicated(caps) -> str:
     return worst_of(*applied)
 
 
+def untested_below_notes(caps: dict, tested, check: str) -> list:
+    """Notes for tranches whose ``check`` cap is 'CCCsf or below' although the table stops above B-sf
+    (METHODOLOGY §8 reads 'below the lowest tested rating' as CCCsf or below, true of the shipped tables,
+    which reach B-sf): such a tranche failed every tested rating but was never tested lower.
+
+    ``caps``: {tranche: cap}; ``tested``: the ratings the check tested."""
+    tested = [r for r in tested if is_rating(r)]
+    if not tested:
+        return []
+    lowest = max(tested, key=notch)
+    if notch(lowest) >= notch("B-sf"):
+        return []
+    return [f"{t}: the {check} test fails at every rating it tests, the lowest being {lowest}; 'CCCsf or below' "
+            f"here means below {lowest} (the table tests nothing lower)" for t, cap in caps.items()
+            if cap == BELOW_SCALE]
+
+
 def validate_adjustments(adjustments, tranche_names, where_of=None) -> None:
     """Check adjustment rows: known tranche (or ``*``), kind, value, reason."""
     probs = ProblemList()

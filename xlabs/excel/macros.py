@@ -70,7 +70,8 @@ def read_corporate_deal(book):
 def _corporate_sheets(res, deal):
     from ..workbook import corporate_writer as CW
     return (CW.portfolio_sheet(res, deal), CW.stress_sheet(res, deal), CW.key_obligor_sheet(res, deal),
-            W.rating_sheet(res.ratings, {t.name: t.balance for t in deal.tranches}, deal.name, CORPORATE_NOTE),
+            W.rating_sheet(res.ratings, {t.name: t.balance for t in deal.tranches}, deal.name, CORPORATE_NOTE,
+                           res.notes),
             W.cashflows_sheet(res, deal, f"base-case cash flows at CDR {res.base_cashflows.cdr:.4%}, the Monte Carlo "
                                          "mean pool default ratio, base scenario"))
 
@@ -175,7 +176,8 @@ def _validation_sheet(problems) -> SheetOut:
 
 
 def _rating(res, deal) -> SheetOut:
-    return W.rating_sheet(res.ratings, {t.name: t.balance for t in deal.tranches}, deal.name, CONSUMER_NOTE)
+    return W.rating_sheet(res.ratings, {t.name: t.balance for t in deal.tranches}, deal.name, CONSUMER_NOTE,
+                          res.notes)
 
 
 def rerun_stress(book) -> tuple:
