@@ -33,6 +33,12 @@ def tdr_sheet(res, deal) -> SheetOut:
     fit_rows += [("base-case CDR", res.base_cdr, "mean of the adjusted lognormal" if res.fit else "mean vintage CDR"),
                  ("horizon (months)", va.horizon, "T"), ("weighting", va.weighting, "average incremental curve")]
     r = s.table(3, 1, "Fit", ["item", "value", "note"], fit_rows)
+    # one value column, a format per row: fractions of the pool as percent, log-parameters to 4 decimals
+    fmt = {"base-case CDR": PCT4, "CDR floor used": PCT4, "mu (ln CDR)": "0.0000", "sigma (ln CDR)": "0.0000",
+           "adjusted mu'": "0.0000", "adjusted sigma'": "0.0000"}
+    for c in s.cells:
+        if c.col == 2 and 5 <= c.row < 5 + len(fit_rows) and isinstance(c.value, float):
+            c.number_format = fmt.get(fit_rows[c.row - 5][0], c.number_format)
     if res.adjusted is not None and res.adjusted.adjustments:
         r = s.table(r, 1, "Fit adjustments (adverse only, with reasons)",
                     ["factor", "mu_shift", "sigma_multiplier", "reason"],
@@ -200,9 +206,14 @@ def cashflows_sheet(res, deal, label: str | None = None) -> SheetOut:
     top = 3
     s.table(top, 1, "Per period (yuan)", headers, rows, fm)
     status_top = top + len(rows) + 4
-    after = s.table(status_top, 1, "Tranche outcome", ["tranche", "defaulted", "period", "kind", "loss"],
-                    [(n, bool(st.defaulted), int(st.period), st.kind, st.loss) for n, st in cf.status.iterrows()],
-                    {"loss": MONEY})
+    rated = {t.name: bool(getattr(t, "rated", True)) for t in deal.tranches}
+    after = s.table(status_top, 1, "Tranche outcome", ["tranche", "rated", "defaulted", "period", "kind", "loss"],
+                    [(n, "yes" if rated.get(n, True) else "no", "yes" if st.defaulted else "no", int(st.period),
+                      st.kind, st.loss) for n, st in cf.status.iterrows()], {"loss": MONEY})
+    if not all(rated.get(n, True) for n in cf.status.index):
+        s.note(after - 1, 1, "An unrated tranche (the residual / equity) is paid what is left: its unpaid balance "
+                             "at the legal final is its holders' loss, not the default of a rated security.")
+        after += 1
     if trig_names:
         first = cf.trigger_first
         after = s.table(after, 1, "Triggers", ["trigger", "first period in effect", "periods in effect"],
