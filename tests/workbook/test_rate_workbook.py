@@ -383,21 +383,15 @@ def test_what_analysts_add_around_tables_is_not_reported(make_workbook):
     path = _edit(make_workbook(), edit)
     read_deal(OpenpyxlBook(str(path)))        # no problem raised
 
-    def dropped(wb):
-        d = wb["Deal"]
-        m = d.max_row
-        d.cell(m + 2, 1, "trigger_cdr")      # a real key below the blank row: would silently be unread
-        d.cell(m + 2, 2, 0.05)
-    probs, _ = _problems(_edit(make_workbook(name="k.xlsx"), dropped))
-    assert any(w.startswith("Deal!row") and "is not read" in r for w, r in probs), probs
-
-    def misspelt(wb):
-        d = wb["Deal"]
-        m = d.max_row
-        d.cell(m + 2, 1, "triger_cdr")       # a misspelt key below the blank row: neither read nor unknown
-        d.cell(m + 2, 2, 0.05)
-    probs, _ = _problems(_edit(make_workbook(name="m.xlsx"), misspelt))
-    assert any(w.startswith("Deal!row") and "is not read" in r for w, r in probs), probs
+    # below the blank row: a real key would silently be unread; a misspelt one neither read nor unknown
+    for key in ("trigger_cdr", "triger_cdr"):
+        def dropped(wb, key=key):
+            d = wb["Deal"]
+            m = d.max_row
+            d.cell(m + 2, 1, key)
+            d.cell(m + 2, 2, 0.05)
+        probs, _ = _problems(_edit(make_workbook(name=f"{key}.xlsx"), dropped))
+        assert any(w.startswith("Deal!row") and "is not read" in r for w, r in probs), (key, probs)
 
 
 def test_a_formula_whose_result_is_empty_reads_as_blank(make_workbook, tmp_path):
