@@ -65,3 +65,55 @@ def test_assets_of_one_obligor_with_two_ratings_are_refused():
     with pytest.raises(ValidationError) as e:
         simulate_pool(build_model_inputs(assets), n_paths=100)
     assert [p.where for p in e.value.problems] == ["obligors!row 2"]
+
+
+def _capped_tables():
+    from xlabs.engine.portfolio import PortfolioTables
+    t = PortfolioTables.shipped()
+    t.correlation = dict(base=0.3, same_industry=0.3, same_region=0.3, same_group=0.2, cap=0.99)
+    return t
+
+
+def test_an_obligor_of_two_assets_is_rated_when_the_add_ons_reach_the_cap():
+    """Add-ons summing to 1 or more (each in [0, 1), as the corporate reader allows) send the matrix through
+    a Cholesky factor, whose rows are never equal: an obligor of two assets was refused as having 'two
+    correlation rows'.  The correlation is between obligors, so the split pool gives the unsplit one's paths."""
+    t = _capped_tables()
+    one = simulate_pool(build_model_inputs(_pool(), t), n_paths=5_000, seed=5)
+    two = simulate_pool(build_model_inputs(_pool(split=range(5)), t), n_paths=5_000, seed=5)
+    assert two.n_obligors == one.n_obligors == 30
+    np.testing.assert_allclose(two.default_ratio, one.default_ratio, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(two.loss_ratio, one.loss_ratio, rtol=1e-12, atol=1e-15)
+
+
+def test_two_assets_of_one_obligor_do_not_trigger_the_cap_between_themselves():
+    """Two assets of one obligor share industry, region and group: their 'pair' is not two names and must
+    not cap (and re-decompose) the whole matrix."""
+    from xlabs.engine.portfolio import PortfolioTables
+    t = PortfolioTables.shipped()
+    t.correlation = dict(base=0.2, same_industry=0.2, same_region=0.2, same_group=0.0, cap=0.5)
+    obs = [Obligor("A", 1e7, 24, "BBsf", industry="energy", region="east"),
+           Obligor("A", 1e7, 24, "BBsf", industry="energy", region="east"),
+           Obligor("B", 2e7, 24, "BBsf", industry="retail", region="east")]
+    inp = build_model_inputs(obs, t)
+    assert not inp.correlation.warnings
+    assert inp.correlation.matrix[0, 1] == 1.0 and inp.correlation.matrix[0, 2] == pytest.approx(0.4)
+
+
+def test_a_user_correlation_matrix_over_asset_rows_with_an_obligor_of_two_assets():
+    """A user matrix (n x n over asset rows) was decomposed row by row: the obligor's two rows got different
+    loadings and the run was refused.  Now the obligor's first row is decomposed; its other rows must agree."""
+    obs = [Obligor("A", 1e7, 24, "BBsf"), Obligor("A", 1e7, 24, "BBsf"),
+           Obligor("B", 2e7, 24, "BBsf"), Obligor("C", 2e7, 24, "Bsf")]
+    c = np.full((4, 4), 0.3)
+    np.fill_diagonal(c, 1.0)
+    c[0, 1] = c[1, 0] = 0.99
+    mc = simulate_pool(build_model_inputs(obs, correlation=c), n_paths=2_000, seed=1)
+    ref = simulate_pool(build_model_inputs([Obligor("A", 2e7, 24, "BBsf")] + obs[2:],
+                                           correlation=c[1:, 1:]), n_paths=2_000, seed=1)
+    assert mc.n_obligors == 3
+    np.testing.assert_allclose(mc.default_ratio, ref.default_ratio, rtol=1e-12, atol=1e-15)
+    c[1, 2] = c[2, 1] = 0.5
+    with pytest.raises(ValidationError) as e:
+        build_model_inputs(obs, correlation=c)
+    assert [p.where for p in e.value.problems] == ["correlation[1]"]

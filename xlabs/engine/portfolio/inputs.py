@@ -584,6 +584,31 @@ def validate_obligors(obligors, tables: PortfolioTables) -> None:
     probs.raise_if_any()
 
 
+def _per_asset(cm: CorrelationModel, unit: np.ndarray) -> CorrelationModel:
+    """A correlation model over obligors spread over their asset rows (``unit`` (n,) obligor of each row)."""
+    if unit.size == cm.loadings.shape[0]:
+        return cm
+    m = cm.matrix[np.ix_(unit, unit)]
+    return CorrelationModel(m, np.ascontiguousarray(cm.loadings[unit]), cm.factor_names, cm.warnings)
+
+
+def _matrix_rows_agree(c: np.ndarray, unit: np.ndarray, lead: np.ndarray, ids) -> None:
+    """A user correlation matrix over asset rows gives each asset of an obligor the same correlation with
+    every other obligor (the assets default together); the obligor's first row is the one decomposed."""
+    if unit.size == lead.size:
+        return
+    probs = ProblemList()
+    cols = lead[unit]
+    for i in range(unit.size):
+        f = lead[unit[i]]
+        if f != i:
+            other = unit != unit[i]
+            if not np.allclose(c[i, other], c[f, cols[other]]) or not np.allclose(c[other, i], c[cols[other], f]):
+                probs.add(f"correlation[{i}]", f"asset row {i + 1} of obligor {ids[i]} needs the correlations of "
+                          f"its first row {f + 1} (its assets default together)", ids[i])
+    probs.raise_if_any()
+
+
 def build_model_inputs(obligors, tables: PortfolioTables | None = None, correlation=None,
                        months: int | None = None) -> ModelInputs:
     """Obligor records -> simulation inputs (METHODOLOGY §4.1-§4.4).
@@ -616,13 +641,22 @@ def build_model_inputs(obligors, tables: PortfolioTables | None = None, correlat
     pd = pd_curves([o.shadow_rating for o in obligors], terms, months, tables.default_rates, mult)
     ex = exposure_schedule(bal, [o.rate for o in obligors], terms, [o.amortisation for o in obligors], months)
     rec, lag = recoveries(obligors, tables)
+    # the correlation is between obligors (§4.4-§4.5): the assets of one id are one obligor with one default
+    # time, so the add-on model and a user matrix are decomposed over each obligor's first row and its loadings
+    # repeated on the obligor's other rows (two assets of one obligor are not a pair of names for the cap, and
+    # a Cholesky factor never gives two rows the same loadings)
+    first: dict = {}
+    unit = np.array([first.setdefault(o.id, len(first)) for o in obligors], dtype=np.int64)
+    lead = np.unique(unit, return_index=True)[1].astype(np.int64)      # first row of each obligor
     if correlation is None:
-        cm = correlation_model([o.industry for o in obligors], [o.region for o in obligors],
-                               [o.group for o in obligors], tables.correlation)
+        lo = [obligors[i] for i in lead]
+        cm = _per_asset(correlation_model([o.industry for o in lo], [o.region for o in lo], [o.group for o in lo],
+                                          tables.correlation), unit)
     else:
         c = np.asarray(correlation, dtype=float)
         if c.ndim == 2 and c.shape == (n, n) and np.allclose(np.diag(c), 1.0):
-            cm = loadings_from_matrix(c)
+            _matrix_rows_agree(c, unit, lead, [o.id for o in obligors])
+            cm = _per_asset(loadings_from_matrix(c[np.ix_(lead, lead)]), unit)
         elif c.ndim == 2 and c.shape == (n, n):
             try:
                 cm = check_loading_input(c, n)
@@ -634,4 +668,4 @@ def build_model_inputs(obligors, tables: PortfolioTables | None = None, correlat
         else:
             cm = check_loading_input(c, n)
     return ModelInputs([o.id for o in obligors], pd, ex, rec, lag, terms, mult, cm,
-                       float(np.dot(rec, bal) / bal.sum()))
+                       float(np.dot(rec, bal) / bal.sum()), unit)
