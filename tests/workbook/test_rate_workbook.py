@@ -647,3 +647,35 @@ def test_the_run_sheet_says_where_the_stress_scenarios_came_from(make_workbook, 
         rate_workbook(src, out=out)
         run = {r[0]: r[1] for r in openpyxl.load_workbook(out)["Run"].iter_rows(values_only=True) if r and r[0]}
         assert run["stress scenarios"].endswith(expected), run["stress scenarios"]
+
+
+def test_a_rated_copy_keeps_the_stored_result_of_an_array_formula(tmp_path):
+    """An input cell entered as an array formula ({=...}) lost its stored result in the rated copy while the
+    other formulas kept theirs: read again headlessly the copy counts as calculated, so the cell read as a
+    blank (a cpr of 0.05 became an empty cpr) without any problem reported."""
+    import zipfile
+
+    from openpyxl.worksheet.formula import ArrayFormula
+
+    from xlabs.workbook.adapter import OpenpyxlBook
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Deal"
+    ws["A1"], ws["B1"] = "cpr", ArrayFormula("B1", "=0.05*1")
+    ws["A2"], ws["B2"] = "benchmark_rate", "=0.025*1"
+    src = tmp_path / "src.xlsx"
+    wb.save(src)
+    path = tmp_path / "calculated.xlsx"           # the stored results a calculating program writes (by hand)
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename.startswith("xl/worksheets/"):
+                data = data.replace(b"0.05*1</f><v /></c>", b"0.05*1</f><v>0.05</v></c>")
+                data = data.replace(b"0.025*1</f><v /></c>", b"0.025*1</f><v>0.025</v></c>")
+            zout.writestr(item, data)
+    assert [r[1] for r in OpenpyxlBook(path).values("Deal")] == [0.05, 0.025]
+    out = OpenpyxlBook(path).save(tmp_path / "copy.xlsx")
+    assert [r[1] for r in OpenpyxlBook(out).values("Deal")] == [0.05, 0.025]
+    f = openpyxl.load_workbook(out)["Deal"]["B1"].value
+    assert isinstance(f, ArrayFormula) and f.ref == "B1" and f.text == "=0.05*1"

@@ -183,7 +183,7 @@ class OpenpyxlBook:
             cached = None
             for row in ws.iter_rows():
                 for c in row:
-                    if isinstance(c.value, str) and c.value.startswith("=") and len(c.value) > 1:
+                    if _is_formula(c.value):          # an array formula too: read again it would show blank
                         if cached is None:
                             cached = self._cached_values(ws.title)
                         i, j = c.row - 1, c.column - 1
@@ -211,8 +211,9 @@ def _cached_xml(v):
 _NS = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
        "r": "http://schemas.openxmlformats.org/officeDocument/2006/relationships",
        "p": "http://schemas.openxmlformats.org/package/2006/relationships"}
-_FORMULA_CELL = re.compile(r'<c r="([A-Z]+[0-9]+)"([^>]*)><f>(.*?)</f><v ?/></c>', re.S)
-"""A formula cell as openpyxl writes it: no stored result."""
+_FORMULA_CELL = re.compile(r'<c r="([A-Z]+[0-9]+)"([^>]*)>(<f[^>]*/>|<f[^>]*>[^<]*</f>)<v ?/></c>')
+"""A formula cell as openpyxl writes it: no stored result (the formula with its attributes, e.g. an array
+formula's ``t="array" ref=".."``; its text is escaped XML, so it holds no ``<``)."""
 
 
 def _with_cached(m, values: dict) -> str:
@@ -220,7 +221,7 @@ def _with_cached(m, values: dict) -> str:
         return m.group(0)
     kind, text = _cached_xml(values[m.group(1)])
     attrs = re.sub(r' t="[^"]*"', "", m.group(2)) + (f' t="{kind}"' if kind else "")
-    return f'<c r="{m.group(1)}"{attrs}><f>{m.group(3)}</f><v>{text}</v></c>'
+    return f'<c r="{m.group(1)}"{attrs}>{m.group(3)}<v>{text}</v></c>'
 
 
 def _inject_cached_values(path, per_sheet: dict) -> None:
