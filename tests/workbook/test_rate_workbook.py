@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from pathlib import Path
 
@@ -679,3 +680,31 @@ def test_a_rated_copy_keeps_the_stored_result_of_an_array_formula(tmp_path):
     assert [r[1] for r in OpenpyxlBook(out).values("Deal")] == [0.05, 0.025]
     f = openpyxl.load_workbook(out)["Deal"]["B1"].value
     assert isinstance(f, ArrayFormula) and f.ref == "B1" and f.text == "=0.05*1"
+
+
+def test_a_rated_copy_keeps_a_date_result_on_the_1904_date_system(tmp_path):
+    """The stored result of a date formula was put back as a 1900-system serial: in a workbook on the 1904
+    system the rated copy's date read four years and a day later."""
+    import zipfile
+
+    from openpyxl.utils.datetime import CALENDAR_MAC_1904
+
+    from xlabs.workbook.adapter import OpenpyxlBook
+
+    wb = openpyxl.Workbook()
+    wb.epoch = CALENDAR_MAC_1904
+    ws = wb.active
+    ws.title = "Deal"
+    ws["A1"], ws["B1"] = "closing", "=DATE(2026,3,1)"
+    ws["B1"].number_format = "yyyy-mm-dd"
+    src, path = tmp_path / "src.xlsx", tmp_path / "calculated.xlsx"
+    wb.save(src)
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(path, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename.startswith("xl/worksheets/"):
+                data = data.replace(b"DATE(2026,3,1)</f><v /></c>", b"DATE(2026,3,1)</f><v>44620</v></c>")
+            zout.writestr(item, data)
+    assert OpenpyxlBook(path).values("Deal")[0][1] == dt.datetime(2026, 3, 1)
+    out = OpenpyxlBook(path).save(tmp_path / "copy.xlsx")
+    assert OpenpyxlBook(out).values("Deal")[0][1] == dt.datetime(2026, 3, 1)

@@ -192,17 +192,17 @@ class OpenpyxlBook:
                             per_sheet.setdefault(ws.title, {})[c.coordinate] = v
         if not per_sheet:
             return
-        _inject_cached_values(saved, per_sheet)
+        _inject_cached_values(saved, per_sheet, self.wb.epoch)
 
 
-def _cached_xml(v):
+def _cached_xml(v, epoch=None):
     """(type attribute or None, text) of a stored formula result in sheet XML."""
     if isinstance(v, bool):
         return "b", "1" if v else "0"
     if isinstance(v, (int, float)):
         return None, repr(float(v)) if isinstance(v, float) else str(v)
     if isinstance(v, (dt.datetime, dt.date, dt.time, dt.timedelta)):
-        return None, repr(float(to_excel(v)))
+        return None, repr(float(to_excel(v, epoch) if epoch is not None else to_excel(v)))  # the book's date system
     if isinstance(v, str) and v in ("#N/A", "#VALUE!", "#REF!", "#DIV/0!", "#NUM!", "#NAME?", "#NULL!"):
         return "e", v
     return "str", xml_escape(str(v))
@@ -216,15 +216,15 @@ _FORMULA_CELL = re.compile(r'<c r="([A-Z]+[0-9]+)"([^>]*)>(<f[^>]*/>|<f[^>]*>[^<
 formula's ``t="array" ref=".."``; its text is escaped XML, so it holds no ``<``)."""
 
 
-def _with_cached(m, values: dict) -> str:
+def _with_cached(m, values: dict, epoch=None) -> str:
     if m.group(1) not in values:
         return m.group(0)
-    kind, text = _cached_xml(values[m.group(1)])
+    kind, text = _cached_xml(values[m.group(1)], epoch)
     attrs = re.sub(r' t="[^"]*"', "", m.group(2)) + (f' t="{kind}"' if kind else "")
     return f'<c r="{m.group(1)}"{attrs}>{m.group(3)}<v>{text}</v></c>'
 
 
-def _inject_cached_values(path, per_sheet: dict) -> None:
+def _inject_cached_values(path, per_sheet: dict, epoch=None) -> None:
     """Rewrite the saved package ``path`` with ``per_sheet[sheet][cell]`` as the stored result of the
     formula in that cell (a cell openpyxl wrote as ``<c r=".." ..><f>..</f><v/></c>``)."""
     tmp = str(path) + ".cv"
@@ -243,7 +243,7 @@ def _inject_cached_values(path, per_sheet: dict) -> None:
                     data = z.read(item.filename)
                     values = parts.get(item.filename)
                     if values:
-                        data = _FORMULA_CELL.sub(functools.partial(_with_cached, values=values),
+                        data = _FORMULA_CELL.sub(functools.partial(_with_cached, values=values, epoch=epoch),
                                                  data.decode("utf-8")).encode("utf-8")
                     out.writestr(item, data)
         os.replace(tmp, path)
