@@ -173,8 +173,12 @@ def _looks_like_row_of(b: Block, row: list, kind) -> bool:
         key = norm_header(first)
         if key in kind[1]:
             return True
-        return (bool(key) and len(row) > 1 and not _blank(row[1])
-                and bool(difflib.get_close_matches(key, list(kind[1]), n=1, cutoff=0.8)))
+        if not key or len(row) < 2 or _blank(row[1]):
+            return False
+        near = difflib.get_close_matches(key, list(kind[1]), n=1, cutoff=0.8)
+        # a note such as 'benchmark_source | PBOC LPR' or 'benchmark_date | 2026-01-20' is close to a key by
+        # spelling only: a misspelt key holds a value of its key's type (kind[2] says, when given)
+        return bool(near) and (len(kind) < 3 or kind[2](near[0], row[1]))
     if isinstance(first, str) and first.strip().lower().rstrip(":").startswith(_SUMMARY):
         return False
 

@@ -11,6 +11,7 @@ source ...) mapped from ``Waterfall row N`` to the row's cell.
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import re
 from importlib import resources
@@ -207,6 +208,10 @@ def revolving_key_problems(deal_kv, deal_block, probs: ProblemList) -> None:
     given = {norm_header(row[0] if row else None): deal_block.value(i, 2) for i, row in enumerate(deal_block.rows)}
     if given.get("revolving_periods") not in (None, ""):
         return
+    known = {c.name for c in C.DEAL.columns} | {c.name for c in C.REVOLVING_COLS}
+    if any(k not in known and difflib.get_close_matches(k, ["revolving_periods"], n=1, cutoff=0.8)
+           for k in given if k):
+        return      # revolving_periods misspelt: its 'unknown key' problem says it (checked_revolving does the same)
     for i, row in enumerate(deal_block.rows):
         key = norm_header(row[0] if row else None)
         if key in _REVOLVING_KEYS.values() and key != "revolving_periods" and \
@@ -441,12 +446,18 @@ def read_corporate(book) -> CorporateDeal:
     # §5.2: a stressed CPR above 100% cannot happen; the cash flows would silently cap it (as the consumer reader)
     if deal_kv["cpr"] is not None:
         scb = _block(blocks, C.STRESS_SCENARIOS, ProblemList())
-        for k, sc in enumerate(scenarios):
-            if deal_kv["cpr"] * sc.cpr_multiplier > 1.0:
-                where = (cell_ref(C.STRESS_SCENARIOS.sheet, sc_rows[k][0], scb.column("cpr_multiplier") or 1)
-                         if sc_rows and scb is not None else kv_ref(deal_block, "cpr", "Deal"))
-                probs.add(where, f"the stressed CPR cpr x cpr_multiplier = {deal_kv['cpr']:g} x "
-                          f"{sc.cpr_multiplier:g} exceeds 100%", sc.cpr_multiplier)
+        if sc_rows and scb is not None:
+            for k, sc in enumerate(scenarios):
+                if deal_kv["cpr"] * sc.cpr_multiplier > 1.0:
+                    probs.add(cell_ref(C.STRESS_SCENARIOS.sheet, sc_rows[k][0], scb.column("cpr_multiplier") or 1),
+                              f"the stressed CPR cpr x cpr_multiplier = {deal_kv['cpr']:g} x "
+                              f"{sc.cpr_multiplier:g} exceeds 100%", sc.cpr_multiplier)
+        else:       # the shipped table: one problem, at the cpr cell (the only cell of the workbook to fix)
+            top = max((sc.cpr_multiplier for sc in scenarios), default=1.0)
+            if deal_kv["cpr"] * top > 1.0:
+                probs.add(kv_ref(deal_block, "cpr", "Deal"), f"the stressed CPR cpr x cpr_multiplier = "
+                          f"{deal_kv['cpr']:g} x {top:g} (the shipped stress table's largest multiplier) exceeds "
+                          "100%", deal_kv["cpr"])
     if any(sc.servicer_fee_up > 0 for sc in scenarios) and not any(f.servicer for f in fees):
         fb = blocks.get("Fees", {}).get("fees")
         probs.add(cell_ref("Fees", fb.header_row, fb.column("servicer") or 1) if fb is not None else "Fees",

@@ -35,7 +35,7 @@ from ..model.consumer import (
     waterfall_tranches,
 )
 from . import schema as S
-from .blocks import Block, _blank, cell_ref, layout_problems, norm_header, read_blocks
+from .blocks import Block, Uncalculated, _blank, cell_ref, layout_problems, norm_header, read_blocks
 
 
 @dataclass
@@ -128,12 +128,29 @@ def check_layout(book, blocks_by_sheet: dict, probs: ProblemList, specs=()) -> N
                 if t and others:
                     probs.add(cell_ref(name, i + 1, others[0] + 1), f"{_title_rule(t)}: this cell holds a value, so "
                               f"block '{t}' is not read (move the note to another row)", row[others[0]])
-        keys = {norm_header(sp.title): ("kv", {c.name for c in sp.columns}) if sp.keyvalue else
+        keys = {norm_header(sp.title): ("kv", {c.name for c in sp.columns}, _value_fits(sp)) if sp.keyvalue else
                 ("table", [c.name for c in sp.columns if c.required and c.default is None])
                 for sp in specs if sp.sheet == name}
         for where, rule, value in layout_problems(name, sheet_values(book, name), blocks,
                                                   merged(name) if merged else (), keys):
             probs.add(where, rule, value)
+
+
+def _value_fits(spec: S.BlockSpec):
+    """``fits(key, value)``: whether ``value`` is of the type of ``spec``'s key (a number for a numeric key, one of
+    the choices for a choice key, ...), out of range or not: tells a misspelt key from a note beside a similar
+    name (:func:`.blocks.layout_problems`)."""
+    cols = {c.name: c for c in spec.columns}
+
+    def fits(key, value) -> bool:
+        c = cols.get(key)
+        if c is None or isinstance(value, Uncalculated):
+            return True
+        if c.kind in ("fraction", "number", "int"):
+            return (isinstance(value, (int, float)) and not isinstance(value, bool)) or \
+                (isinstance(value, str) and value.strip().endswith("%"))
+        return S.convert(c, value)[1] is None
+    return fits
 
 
 def check_support_coverage(adj_rows, block: Block | None, probs: ProblemList) -> None:
@@ -472,12 +489,18 @@ def read_consumer(book) -> tuple[ConsumerDeal, CellIndex]:
     # prepaid in the first month, the scenario passed at any CDR)
     if asm["cpr"] is not None:
         scb = blocks_by_sheet.get("RatingTables", {}).get("stress_scenarios")
-        for k, s in enumerate(scenarios):
-            if s.cpr_multiplier is not None and asm["cpr"] * s.cpr_multiplier > 1.0:
-                where = (cell_ref("RatingTables", sc_rows[k][0], scb.column("cpr_multiplier") or 1)
-                         if sc_rows and scb is not None else kv_ref(asm_block, "cpr", "Assumptions"))
-                probs.add(where, f"the stressed CPR cpr x cpr_multiplier = {asm['cpr']:g} x {s.cpr_multiplier:g} "
-                          "exceeds 100%", s.cpr_multiplier)
+        if sc_rows and scb is not None:
+            for k, s in enumerate(scenarios):
+                if s.cpr_multiplier is not None and asm["cpr"] * s.cpr_multiplier > 1.0:
+                    probs.add(cell_ref("RatingTables", sc_rows[k][0], scb.column("cpr_multiplier") or 1),
+                              f"the stressed CPR cpr x cpr_multiplier = {asm['cpr']:g} x {s.cpr_multiplier:g} "
+                              "exceeds 100%", s.cpr_multiplier)
+        else:       # the shipped table: one problem, at the cpr cell (the only cell of the workbook to fix)
+            top = max((s.cpr_multiplier for s in scenarios if s.cpr_multiplier is not None), default=1.0)
+            if asm["cpr"] * top > 1.0:
+                probs.add(kv_ref(asm_block, "cpr", "Assumptions"), f"the stressed CPR cpr x cpr_multiplier = "
+                          f"{asm['cpr']:g} x {top:g} (the shipped stress table's largest multiplier) exceeds 100%",
+                          asm["cpr"])
 
     # Static-pool rules of the engine (§3.1–3.2), addressed to cells, in the same report
     if sp is not None and not any(p.where.startswith("StaticPool") for p in probs.problems):

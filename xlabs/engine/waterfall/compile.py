@@ -10,6 +10,8 @@ arrays (timing shape, SMM, recovery, coupons, fee rates, §6.2–6.3).
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -331,10 +333,17 @@ def validate(deal: m.WaterfallDeal) -> ProblemList:
         P.add(f"Waterfall row {row}", "transfers form a cycle between accounts")
     if deal.steps:
         # a fee no step pays would accrue as arrears for ever: its cost silently left out of the cash flows
-        paid = {n for s in deal.steps if s.action in ("pay_tax", "pay_fee")
-                for n in (_split_payees(s.payees)[0] or [])}
+        # a step already reported (an unknown action, payees mixing '+' and '>', a payee that is no fee of its
+        # kind) may be the one meant to pay it: the fees it could pay are not reported again
+        paid, unsure = set(), set()
+        for s in deal.steps:
+            if s.action not in m.ACTIONS or s.action in ("pay_tax", "pay_fee"):
+                names = [x.strip() for x in re.split(r"[+>]", str(s.payees or "")) if x.strip()]
+                paid.update(names)
+                if s.action in ("pay_tax", "pay_fee") and any(n not in fee_names for n in names):
+                    unsure.add("tax" if s.action == "pay_tax" else "fee")
         for i, f in enumerate(deal.fees):
-            if f.name not in paid and (f.rate > 0 or f.amount > 0 or f.servicer):
+            if f.name not in paid and f.kind not in unsure and (f.rate > 0 or f.amount > 0 or f.servicer):
                 P.add(f"Fees row {i + 1}", f"no Waterfall step pays this {f.kind} (action pay_{f.kind}): it would "
                       "never be paid and its cost would be left out of the cash flows", f.name)
     if deal.revolving is not None:

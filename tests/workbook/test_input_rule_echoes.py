@@ -1,0 +1,78 @@
+"""Input rules added for the new refusals: a note is not a misspelt key, and one mistake is one problem."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from xlabs.errors import ValidationError
+from xlabs.workbook.run import validate_workbook
+
+ROOT = Path(__file__).resolve().parents[2] / "workbooks"
+
+
+def _problems(tmp_path, name, edit):
+    wb = openpyxl.load_workbook(ROOT / name)
+    edit(wb)
+    p = tmp_path / "x.xlsx"
+    wb.save(p)
+    try:
+        validate_workbook(p)
+    except ValidationError as e:
+        return [(q.where, q.rule) for q in e.problems]
+    return []
+
+
+def _below(sheet, rows):
+    def edit(wb):
+        ws = wb[sheet]
+        r0 = ws.max_row + 2
+        for i, row in enumerate(rows):
+            for j, v in enumerate(row):
+                ws.cell(r0 + i, j + 1, v)
+    return edit
+
+
+def test_a_note_below_the_deal_keys_whose_name_resembles_a_key_is_not_a_misspelt_key(tmp_path):
+    """'benchmark_source | PBOC 1Y LPR' and 'benchmark_date | 2026-01-20' under the Deal keys were refused as
+    data below the blank row (difflib: 0.80 and 0.93 from benchmark_rate); a misspelt key holds a value of
+    its key's type."""
+    notes = [("benchmark_source", "PBOC 1Y LPR"), ("benchmark_date", datetime.date(2026, 1, 20)),
+             ("payment_frequency_note", "monthly, on the 26th")]
+    assert _problems(tmp_path, "corporate_sample.xlsx", _below("Deal", notes)) == []
+    got = _problems(tmp_path, "corporate_sample.xlsx", _below("Deal", [("reserve_flor", 0.01)]))
+    assert [w for w, _ in got] == ["Deal!row 13"], got
+
+
+@pytest.mark.parametrize("cell, value", [("B4", "pay_fees"), ("C4", "Trustee>servicer"),
+                                         ("C4", "trustee+servicer>VAT")])
+def test_a_bad_pay_fee_step_is_one_problem_not_one_more_per_fee(tmp_path, cell, value):
+    """A misspelt action, a misspelt payee or mixed payees on the step paying the fees also reported
+    'no Waterfall step pays this fee' at every Fees row the step was meant to pay."""
+    got = _problems(tmp_path, "corporate_sample.xlsx", lambda wb: wb["Waterfall"].__setitem__(cell, value))
+    assert [w for w, _ in got] == [f"Waterfall!{cell}"], got
+
+
+def test_a_misspelt_revolving_periods_key_is_one_problem(tmp_path):
+    """'revolving_period' was reported as an unknown key and again at each of the four revolving terms."""
+    got = _problems(tmp_path, "consumer_revolving_sample.xlsx",
+                    lambda wb: wb["Deal"].__setitem__("A11", "revolving_period"))
+    assert [w for w, _ in got] == ["Deal!A11"], got
+
+
+def test_a_stressed_cpr_above_100_percent_with_the_shipped_scenarios_is_one_problem_at_cpr(tmp_path):
+    """Without a Stress scenarios block the rule was reported once per shipped scenario, all at the cpr
+    cell (twice word for word)."""
+    def edit(wb):
+        ws = wb["RatingTables"]
+        r0 = next(r for r in range(1, ws.max_row + 1) if ws.cell(r, 1).value == "Stress scenarios")
+        r = r0
+        while ws.cell(r, 1).value is not None:
+            r += 1
+        ws.delete_rows(r0, r - r0 + 1)
+        wb["Assumptions"]["B3"] = 0.7
+    got = _problems(tmp_path, "consumer_sample.xlsx", edit)
+    assert [w for w, _ in got] == ["Assumptions!B3"] and "exceeds 100%" in got[0][1], got
