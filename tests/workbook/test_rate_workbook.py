@@ -620,15 +620,18 @@ def test_a_rated_copy_keeps_the_stored_results_of_input_formulas(make_workbook, 
     assert [c.value for c in first["J"]] == [c.value for c in second["J"]] and again is not None
 
 
-def test_a_note_beside_a_block_title_is_named_not_reported_as_a_missing_block(make_workbook):
-    """A note on the title row stopped the title being read: 'block Deal is missing' and every required
-    key 'missing', none naming the note's cell."""
+def test_a_note_beside_a_block_title_is_fine(make_workbook, tmp_path):
+    """A note on a title row stopped the title being read: 'block Deal is missing' and every required key
+    'missing', none naming the note's cell. A schema title may have notes beside it; the rating is the
+    same as without them."""
     def note(wb):
         wb["Deal"]["D1"] = "checked by LW"
         wb["Tranches"]["F1"] = "from the offering circular"
-    probs, _ = _problems(_edit(make_workbook(), note))
-    assert sorted(w for w, _ in probs) == ["Deal!D1", "Tranches!F1"], probs
-    assert all(r.startswith("the title '") and "must be alone on its row" in r for _, r in probs), probs
+        wb["StaticPool"]["AB1"] = "servicer data, 2026-06"
+    plain = rate_workbook(make_workbook(), out=tmp_path / "plain.rated.xlsx")
+    noted = rate_workbook(_edit(make_workbook(name="noted.xlsx"), note), out=tmp_path / "noted.rated.xlsx")
+    assert [t.final for t in noted.ratings] == [t.final for t in plain.ratings]
+
 
 
 def test_the_run_sheet_says_where_the_stress_scenarios_came_from(make_workbook, tmp_path):

@@ -191,11 +191,13 @@ def _looks_like_row_of(b: Block, row: list, kind) -> bool:
     return sum(1 for c in b.headers if filled(c)) >= 2
 
 
-def read_blocks(sheet_name: str, values) -> dict:
+def read_blocks(sheet_name: str, values, titles=()) -> dict:
     """Parse a sheet's values (rows of cells, from row 1) into ``{title: Block}``.
 
     Titles are normalised with :func:`norm_header`.  Rows before the first
-    title are ignored (room for notes).  A later block with the title of an
+    title are ignored (room for notes).  A title stands alone in column A of
+    its row; one of ``titles`` (the schema's titles for this sheet, normalised)
+    may have notes beside it (``Deal | checked by LW``).  A later block with the title of an
     earlier one is keyed ``"title 2"`` (``3``, ...; a normalised title has no
     space) and reported by
     :func:`layout_problems`.
@@ -207,7 +209,8 @@ def read_blocks(sheet_name: str, values) -> dict:
     while i < n:
         r = rows[i]
         nonblank = [k for k, v in enumerate(r) if not _blank(v)]
-        if nonblank == [0] and isinstance(r[0], str) and i + 1 < n:
+        titled = nonblank == [0] or (nonblank[:1] == [0] and isinstance(r[0], str) and norm_header(r[0]) in titles)
+        if titled and isinstance(r[0], str) and i + 1 < n:
             hdr = rows[i + 1]
             hdr_cols = [k for k, v in enumerate(hdr) if not _blank(v)]
             if len(hdr_cols) >= 2:

@@ -37,6 +37,7 @@ from .reader import (
     read_default_table,
     read_keyvalue,
     read_table,
+    schema_titles,
 )
 
 SCENARIO_FILE = "corporate_stress_scenarios.csv"
@@ -326,7 +327,8 @@ def key_obligor_problems(ko_rows, b, probs: ProblemList) -> None:
 def read_corporate(book) -> CorporateDeal:
     """Read a corporate deal from a workbook adapter; raise every problem at once."""
     probs = ProblemList()
-    blocks = {n: read_blocks(n, book.values(n)) for n in book.sheet_names() if n in C.INPUT_SHEETS}
+    blocks = {n: read_blocks(n, book.values(n), schema_titles(C.CORPORATE_BLOCKS, n))
+              for n in book.sheet_names() if n in C.INPUT_SHEETS}
     check_layout(book, blocks, probs, C.CORPORATE_BLOCKS)
     deal_block = _block(blocks, C.DEAL, probs)
     deal_kv = read_keyvalue(deal_block, C.DEAL, probs)

@@ -59,28 +59,15 @@ def _block(blocks_by_sheet, spec: S.BlockSpec, probs: ProblemList) -> Block | No
             probs.add(spec.sheet, "sheet is missing")
         return None
     b = blocks.get(norm_header(spec.title))
-    if b is None and spec.required and not _title_not_alone(spec, probs):
+    if b is None and spec.required:
         probs.add(spec.sheet, f"block '{spec.title}' is missing (a title cell in column A, then a header row)")
     return b
-
-
-def _title_rule(title: str) -> str:
-    return f"the title '{title}' must be alone on its row"
-
-
-def _title_not_alone(spec: S.BlockSpec, probs: ProblemList) -> bool:
-    """Whether :func:`check_layout` found the block's title with something beside it (then the block's
-    absence and its missing keys only echo that problem)."""
-    return any(p.where.startswith(spec.sheet + "!") and p.rule.startswith(_title_rule(spec.title))
-               for p in probs.problems)
 
 
 def read_keyvalue(b: Block | None, spec: S.BlockSpec, probs: ProblemList) -> dict:
     """Key/value block -> {key: converted value}; unknown keys and bad values reported."""
     out = {c.name: c.default for c in spec.columns}
     if b is None:
-        if _title_not_alone(spec, probs):
-            return out
         for c in spec.columns:
             if c.required and c.default is None:
                 probs.add(spec.sheet, f"key '{c.name}' is missing")
@@ -110,6 +97,13 @@ def read_keyvalue(b: Block | None, spec: S.BlockSpec, probs: ProblemList) -> dic
     return out
 
 
+def schema_titles(specs, sheet: str) -> set:
+    """The normalised block titles of ``specs`` on ``sheet`` (with the static pool's and the trigger
+    schedules' blocks, which have no spec): titles that may have notes beside them."""
+    extra = {"StaticPool": {"vintages"}, "Triggers": {"schedules"}}.get(sheet, set())
+    return {norm_header(sp.title) for sp in specs if sp.sheet == sheet} | extra
+
+
 def check_layout(book, blocks_by_sheet: dict, probs: ProblemList, specs=()) -> None:
     """Report data a table would silently drop or change on every input sheet: rows below the blank
     row that ended a table, duplicated headers, merged cells in a table (:func:`.blocks.layout_problems`).
@@ -117,17 +111,6 @@ def check_layout(book, blocks_by_sheet: dict, probs: ProblemList, specs=()) -> N
     Merges are known for files (openpyxl); a live Excel session reports the others."""
     merged = getattr(book, "merged", None)
     for name, blocks in blocks_by_sheet.items():
-        # a title with a note beside it is not read as a title: say so at the note, not "block missing"
-        lost = {norm_header(sp.title): sp.title for sp in specs if sp.sheet == name and norm_header(sp.title)
-                not in blocks}
-        if lost:
-            for i, row in enumerate(sheet_values(book, name)):
-                row = list(row)
-                t = lost.get(norm_header(row[0])) if row and isinstance(row[0], str) else None
-                others = [j for j, v in enumerate(row[1:], start=1) if v is not None and str(v).strip() != ""]
-                if t and others:
-                    probs.add(cell_ref(name, i + 1, others[0] + 1), f"{_title_rule(t)}: this cell holds a value, so "
-                              f"block '{t}' is not read (move the note to another row)", row[others[0]])
         keys = {norm_header(sp.title): ("kv", {c.name for c in sp.columns}, _value_fits(sp)) if sp.keyvalue else
                 ("table", [c.name for c in sp.columns if c.required and c.default is None])
                 for sp in specs if sp.sheet == name}
@@ -378,7 +361,8 @@ def read_consumer(book) -> tuple[ConsumerDeal, CellIndex]:
     """Read a consumer deal from a workbook adapter; raise all problems at once."""
     probs = ProblemList()
     names = book.sheet_names()
-    blocks_by_sheet = {n: read_blocks(n, sheet_values(book, n)) for n in names if n in S.INPUT_SHEETS}
+    blocks_by_sheet = {n: read_blocks(n, sheet_values(book, n), schema_titles(S.CONSUMER_BLOCKS, n))
+                       for n in names if n in S.INPUT_SHEETS}
     index = CellIndex()
     check_layout(book, blocks_by_sheet, probs, S.CONSUMER_BLOCKS)
     for n in names:
@@ -387,9 +371,10 @@ def read_consumer(book) -> tuple[ConsumerDeal, CellIndex]:
             probs.add(n, f"a '{n}' sheet is read for corporate deals only (Deal deal_type = corporate); a consumer "
                       "deal's pool is its loan tape (Pool sheet). Rename or remove the sheet, or set deal_type "
                       "to corporate")
-    wf_blocks = {n: read_blocks(n, sheet_values(book, n)) for n in names if n in S.WATERFALL_SHEETS}
+    from . import corporate_schema as C
+    wf_blocks = {n: read_blocks(n, sheet_values(book, n), schema_titles(C.CORPORATE_BLOCKS, n))
+                 for n in names if n in S.WATERFALL_SHEETS}
     if wf_blocks:
-        from . import corporate_schema as C
         check_layout(book, wf_blocks, probs, (C.WATERFALL, C.TRIGGERS))
     deal_block = _block(blocks_by_sheet, S.DEAL, probs)
     deal_kv = read_keyvalue(deal_block, S.DEAL, probs)

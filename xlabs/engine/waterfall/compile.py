@@ -11,7 +11,6 @@ arrays (timing shape, SMM, recovery, coupons, fee rates, §6.2–6.3).
 from __future__ import annotations
 
 import re
-
 from dataclasses import dataclass, field
 
 import numpy as np
