@@ -291,3 +291,20 @@ def test_a_legal_final_before_the_pool_matures_is_refused(tmp_path, waterfall):
     assert [r.split(":")[0] for _, r in got] == [f"legal_final_months must be at least the longest remaining "
                                                  f"term of the pool ({life} months)"], got
     assert next(iter(got))[0].startswith("Deal!B")
+
+
+def test_a_blank_revolving_periods_beside_revolving_terms_is_one_problem_at_its_cell(tmp_path):
+    import openpyxl as ox
+
+    path = tmp_path / "rev.xlsx"
+    from pathlib import Path
+    ox.load_workbook(Path(__file__).resolve().parents[2] / "workbooks" / "consumer_revolving_sample.xlsx").save(path)
+    wb = ox.load_workbook(path)
+    d = wb["Deal"]
+    row = next(r for r in range(1, d.max_row + 1) if d.cell(r, 1).value == "revolving_periods")
+    d.cell(row, 2).value = None
+    wb.save(path)
+    with pytest.raises(ValidationError) as e:
+        rate_workbook(path, out=tmp_path / "never.xlsx")
+    got = [(p.where, p.rule) for p in e.value.problems]
+    assert [w for w, _ in got] == [f"Deal!B{row}"] and got[0][1].startswith("revolving_periods is blank"), got

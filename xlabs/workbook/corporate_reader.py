@@ -213,6 +213,12 @@ def revolving_key_problems(deal_kv, deal_block, probs: ProblemList) -> None:
     if any(k not in known and difflib.get_close_matches(k, ["revolving_periods"], n=1, cutoff=0.8)
            for k in given if k):
         return      # revolving_periods misspelt: its 'unknown key' problem says it (checked_revolving does the same)
+    terms = [k for k in _REVOLVING_KEYS.values() if k != "revolving_periods" and given.get(k) not in (None, "")]
+    if "revolving_periods" in given and terms:
+        # the key is there with its value left blank: one problem, at the cell to fill
+        probs.add(kv_ref(deal_block, "revolving_periods", "Deal"), f"revolving_periods is blank but {', '.join(terms)} "
+                  "describe assets bought while revolving: give the number of revolving periods (0 = none)")
+        return
     for i, row in enumerate(deal_block.rows):
         key = norm_header(row[0] if row else None)
         if key in _REVOLVING_KEYS.values() and key != "revolving_periods" and \
