@@ -81,8 +81,13 @@ class FakeRange:
 
 
 class FakeUsedRange:
+    """Excel's used range: from the first used row and column (empty leading rows and columns left out)."""
+
     def __init__(self, rows):
-        self._rows = rows
+        used = [(i, j) for i, r in enumerate(rows) for j, v in enumerate(r) if v not in (None, "")]
+        self.row = min((i for i, _ in used), default=0) + 1
+        self.column = min((j for _, j in used), default=0) + 1
+        self._rows = [list(r)[self.column - 1:] for r in rows[self.row - 1:]]
 
     def options(self, ndim=None):
         assert ndim == 2
@@ -276,3 +281,16 @@ def test_a_problem_found_while_rating_reaches_the_validation_sheet(make_workbook
     assert entry._guarded(stops) is None
     vals = [c.get("value") for c in fake.sheets["Validation"].cells.values()]
     assert "StaticPool!A3" in vals and "found only while rating" in vals
+
+
+def test_values_keep_their_cell_addresses_when_the_used_range_starts_below_a1():
+    """Excel's used range starts at the first used cell: a sheet whose blocks start in B3 was read as if
+    they started in A1, so every reported cell address was shifted."""
+    from xlabs.excel.xlwings_book import XlwingsBook
+
+    rows = [(None, None, None), (None, None, None), (None, "Deal", None), (None, "key", "value"), (None, "seed", 3)]
+    book = FakeBook.__new__(FakeBook)
+    book.app, book.sheets = FakeApp(), FakeSheets(book)
+    book.sheets._list.append(FakeSheet(book, "Deal", rows))
+    got = XlwingsBook(book).values("Deal")
+    assert got[4][2] == 3 and got[2][1] == "Deal" and len(got) == 5

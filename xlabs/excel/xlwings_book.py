@@ -7,7 +7,7 @@ onto the few xlwings calls it needs:
 adapter call                 xlwings calls
 ===========================  ==============================================
 ``sheet_names()``            ``book.sheets`` → ``sheet.name``
-``values(name)``             ``sheet.used_range.options(ndim=2).value``
+``values(name)``             ``sheet.used_range.options(ndim=2).value``, ``.row``, ``.column``
 ``write_sheet(out)``         ``sheets[name].delete()``, ``sheets.add(name, after=last)``,
                              ``sheet.range((r, c)).value / .number_format / .font.bold``,
                              ``sheet.range(col:col).column_width``,
@@ -42,8 +42,13 @@ class XlwingsBook:
         return [s.name for s in self.book.sheets]
 
     def values(self, name: str) -> list:
-        v = self.book.sheets[name].used_range.options(ndim=2).value
-        return [tuple(r) for r in (v or [])]
+        """Cell values from A1 (Excel's used range starts at the first used cell: its rows and columns
+        are shifted back into place, so every reported cell address is the sheet's own)."""
+        ur = self.book.sheets[name].used_range
+        v = ur.options(ndim=2).value or []
+        r0, c0 = int(ur.row), int(ur.column)
+        rows = [(None,) * (c0 - 1) + tuple(r) for r in v]
+        return [()] * (r0 - 1) + rows
 
     def progress(self, fraction: float, message: str) -> None:
         self.book.app.status_bar = False if fraction >= 1.0 else f"xlabs: {fraction:4.0%} {message}"
