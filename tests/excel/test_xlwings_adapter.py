@@ -107,6 +107,9 @@ class FakeChart:
     def set_source_data(self, rng):
         self.log.append(("chart_source", rng.a, rng.b))
 
+    def delete(self):
+        self.sheet_charts.items.remove(self)
+
 
 class FakeCharts:
     def __init__(self, sheet):
@@ -115,8 +118,12 @@ class FakeCharts:
 
     def add(self, left, top, width, height):
         c = FakeChart(self.sheet.log)
+        c.sheet_charts = self
         self.items.append(c)
         return c
+
+    def __iter__(self):
+        return iter(list(self.items))
 
 
 class FakeSheet:
@@ -138,6 +145,11 @@ class FakeSheet:
 
     def delete(self):
         self.book.sheets._list.remove(self)
+
+    def clear(self):
+        self.cells.clear()
+        self._rows = []
+        self.log.append(("clear",))
 
 
 class FakeSheets:
@@ -225,10 +237,18 @@ def test_rerun_stress_replaces_only_stress_and_rating(deal_path):
     fake = FakeBook(deal_path)
     xl = XlwingsBook(fake)
     macros.rate_deal(xl)
-    tdr_sheet = fake.sheets["TDR"]
+    tdr_sheet, order = fake.sheets["TDR"], [s.name for s in fake.sheets]
     macros.rerun_stress(xl)
     assert fake.sheets["TDR"] is tdr_sheet
-    assert [s.name for s in fake.sheets][-2:] == ["Stress", "Rating"]
+    _rewritten_in_place(fake, order, {"Stress", "Rating"})
+
+
+def _rewritten_in_place(fake, order, names):
+    """Exactly ``names`` were cleared and written again, each in its place (a formula on another sheet that
+    refers to them stays valid: deleting and adding a sheet would turn it into #REF!)."""
+    assert [s.name for s in fake.sheets] == order
+    assert {s.name for s in fake.sheets if ("clear",) in s.log} == names
+    assert all(s.cells for s in fake.sheets if s.name in names)
 
 
 def test_rerun_stress_of_a_corporate_deal_replaces_only_stress_and_rating(tmp_path):
@@ -242,9 +262,10 @@ def test_rerun_stress_of_a_corporate_deal_replaces_only_stress_and_rating(tmp_pa
     xl = XlwingsBook(fake)
     macros.rate_deal(xl)
     kept = {n: fake.sheets[n] for n in ("Portfolio", "KeyObligor", "CashFlows")}
+    order = [s.name for s in fake.sheets]
     macros.rerun_stress(xl)
     assert all(fake.sheets[n] is s for n, s in kept.items())
-    assert [s.name for s in fake.sheets][-2:] == ["Stress", "Rating"]
+    _rewritten_in_place(fake, order, {"Stress", "Rating"})
 
 
 def test_validate_inputs_lists_problems_on_a_sheet(make_workbook):

@@ -8,7 +8,9 @@ adapter call                 xlwings calls
 ===========================  ==============================================
 ``sheet_names()``            ``book.sheets`` → ``sheet.name``
 ``values(name)``             ``sheet.used_range.options(ndim=2).value``, ``.row``, ``.column``
-``write_sheet(out)``         ``sheets[name].delete()``, ``sheets.add(name, after=last)``,
+``write_sheet(out)``         an existing output sheet: ``chart.delete()``, ``sheet.clear()``
+                             (kept in place: formulas that refer to it stay valid);
+                             a new one: ``sheets.add(name, after=last)``;
                              ``sheet.range((r, c)).value / .number_format / .font.bold``,
                              ``sheet.range(col:col).column_width``,
                              ``sheet.charts.add(left, top, width, height)``,
@@ -58,9 +60,14 @@ class XlwingsBook:
             raise ValueError(f"refusing to overwrite input sheet {out.name}")
         names = self.sheet_names()
         if out.name in names:
-            self.book.sheets[out.name].delete()
-            names.remove(out.name)
-        sheet = self.book.sheets.add(out.name, after=self.book.sheets[names[-1]] if names else None)
+            # cleared in place, not deleted and added again: a user formula that refers to an output sheet
+            # (a cover sheet's =Rating!J6) would otherwise become #REF!
+            sheet = self.book.sheets[out.name]
+            for ch in list(sheet.charts):
+                ch.delete()
+            sheet.clear()
+        else:
+            sheet = self.book.sheets.add(out.name, after=self.book.sheets[names[-1]] if names else None)
         # One write per contiguous row block would be faster in Excel; values
         # go cell by cell here to keep the mapping obvious and testable.
         for c in out.cells:
