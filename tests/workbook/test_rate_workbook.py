@@ -711,3 +711,16 @@ def test_a_rated_copy_keeps_a_date_result_on_the_1904_date_system(tmp_path):
     assert OpenpyxlBook(path).values("Deal")[0][1] == dt.datetime(2026, 3, 1)
     out = OpenpyxlBook(path).save(tmp_path / "copy.xlsx")
     assert OpenpyxlBook(out).values("Deal")[0][1] == dt.datetime(2026, 3, 1)
+
+
+def test_rating_again_keeps_the_sheet_order(make_workbook, tmp_path):
+    """Re-rating moved every output sheet to the end, after any sheet the user had added after them."""
+    first = tmp_path / "once.xlsx"
+    rate_workbook(make_workbook(), out=first)
+    wb = openpyxl.load_workbook(first)
+    wb.create_sheet("Cover")                        # the analyst's own sheet, after the outputs
+    wb.save(first)
+    order = openpyxl.load_workbook(first).sheetnames
+    second = tmp_path / "twice.xlsx"
+    rate_workbook(first, out=second)
+    assert openpyxl.load_workbook(second).sheetnames == order

@@ -122,9 +122,11 @@ class OpenpyxlBook:
         """Render ``out`` on a fresh sheet of its name (an old one is removed)."""
         if out.name in protected:
             raise ValueError(f"refusing to overwrite input sheet {out.name}")
-        if out.name in self.wb.sheetnames:
+        at = None
+        if out.name in self.wb.sheetnames:             # replaced in its place: re-rating keeps the sheet order
+            at = self.wb.sheetnames.index(out.name)
             del self.wb[out.name]
-        ws = self.wb.create_sheet(out.name)
+        ws = self.wb.create_sheet(out.name, at)
         self._written = getattr(self, "_written", set()) | {out.name}
         for c in out.cells:
             cell = ws.cell(c.row, c.col, c.value)
