@@ -40,9 +40,13 @@ def tdr_sheet(res, deal) -> SheetOut:
         if c.col == 2 and 5 <= c.row < 5 + len(fit_rows) and isinstance(c.value, float):
             c.number_format = fmt.get(fit_rows[c.row - 5][0], c.number_format)
     if res.adjusted is not None and res.adjusted.adjustments:
+        top = r
         r = s.table(r, 1, "Fit adjustments (adverse only, with reasons)",
                     ["factor", "mu_shift", "sigma_multiplier", "reason"],
                     [(a.factor, a.mu_shift, a.sigma_multiplier, a.reason) for a in res.adjusted.adjustments])
+        for c in s.cells:           # the reason is prose at the right edge: it runs on, not widening column D
+            if c.col == 4 and top + 2 <= c.row < r and isinstance(c.value, str):
+                c.fit = False
     r = s.table(r, 1, "Target default rate per tranche and rating: TDR = exp(sigma' * N^-1(1 - P_A) + mu')",
                 ["tranche", "rating", "term (years)", "P_A", "TDR"],
                 res.tdr[["tranche", "rating", "term_years", "p_a", "tdr"]].itertuples(index=False),
@@ -221,7 +225,7 @@ def cashflows_sheet(res, deal, label: str | None = None) -> SheetOut:
     first, last = top + 2, top + 1 + len(rows)
     series = [Series(headers.index(f"{n} balance") + 1, top + 1, first, last) for n in names]
     s.charts.append(Chart("line", "Tranche balances over time (base case)", f"A{after + 1}",
-                          (1, first, last), series, x_title="period", y_title="balance"))
+                          (1, first, last), series, x_title="period", y_title="balance (yuan)", y_format="#,##0"))
     return s
 
 
