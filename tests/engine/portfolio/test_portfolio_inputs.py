@@ -70,6 +70,29 @@ def test_concentration_hand_calculation():
     assert m == pytest.approx([1.5 * 1.2 * 1.1, 1.5 * 1.2 * 1.1, 1.5 * 1.0 * 1.1])
 
 
+
+def test_concentration_share_exactly_on_a_band_edge_takes_the_band_it_starts():
+    # §4.3: lower <= share < upper.  Industry i holds 2513 + 542 + 691 = 3746 of 18730 = exactly 20 %;
+    # obligor x holds 729 + 38 = 767 of 7670 = exactly 10 %.  Adding the assets' fractions one by one
+    # gives 0.19999999999999998 and 0.09999999999999999, which must not drop them into the band below.
+    flat = [(0, 1.0, 1.0)]
+    ind_bands = {"obligor": flat, "industry": [(0, 0.2, 1.0), (0.2, 1.0, 1.1)], "region": flat}
+    bal = [2513.0, 542.0, 691.0, 3000.0, 3000.0, 3000.0, 3000.0, 2984.0]     # others: 16 % each
+    m = concentration_multipliers(bal, [str(k) for k in range(8)], list("iiiabcde"), ["r"] * 8, ind_bands)
+    assert list(m) == [1.1] * 3 + [1.0] * 5
+    ob_bands = {"obligor": [(0, 0.1, 1.0), (0.1, 1.0, 1.2)], "industry": flat, "region": flat}
+    bal = [729.0, 38.0] + [700.0] * 9 + [603.0]                               # others: below 10 % each
+    m = concentration_multipliers(bal, ["x", "x"] + [f"o{k}" for k in range(10)], ["i"] * 12, ["r"] * 12, ob_bands)
+    assert list(m) == [1.2, 1.2] + [1.0] * 10
+    # the same obligor through build_model_inputs: its PD curve carries the 1.2 (shipped PD table)
+    tab = PortfolioTables.shipped()
+    tab.concentration = {"obligor": [(0, 0.1, 1.0), (0.1, 1.0, 1.2)], "industry": flat, "region": flat}
+    obs = [Obligor("x" if k < 2 else f"o{k}", b, 24, "BB", industry="services", region=f"r{k}")
+           for k, b in enumerate(bal)]
+    inp = build_model_inputs(obs, tab)
+    assert inp.pd[0, 23] == pytest.approx(1.2 * shipped_table().probability("BB", 2.0), rel=1e-12)
+
+
 def test_correlation_add_ons_are_an_exact_factor_model():
     params = {"base": 0.05, "same_industry": 0.15, "same_region": 0.05, "same_group": 0.3, "cap": 0.99}
     cm = correlation_model(["i", "i", "j", "j"], ["r", "s", "r", "r"], ["g", "g", None, "h"], params)

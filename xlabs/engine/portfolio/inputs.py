@@ -19,6 +19,7 @@ assumptions; see their headers); pass a :class:`PortfolioTables` to override.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -303,9 +304,15 @@ def band_problems(rows) -> list:
     return out
 
 
+SHARE_TOL = 1e-12
+"""A share within this of a band edge is at the edge (§4.3): a share of exactly 20 % computed in floating point
+(e.g. 0.19999999999999998) falls in the band that starts at 0.20, as ``lower <= share`` says."""
+
+
 def _band(bands, share):
+    s = share + SHARE_TOL
     for lo, hi, mult in bands:
-        if lo <= share < hi or (hi >= 1.0 - 1e-12 and share >= lo):
+        if lo <= s < hi or (hi >= 1.0 - 1e-12 and s >= lo):
             return mult
     return 1.0
 
@@ -317,15 +324,20 @@ def concentration_multipliers(balance, obligor_id, industry, region, bands: dict
     industry and its region map through ``bands[dimension] = [(lower, upper,
     multiplier), ...]`` (lower <= share < upper; the top band includes 1); the
     multiplier is their product.  The caller caps PD x multiplier at 1.
+    A share is the key's summed balance / the pool balance; one within
+    :data:`SHARE_TOL` below a band's lower edge is at that edge.
     """
     b = np.asarray(balance, dtype=float)
-    total = b.sum()
+    total = math.fsum(b)
     out = np.ones(b.size)
     for dim, keys in (("obligor", obligor_id), ("industry", industry), ("region", region)):
         keys = list(keys)
-        share: dict = {}
+        parts: dict = {}
         for k, x in zip(keys, b):
-            share[k] = share.get(k, 0.0) + x / total
+            parts.setdefault(k, []).append(x)
+        # the balances of a key summed exactly, then one division: adding per-asset fractions instead
+        # accumulates rounding that can put a share of exactly a band edge in the band below it
+        share = {k: math.fsum(v) / total for k, v in parts.items()}
         out *= np.array([_band(bands.get(dim, []), share[k]) for k in keys])
     return out
 
