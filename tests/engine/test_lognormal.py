@@ -148,3 +148,13 @@ def test_base_cdr_from_benchmark_balance_weighted():
     assert base_cdr_from_benchmark([100, 300], 0.02, [1.5, 1.0]) == pytest.approx(0.0225)
     # two factor columns multiply; a PD above 1 is capped
     assert base_cdr_from_benchmark([1, 1], 0.5, [[2, 2], [1, 1]]) == pytest.approx((1.0 + 0.5) / 2)
+
+
+@pytest.mark.parametrize("n,cdr", [(3, 0.03), (5, 0.0427), (10, 0.011), (3, 0.07)])
+def test_equal_cdrs_are_refused_whatever_their_number(n, cdr):
+    """n equal CDRs: every ln x equals mu, so sigma² = (1/n) Σ (ln x − mu)² = 0 exactly (§3.3) and the
+    fit is refused.  The one-pass form Σ(ln x)²/n − mu² cancelled to ~1e-15 and returned sigma ~ 5e-8,
+    giving every rating the median CDR as its TDR."""
+    with pytest.raises(ValidationError) as e:
+        fit_lognormal([cdr] * n)
+    assert any("sigma would be 0" in p.rule for p in e.value.problems)

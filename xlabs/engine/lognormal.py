@@ -121,7 +121,8 @@ def fit_lognormal(cdrs, floor: float | None = None) -> LognormalFit:
     mu = lx.sum() / n
     var = (np.sum(lx**2) - lx.sum() ** 2 / n) / n
     sigma = float(np.sqrt(max(var, 0.0)))
-    if not sigma > 0:
+    # equal CDRs: sigma is 0, but the formula's rounding leaves ~5e-8 (every rating's TDR = the median)
+    if not sigma > 0 or np.ptp(x) == 0:
         probs.add("cdrs", "all CDRs are equal: sigma would be 0")
         probs.raise_if_any()
     return LognormalFit(mu=float(mu), sigma=sigma, n=n, floor=floor if floored else None, floored=floored)
