@@ -168,3 +168,26 @@ def test_a_horizon_past_the_data_is_one_problem_and_quick():
     assert len(e.value.issues) == 1
     issue = e.value.issues[0]
     assert issue.age == 4 and "longest history is 3 months" in issue.rule
+
+
+def test_an_extrapolated_cdr_above_100_percent_is_reported_at_its_last_month():
+    """A young vintage with defaults far above the average curve's: V3 below is observed one month at
+    0.2 with weight 1 of 201, so by hand d̄ = [(0.01·100 + 0.02·100 + 0.2·1)/201, 0.02, 0.01],
+    C̄(1) = 3.2/201, C̄(3) = 3.2/201 + 0.03 and CDR_V3(3) = 0.2 · C̄(3)/C̄(1) = 0.2 · (1 + 0.03·201/3.2)
+    = 0.576875 ... while with 0.4 at month 1 it is 0.4·C̄(3)/C̄(1) > 1: more than the vintage's principal."""
+    cum = np.array([[0.01, 0.03, 0.04],
+                    [0.02, 0.04, 0.05],
+                    [0.2, NAN, NAN]])
+    bal = np.array([100.0, 100.0, 1.0])
+    va = extrapolate_vintages(cum, 3, balances=bal)
+    c1 = (0.01 * 100 + 0.02 * 100 + 0.2) / 201
+    assert va.cdr[2] == pytest.approx(0.2 * (c1 + 0.03) / c1, rel=1e-12)
+    cum[2, 0] = 0.4
+    c1 = (0.01 * 100 + 0.02 * 100 + 0.4) / 201
+    expected = 0.4 * (c1 + 0.03) / c1
+    assert expected > 1.0
+    with pytest.raises(VintageError) as e:
+        extrapolate_vintages(cum, 3, balances=bal)
+    (issue,) = [i for i in e.value.issues if i.vintage == 2]
+    assert issue.age == 1 and issue.value == pytest.approx(expected, rel=1e-12)
+    assert "cannot exceed 100%" in issue.rule

@@ -724,3 +724,21 @@ def test_rating_again_keeps_the_sheet_order(make_workbook, tmp_path):
     second = tmp_path / "twice.xlsx"
     rate_workbook(first, out=second)
     assert openpyxl.load_workbook(second).sheetnames == order
+
+
+@pytest.mark.parametrize("method", ["lognormal", "multiple"])
+def test_an_extrapolated_vintage_cdr_above_100_percent_is_refused_at_its_cell(make_workbook, method):
+    """Vintage 8 (StaticPool row 10) observed one month at 20% with a tiny balance: the ratio method
+    (§3.2) multiplies it by C̄(12)/C̄(1) ≈ 10, past 100% of its principal.  It was a problem at
+    'cdrs[7]' (no sheet) with method lognormal and silently entered the mean CDR with method multiple."""
+    def bad(kw):
+        g = np.array(kw["vintages"]["grid"], dtype=float)
+        g[7, 0], g[7, 1:] = 0.2, np.nan
+        kw["vintages"]["grid"] = g
+        kw["vintages"]["balances"] = np.array([1.0] * 7 + [0.01])
+        kw["assumptions"]["weighting"] = "balance"
+        if method == "multiple":
+            kw["assumptions"]["method"] = "multiple"
+            kw.pop("fit_adjustments")
+    probs, _ = _problems(make_workbook(bad))
+    assert [w for w, r in probs if "cannot exceed 100%" in r] == ["StaticPool!C10"]

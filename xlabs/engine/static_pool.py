@@ -189,7 +189,8 @@ def extrapolate_vintages(cumulative, horizon: int, balances=None, weighting: str
     ValidationError
         Listing every problem at once: bad rates (negative, > 1, falling
         cumulative), no vintage observed at some age <= T, C̄(T) = 0, a
-        vintage whose C̄(a) = 0 with defaults to extrapolate.
+        vintage whose C̄(a) = 0 with defaults to extrapolate, a vintage
+        whose extrapolated CDR exceeds 1.
     """
     cum = np.asarray(cumulative, dtype=float)
     if weighting is None:
@@ -261,6 +262,11 @@ def extrapolate_vintages(cumulative, horizon: int, balances=None, weighting: str
         factor = c_bar / c_bar[a - 1]
         cdr[v] = cdr_a * factor[-1]
         extended[v, a:] = cdr_a * factor[a:]
+        if cdr[v] > 1.0:        # more than the vintage's principal would default: a CDR is a fraction (§3.1)
+            issues.append(VintageIssue(v, a, f"the ratio method projects this vintage's CDR at the horizon ({T} "
+                                       f"months) to {cdr[v]:.1%} of its principal (its CDR by month {a} times "
+                                       f"C̄({T})/C̄({a}) = {factor[-1]:.3g}); a CDR cannot exceed 100%: check the "
+                                       "vintage's figures", float(cdr[v])))
     if issues:
         raise VintageError(issues)
     notes = []
