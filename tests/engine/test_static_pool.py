@@ -191,3 +191,18 @@ def test_an_extrapolated_cdr_above_100_percent_is_reported_at_its_last_month():
     (issue,) = [i for i in e.value.issues if i.vintage == 2]
     assert issue.age == 1 and issue.value == pytest.approx(expected, rel=1e-12)
     assert "cannot exceed 100%" in issue.rule
+
+
+def test_a_gap_is_a_missing_month_not_a_fall_and_a_fall_across_it_is_found():
+    """V1 0.01, -, 0.02: month 2 is missing and nothing falls (0.01 <= 0.02).  V2 0.03, -, 0.02: month 2 is
+    missing and the cumulative rate falls at month 3 (0.02 < 0.03).  A gap read as 0 made month 2 a
+    'fall' of value NaN in both and hid V2's real fall at month 3."""
+    cum = np.array([[0.01, NAN, 0.02, 0.03],
+                    [0.03, NAN, 0.02, NAN],
+                    [0.01, 0.02, 0.03, 0.04]])
+    with pytest.raises(VintageError) as e:
+        extrapolate_vintages(cum, 4, weighting="simple")
+    found = {(i.vintage, i.age, i.rule.split(" ")[0]) for i in e.value.issues}
+    assert found == {(0, 2, "missing"), (1, 2, "missing"), (1, 3, "cumulative")}
+    (fall,) = [i for i in e.value.issues if i.rule.startswith("cumulative")]
+    assert fall.value == 0.02

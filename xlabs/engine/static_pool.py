@@ -151,8 +151,10 @@ def check_vintages(cumulative, balances=None) -> list[VintageIssue]:
             x = row[m]
             if x < 0 or x > 1:
                 issues.append(VintageIssue(v, int(m) + 1, "default rate must be a fraction in [0, 1]", float(x)))
-        inc = np.diff(np.concatenate([[0.0], np.nan_to_num(row[: last + 1])]))
-        for m in np.flatnonzero(inc < -1e-12):
+        # each observed month against the previous observed one (a gap is its own problem, not a fall)
+        seen = np.flatnonzero(obs)
+        prev = np.concatenate([[0.0], row[seen[:-1]]])
+        for m in seen[row[seen] - prev < -1e-12]:
             issues.append(VintageIssue(v, int(m) + 1, "cumulative default rate falls (negative incremental default)",
                                        float(row[m])))
     return issues
