@@ -742,3 +742,20 @@ def test_an_extrapolated_vintage_cdr_above_100_percent_is_refused_at_its_cell(ma
             kw.pop("fit_adjustments")
     probs, _ = _problems(make_workbook(bad))
     assert [w for w, r in probs if "cannot exceed 100%" in r] == ["StaticPool!C10"]
+
+
+def test_too_few_or_equal_vintage_cdrs_for_the_lognormal_fit_are_refused_at_the_static_pool(make_workbook):
+    """§3.3 needs n >= 2 CDRs with sigma > 0: one vintage, or two mature vintages with the same curve
+    (sigma = 0 by hand), is a StaticPool problem, not one at 'cdrs' that names no sheet."""
+    def single(kw):
+        g = np.array(kw["vintages"]["grid"], dtype=float)[:1]
+        kw["vintages"] = {"labels": ["V1"], "balances": np.ones(1), "grid": g}
+
+    def equal(kw):
+        g = np.array(kw["vintages"]["grid"], dtype=float)[:2]
+        g[1] = g[0]
+        kw["vintages"] = {"labels": ["V1", "V2"], "balances": np.ones(2), "grid": g}
+    for edit, words in ((single, "at least two vintages"), (equal, "sigma 0")):
+        probs, _ = _problems(make_workbook(edit))
+        assert {w for w, r in probs} == {"StaticPool!A3"}
+        assert any(words in r for w, r in probs)

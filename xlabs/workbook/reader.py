@@ -504,6 +504,17 @@ def read_consumer(book) -> tuple[ConsumerDeal, CellIndex]:
                         probs.add(where, f"this vintage's CDR at the horizon ({horizon} months) is 0, which cannot "
                                   "enter the lognormal fit (it takes logs): set Assumptions cdr_floor (the floor is "
                                   "shown in the output) or use method 'multiple'", 0.0)
+                # §3.3: the fit needs two CDRs that differ (sigma > 0); the engine's message names no cell
+                if (asm["method"] or "lognormal") == "lognormal" and index.vintage_rows:
+                    first = cell_ref("StaticPool", index.vintage_rows[0], 1)
+                    x = va.cdr if asm["cdr_floor"] is None else np.where(va.cdr == 0.0, asm["cdr_floor"], va.cdr)
+                    if x.size < 2:
+                        probs.add(first, "the lognormal fit (METHODOLOGY 3.3) needs at least two vintages; add "
+                                  "vintages or use method 'multiple'", int(x.size))
+                    elif np.ptp(x) == 0.0 and x[0] > 0.0:
+                        probs.add(first, f"every vintage's CDR at the horizon ({horizon} months) is {x[0]:.4%}: the "
+                                  "lognormal fit (METHODOLOGY 3.3) would have sigma 0; add vintages or use method "
+                                  "'multiple'", float(x[0]))
 
     waterfall = read_data_waterfall(wf_blocks, blocks_by_sheet, deal_block, deal_kv, asm, tr_rows, fees, tape,
                                     scenarios, probs)
