@@ -759,3 +759,32 @@ def test_too_few_or_equal_vintage_cdrs_for_the_lognormal_fit_are_refused_at_the_
         probs, _ = _problems(make_workbook(edit))
         assert {w for w, r in probs} == {"StaticPool!A3"}
         assert any(words in r for w, r in probs)
+
+
+def test_stress_multiples_that_fall_as_the_rating_rises_are_refused_at_their_cell(make_workbook):
+    """§3.5: TDR_r = base CDR x multiple_r.  With AAAsf at 1.1 below B-sf's 1.2 (shipped table otherwise),
+    AAAsf had the lowest TDR of all and tranche B was rated AAAsf instead of A-sf; and a rating given
+    twice kept its last row silently."""
+    from xlabs.engine.stress import shipped_stress_multiples
+
+    def bad(kw):
+        kw["assumptions"]["method"] = "multiple"
+        kw.pop("fit_adjustments")
+        m = dict(shipped_stress_multiples())
+        m["AAAsf"] = 1.1
+        kw["multiples"] = m
+    path = make_workbook(bad)
+    wb = openpyxl.load_workbook(path)
+    ws = wb["RatingTables"]
+    row = next(c.row for c in ws["A"] if c.value == "AAAsf" and ws.cell(c.row, 2).value == 1.1)
+    probs, _ = _problems(path)
+    assert [(w, r.split(":")[0]) for w, r in probs if "multiple" in r] == \
+        [(f"RatingTables!B{row}", "the stress multiple of AAAsf is below that of the lower rating AA+sf (4.5)")]
+
+    def twice(wb):
+        ws = wb["RatingTables"]
+        ws.cell(row, 2).value = 5.0
+        ws.cell(row + 1, 1).value = "AAAsf"         # the AA+sf row now says AAAsf again
+    _edit(path, twice)
+    probs, _ = _problems(path)
+    assert (f"RatingTables!A{row + 1}", f"AAAsf is already given a stress multiple in row {row}") in probs

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..engine.consumer import LEGAL_FINAL_RULE
 from ..engine.default_table import DefaultRateTable
-from ..engine.ratings import is_rating
+from ..engine.ratings import is_rating, notch
 from ..engine.static_pool import VintageError, extrapolate_vintages
 from ..engine.stress import shipped_scenarios, shipped_stress_multiples
 from ..errors import Problem, ProblemList, ValidationError
@@ -191,6 +191,28 @@ def fee_value_problems(b: Block | None, fee_rows: list, probs: ProblemList) -> N
             c = b.column(col)
             if bad and c is not None:
                 probs.add(b.ref(i, c), f"{col}: {rule}", b.value(i, c))
+
+
+def check_stress_multiples(rows, block: Block | None, probs: ProblemList) -> None:
+    """§3.5: TDR_r = base CDR x multiple_r, so a rating's multiple is at least that of every lower rating
+    (else a higher rating has a lower TDR), and each rating has one row."""
+    seen = {}
+    for row, r in rows:
+        if r["rating"] is None or r["multiple"] is None:
+            continue
+        if r["rating"] in seen:
+            probs.add(cell_ref("RatingTables", row, 1), f"{r['rating']} is already given a stress multiple in row "
+                      f"{seen[r['rating']][0]}", r["rating"])
+            continue
+        seen[r["rating"]] = (row, r["multiple"])
+    col = (block.column("multiple") if block is not None else None) or 2
+    for rating, (row, m) in seen.items():
+        lower = [(x, mx) for x, (_, mx) in seen.items() if notch(x) > notch(rating) and mx > m]
+        if lower:
+            x, mx = max(lower, key=lambda t: t[1])
+            probs.add(cell_ref("RatingTables", row, col), f"the stress multiple of {rating} is below that of the lower "
+                      f"rating {x} ({mx:g}): a higher rating would get a lower TDR (METHODOLOGY 3.5, TDR = base CDR x "
+                      "multiple)", m)
 
 
 def kv_ref(b: Block | None, key: str, sheet: str) -> str:
@@ -387,7 +409,8 @@ def read_consumer(book) -> tuple[ConsumerDeal, CellIndex]:
     fit_rows = read_table(_block(blocks_by_sheet, S.FIT_ADJUSTMENTS, probs), S.FIT_ADJUSTMENTS, probs)
     dr_block = _block(blocks_by_sheet, S.DEFAULT_RATES, probs)
     sc_rows = read_table(_block(blocks_by_sheet, S.STRESS_SCENARIOS, probs), S.STRESS_SCENARIOS, probs)
-    mult_rows = read_table(_block(blocks_by_sheet, S.STRESS_MULTIPLES, probs), S.STRESS_MULTIPLES, probs)
+    mult_block = _block(blocks_by_sheet, S.STRESS_MULTIPLES, probs)
+    mult_rows = read_table(mult_block, S.STRESS_MULTIPLES, probs)
     adj_rows = read_table(_block(blocks_by_sheet, S.ADJUSTMENTS, probs), S.ADJUSTMENTS, probs)
     sp = read_static_pool(blocks_by_sheet, asm["static_pool_form"] or "cumulative",
                           asm["static_pool_units"] or "amount", probs, index)
@@ -452,6 +475,7 @@ def read_consumer(book) -> tuple[ConsumerDeal, CellIndex]:
         if missing:
             probs.add("RatingTables", "method 'multiple' needs a stress multiple for every tested rating",
                       ", ".join(missing))
+        check_stress_multiples(mult_rows, mult_block, probs)
 
     # §3.2: the static-pool horizon T is at least the longest remaining term (else the TDR is
     # measured over a shorter life than the pool's and the rating is too high)
