@@ -11,7 +11,7 @@ from xlabs.engine.waterfall.bdr import breakeven_table, cdr_applies, protection_
 from xlabs.engine.waterfall.examples import consumer_revolving_deal, corporate_clo_deal
 from xlabs.engine.waterfall.reference import reference_run
 from xlabs.errors import ValidationError
-from xlabs.model.waterfall import Scenario, Step, TrancheSpec
+from xlabs.model.waterfall import Scenario, Step, TrancheSpec, Trigger
 
 
 def test_bdr_of_a_one_period_deal_matches_the_closed_form():
@@ -189,17 +189,27 @@ def _fine_first_failure(prog, arrs, j, lo, hi, step=1e-3):
 
 
 def test_the_fine_scan_finds_a_failing_window_the_bisection_would_step_over():
-    """§6.1: BDR is the CDR just below the lowest failing CDR.  In the revolving example, tranche C
-    fails at 22.8-22.9 % CDR, passes again at 23.0-23.1 % (a trigger fires a period earlier) and fails
-    from 23.2 %.  Plain bisection of the first failing grid interval (22 %, 24 %] lands on 23.1 %;
-    the fine scan finds the window, as a brute-force 0.1 % scan does."""
-    deal = consumer_revolving_deal()
+    """§6.1: BDR is the CDR just below the lowest failing CDR.  The tiny pool (1,000 yuan, all defaults in
+    period 1, survivors S = 1000 (1 - c) repaid over 3 periods) yields 1.15 % a period on its balance:
+    interest 2 x 0.0115 x S in all, moved to principal up to the defaults (pdl).  A (987) and B (13), no
+    coupon, are paid principal pro rata — A 98.7 % of every payment — until a cumulative-default trigger
+    above 2.7 % makes it sequential.  Pro rata, A is whole while (1 - c)(1 + 0.023) >= 1, i.e.
+    c <= 0.023 / 1.023 = 2.248 %; sequential (c > 2.7 %), while 1.023 (1 - c) >= 0.987, i.e.
+    c <= 1 - 0.987 / 1.023 = 3.519 %.  A fails in (2.248 %, 2.7 %], passes again up to 3.519 %: plain
+    bisection of the first failing grid interval (2 %, 4 %] tries 3 % (passes) and lands on 3.519 %; the
+    fine scan finds the window, as a brute-force 0.1 % scan does."""
+    deal = tiny([TrancheSpec("A", 987.0, "none"), TrancheSpec("B", 13.0, "none")],
+                [Step("interest", "transfer", "", "pdl", to="principal"), Step("principal", "pay_principal", "A+B"),
+                 Step("interest", "pay_residual", "equity", "all")], pool_yield=[0.0115] * 3,
+                triggers=[Trigger("acc", "cdr_above", level=0.027, effects="sequential")])
     prog = compile_deal(deal)
     arrs = scenario_arrays(deal, None)
-    j = prog.tranche_names.index("C")
-    first = _fine_first_failure(prog, arrs, j, 0.20, 0.24)
-    plain = breakeven_table(prog, [None], ["C"], fine=0).bdr[0, 0]
-    fine = breakeven_table(prog, [None], ["C"]).bdr[0, 0]
-    assert plain > first + 1e-3                                  # the window exists and bisection misses it
-    assert first - 1e-3 < fine < first                            # the fine scan does not (the true edge lies
-    assert not run_arrays(prog, arrs, fine).status[j, 0]          # between the lattice points, found to 1e-4)
+    j = prog.tranche_names.index("A")
+    low, high = 0.023 / 1.023, 1 - 0.987 / 1.023
+    first = _fine_first_failure(prog, arrs, j, 0.0, 0.04)
+    assert first == pytest.approx(np.ceil(low / 1e-3) * 1e-3)           # 2.3 %, the first lattice point above
+    plain = breakeven_table(prog, [None], ["A"], fine=0).bdr[0, 0]
+    fine = breakeven_table(prog, [None], ["A"]).bdr[0, 0]
+    assert high - 1e-4 <= plain < high                            # bisection steps over the window
+    assert low - 1e-4 <= fine < low                               # the fine scan does not (found to 1e-4)
+    assert not run_arrays(prog, arrs, fine).status[j, 0]

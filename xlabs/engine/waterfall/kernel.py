@@ -33,7 +33,8 @@ Each period t (0-based here, period t+1 in outputs):
    into ``combined``).  Pro-rata groups split by what each payee is owed;
    effect ``sequential`` makes pro-rata principal groups sequential;
    ``stop_subordinated`` skips interest/principal to any tranche other than
-   the most senior outstanding one and every residual step; ``turbo`` makes
+   the most senior outstanding one (the first still owed principal or
+   deferred interest) and every residual step; ``turbo`` makes
    a residual step pay principal, senior first, before the residual payee.
    Cash left in an account stays there for the next period.
 5. **Tranche default (§5.4)**: unpaid interest of a tranche whose interest
@@ -467,9 +468,9 @@ def run_waterfall_ws(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
         a1 += spsum + ppsum + rec
 
         # ---- 2. dues --------------------------------------------------------
-        senior = -1
+        senior = -1      # the most senior outstanding: principal or deferred interest still owed
         for j in range(J):
-            if bal[j] > tol[j]:
+            if bal[j] + deferred[j] > tol[j]:
                 senior = j
                 break
         cur_costs = 0.0

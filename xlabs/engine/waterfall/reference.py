@@ -124,7 +124,7 @@ def reference_run(deal, sc, cdr, obligor_defaults=None):
         acc["interest"] += interest
         acc["principal"] += scheduled + prepaid + recoveries[t]
 
-        senior = next((n for n in names if tr[n]["bal"] > tr[n]["tol"]), None)
+        senior = next((n for n in names if tr[n]["bal"] + tr[n]["deferred"] > tr[n]["tol"]), None)
         current_costs = 0.0
         next_fees = 0.0
         for f in fees.values():
