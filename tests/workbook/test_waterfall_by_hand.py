@@ -320,3 +320,44 @@ def test_a_malformed_waterfall_sheet_is_refused_row_by_row_all_at_once(tmp_path)
     rules = " | ".join(r for _, _, r in got)
     for words in ("payee is not a tranche", "cycle", "source", "trigger", "amount for pay_principal"):
         assert words in rules, (words, got)
+
+
+def test_floating_coupon_with_benchmark_stress_tax_on_interest_and_reserve_release(tmp_path):
+    """A (900) floats at the benchmark schedule (2.4 %, 3.6 %, 4.8 %) + 1.2 %, stressed up 1.2 %:
+    periodic coupons 0.4 %, 0.5 %, 0.6 %.  VAT 10 % of the interest collected.  The reserve (20 at
+    closing) is kept at 1 x next period's senior interest (on A's balance at the start of the period)
+    and the excess goes to principal; the last period's target is 0."""
+    path = workbook(tmp_path / "float.xlsx", tranches=[tranche("A", 900, 0.012, "timely", "floating"),
+                                                        tranche("Sub", 100)],
+                    fees=SVC + [{"name": "VAT", "basis": "interest_income", "rate": 0.1, "kind": "tax"}],
+                    steps=[{"source": "interest", "action": "pay_tax", "payees": "VAT"}, PAY_SVC,
+                           {"source": "interest", "action": "pay_interest", "payees": "A"},
+                           {"source": "reserve", "action": "pay_interest", "payees": "A"},
+                           {"source": "interest", "action": "top_up_reserve", "amount": "target_balance"},
+                           {"source": "reserve", "action": "transfer", "amount": "excess", "to": "principal"},
+                           {"source": "principal", "action": "pay_principal", "payees": "A>Sub"},
+                           {"source": "principal", "action": "pay_residual", "payees": "equity", "amount": "all"},
+                           RESIDUAL],
+                    schedules={"bm": [0.024, 0.036, 0.048]}, benchmark_schedule="bm", reserve_initial=20.0,
+                    reserve_multiple=1.0)
+    r = evaluate(path, scenario=Scenario(name="benchmark up", benchmark_up=0.012))
+    cp = [0.004, 0.005, 0.006]
+    interest = [10, 20 / 3, 10 / 3]
+    a = [900.0]
+    targets = []
+    for t in range(3):                      # A's balance at the start of each period, the target, A's principal
+        target = a[t] * cp[t + 1] if t < 2 else 0.0
+        released = (20.0 if t == 0 else targets[-1]) - target
+        targets.append(target)
+        a.append(a[t] - min(a[t], 1000 / 3 + released))
+    assert list(r.fees["VAT"].paid) == approx([0.1 * x for x in interest])
+    assert col(r, "A", "interest_paid") == approx([a[t] * cp[t] for t in range(3)])
+    assert list(r.accounts.reserve_target) == approx(targets) and list(r.accounts.reserve) == approx(targets)
+    assert col(r, "A", "balance") == approx(a[1:]) and a[3] == 0
+    # Sub (no coupon) takes the principal left in period 3, equity the rest: nothing is left in the accounts
+    sub = 1000 + 20 - (900 - 0)
+    assert col(r, "Sub", "principal_paid") == approx([0, 0, min(100, sub)])
+    assert list(r.accounts.equity_residual) == approx(
+        [0.9 * interest[t] - a[t] * cp[t] for t in range(2)] + [0.9 * interest[2] - a[2] * cp[2] + sub - 100])
+    assert r.accounts.iloc[2][["interest_account", "principal_account", "reserve"]].sum() == approx(0)
+    assert not r.status.defaulted.any()
