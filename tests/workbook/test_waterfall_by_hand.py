@@ -223,7 +223,8 @@ def test_stop_subordinated_pays_a_repaid_senior_its_deferred_interest_first(tmp_
     """A (300, 48 % a year = 4 % a period, deferrable) is short 2 of its 12 of interest in period 1 and
     repaid its principal; from period 2 the event of default stops payments to subordinated classes.
     A is still owed 2 x 1.04 = 2.08: it is the most senior class outstanding and is paid first
-    (§5.3; a senior tranche never loses more than a junior one).  B (no coupon) then waits."""
+    (§5.3; a senior tranche never loses more than a junior one).  Once A is owed nothing, B (no coupon) is
+    the class still owed something and is paid: from the principal step of period 2 on."""
     path = workbook(tmp_path / "stop.xlsx", tranches=[tranche("A", 300, 0.48), tranche("B", 700)],
                     steps=[PAY_SVC, {"source": "interest", "action": "pay_interest", "payees": "A>B"},
                            {"source": "principal", "action": "pay_principal", "payees": "A>B"}, RESIDUAL],
@@ -231,12 +232,12 @@ def test_stop_subordinated_pays_a_repaid_senior_its_deferred_interest_first(tmp_
     r = evaluate(path)
     # p1: A interest 10 of 12, principal 300 (repaid), B 33.33
     assert col(r, "A", "interest_paid")[0] == approx(10) and col(r, "A", "principal_paid")[0] == approx(300)
-    # p2: A owed 2.08 (balance 0), paid from the 6.67 of interest; B (not the most senior outstanding
-    # class at the start of the period) gets nothing; the residual step is stopped: 4.59 stays
+    # p2: A owed 2.08 (balance 0), paid from the 6.67 of interest; the residual step is stopped: 4.59 stays
     assert col(r, "A", "interest_due")[1] == approx(2.08) and col(r, "A", "interest_paid")[1] == approx(2.08)
     assert r.accounts.interest_account[2] == approx(20 / 3 - 2.08)
-    # p3: A is owed nothing: B is the most senior outstanding class and gets both periods' principal
-    assert col(r, "B", "principal_paid") == approx([100 / 3, 0, 2000 / 3])
+    # when the principal step runs A is owed nothing: B is the most senior class still owed and gets the
+    # period's 333.33, and again in p3 (100/3 + 2 x 1000/3 = 700: B repaid)
+    assert col(r, "B", "principal_paid") == approx([100 / 3, 1000 / 3, 1000 / 3])
     assert r.accounts.interest_account[3] == approx(10 - 2.08)     # the residual step stays stopped
     assert not r.status.loc["A", "defaulted"] and r.status.loc["A", "loss"] == approx(0)
     assert r.status.loc["A", "loss"] <= r.status.loc["B", "loss"]

@@ -13,6 +13,7 @@ from wf_builders import evaluate, tiny
 
 from xlabs.engine.waterfall import cash_balance, compile_deal, run, scenario_arrays
 from xlabs.engine.waterfall import codes as c
+from xlabs.engine.waterfall.reference import reference_arrays
 from xlabs.model.waterfall import FeeSpec, Obligor, Revolving, Scenario, Step, TrancheSpec, Trigger, WaterfallDeal
 
 approx = pytest.approx
@@ -233,6 +234,34 @@ def test_turbo_combine_accounts_and_stop_subordinated():
     # p3: B now senior: due 500*0.01 + 5*1.01 = 10.05; combined cash 171.67 + 3.333 + 333.33 = 508.33
     assert T[2, 1, c.T_INT] == approx(10.05) and T[2, 1, c.T_BAL] == approx(500 - (1525 / 3 - 10.05))
 
+
+
+def test_stop_subordinated_pays_a_pro_rata_senior_class_and_the_next_class_once_it_is_repaid():
+    """stop_subordinated with A1 + A2 pari passu (one pro-rata group) and B below them, in effect from
+    period 1.  The senior class is A1 *and* A2: both get their interest and principal; B is paid once both
+    are repaid, in the same period (the class is the one still owed something when the step runs)."""
+    deal = tiny([TrancheSpec("A1", 400, "fixed", 0.12, "timely"), TrancheSpec("A2", 400, "fixed", 0.12, "timely"),
+                 TrancheSpec("B", 200, "none", 0.0, "deferrable")],
+                [Step("interest", "pay_interest", "A1+A2"), Step("principal", "pay_principal", "A1+A2"),
+                 Step("principal", "pay_principal", "B"), Step("interest", "pay_residual", "equity", "all")],
+                triggers=[Trigger("eod", "date", level=1, effects="stop_subordinated")])
+    prog, raw = evaluate(deal, 0.0)
+    T = raw.tranches
+    # p1: pool 1000 pays interest 10 and principal 333.33; A1, A2 are each due 400 x 1 % = 4: both paid;
+    # principal pro rata 166.67 each; B is not in the senior class: nothing; the residual is stopped (2 left)
+    assert T[0, 0, c.T_INT] == approx(4) and T[0, 1, c.T_INT] == approx(4)
+    assert T[0, 0, c.T_PRIN] == approx(500 / 3) and T[0, 1, c.T_PRIN] == approx(500 / 3) and T[0, 2, c.T_PRIN] == 0
+    # p2: interest 6.667 (+2 left): A1, A2 due 233.33 x 1 % each, paid; principal 333.33 pro rata 166.67 each
+    assert T[1, 0, c.T_INT] == approx(7 / 3) and T[1, 1, c.T_INT] == approx(7 / 3)
+    assert T[1, 0, c.T_BAL] == approx(200 / 3) and T[1, 1, c.T_BAL] == approx(200 / 3) and T[1, 2, c.T_PRIN] == 0
+    # p3: principal 333.33 repays A1 and A2 (66.67 each); B is then the class still owed: it gets the 200 left
+    assert T[2, 0, c.T_BAL] == approx(0) and T[2, 1, c.T_BAL] == approx(0) and T[2, 2, c.T_PRIN] == approx(200)
+    assert not raw.status[:, c.S_DEFAULTED].any()
+    # interest left: 10 - 8 + 6.667 - 4.667 + 3.333 - 1.333 = 6 stays in the interest account
+    cin, cout, left = cash_balance(prog, raw)
+    assert left == approx(6) and cin == approx(cout + left)
+    ref = reference_arrays(deal, scenario_arrays(deal, None), 0.0)
+    np.testing.assert_allclose(raw.tranches, ref[2], atol=1e-9)
 
 def test_excess_spread_trigger_averages_three_periods_curable_or_not():
     def deal(curable):

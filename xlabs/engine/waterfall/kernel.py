@@ -33,8 +33,10 @@ Each period t (0-based here, period t+1 in outputs):
    into ``combined``).  Pro-rata groups split by what each payee is owed;
    effect ``sequential`` makes pro-rata principal groups sequential;
    ``stop_subordinated`` skips interest/principal to any tranche other than
-   the most senior outstanding one (the first still owed principal or
-   deferred interest) and every residual step; ``turbo`` makes
+   the most senior one still owed principal or interest when the step runs
+   (a tranche repaid by an earlier step of the period no longer counts; a
+   pro-rata group holding that tranche is paid as one class) and every
+   residual step; ``turbo`` makes
    a residual step pay principal, senior first, before the residual payee.
    Cash left in an account stays there for the next period.
 5. **Tranche default (§5.4)**: unpaid interest of a tranche whose interest
@@ -591,6 +593,21 @@ def run_waterfall_ws(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
                 mode = step_int[s, SI_MODE]
                 if act == ACT_PRINCIPAL and seq and mode == MODE_PRORATA:
                     mode = MODE_SEQ
+                # stop_subordinated: only the most senior class still owed anything *now* (principal or
+                # interest, after this period's earlier steps) is paid; a pro-rata group holding it is paid
+                # as one class (its members are pari passu in this step)
+                cls = -2
+                if stop_sub and act >= ACT_INTEREST:
+                    cls = -1
+                    for jj in range(J):
+                        if bal[jj] + due[jj] - ipaid[jj] > tol[jj]:
+                            cls = jj
+                            break
+                    if mode == MODE_PRORATA:
+                        for q in range(np_):
+                            if payees[_u(p0 + q)] == cls:
+                                cls = -3            # the whole group
+                                break
                 tot_need = 0.0
                 for q in range(np_):
                     r = payees[_u(p0 + q)]
@@ -598,7 +615,7 @@ def run_waterfall_ws(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
                     n_ = 0.0
                     if act == ACT_TAX or act == ACT_FEE:
                         n_ = fdue[ru] - fpaid[ru]
-                    elif stop_sub and r != senior:
+                    elif cls > -2 and r != cls:
                         n_ = 0.0
                     elif act == ACT_INTEREST:
                         n_ = due[ru] - ipaid[ru]

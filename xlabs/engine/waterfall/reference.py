@@ -191,11 +191,16 @@ def reference_run(deal, sc, cdr, obligor_defaults=None):
             if s.action in ("pay_tax", "pay_fee", "pay_interest", "pay_principal"):
                 if s.action == "pay_principal" and "sequential" in effects:
                     mode = "seq"
+                allowed = None          # stop_subordinated: the payees that may be paid by this step
+                if "stop_subordinated" in effects and s.action in ("pay_interest", "pay_principal"):
+                    now = next((n for n in names
+                                if tr[n]["bal"] + tr[n]["due"] - tr[n]["ipaid"] > tr[n]["tol"]), None)
+                    allowed = set(plist) if mode == "prorata" and now in plist else {now}
                 needs = []
                 for p in plist:
                     if s.action in ("pay_tax", "pay_fee"):
                         need = fees[p]["due"] - fees[p]["paid"]
-                    elif "stop_subordinated" in effects and p != senior:
+                    elif allowed is not None and p not in allowed:
                         need = 0.0
                     elif s.action == "pay_interest":
                         need = tr[p]["due"] - tr[p]["ipaid"]
