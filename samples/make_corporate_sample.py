@@ -74,7 +74,10 @@ def make(path: Path, n: int = 60) -> Path:
         {"source": "interest", "action": "transfer", "amount": "pdl", "to": "principal"},
         {"source": "interest", "action": "transfer", "amount": "all", "to": "principal", "condition": "after",
          "trigger": "acceleration"},
-        {"source": "interest", "action": "pay_residual", "payees": "Sub", "amount": "all"},
+        # after an event of default the accounts are combined: the interest residual stops, so that the
+        # principal steps below are paid before the last residual step
+        {"source": "interest", "action": "pay_residual", "payees": "Sub", "amount": "all", "condition": "before",
+         "trigger": "event_of_default"},
         {"source": "principal", "action": "pay_principal", "payees": "Senior A>Mezz B>Sub"},
         {"source": "principal", "action": "pay_residual", "payees": "Sub", "amount": "all"},
     ]

@@ -204,3 +204,69 @@ def test_a_fee_no_step_pays_is_refused():
     assert not validate(free)
     free.fees = [FeeSpec("svc", "pool_balance", 0.0, servicer=1)]    # the servicer stress would do nothing
     assert [p.where for p in validate(free).problems] == ["Fees row 1"]
+
+
+def test_a_residual_step_above_tranche_steps_under_combined_accounts_is_refused():
+    """combine_accounts turns an interest source into combined (§5.3): a residual step above the principal
+    steps would then pay out every yuan, principal collections included, ahead of the tranches.  Worked
+    with the rule off (condition 'after' the trigger makes the danger certain): pool 1,000 repaid 500, 250,
+    250 at 1 % interest; from period 1 the combined residual takes interest 10 + principal 500 before A's
+    principal step, so A (900) receives no principal and equity gets more than the pool's 1,000."""
+    eod = Trigger("eod", "date", level=1, effects="combine_accounts")
+    steps = [Step("interest", "pay_fee", "svc"), Step("interest", "pay_residual", "equity", "all"),
+             Step("principal", "pay_principal", "A>B"), Step("principal", "pay_residual", "equity", "all")]
+    deal = _deal(steps, [eod])
+    with pytest.raises(ValidationError) as e:
+        compile_deal(deal)
+    got = [(p.where, p.value) for p in e.value.problems]
+    assert got == [("Waterfall row 2", "always")]
+    assert "'eod'" in str(e.value) and "pay_principal step to A>B" in str(e.value)
+    # what the rule prevents, run without it: the residual holder is paid ahead of tranche A
+    from xlabs.engine.waterfall import compile as cmod
+    from xlabs.engine.waterfall import run
+    orig = cmod._residual_ahead_of_tranches
+    cmod._residual_ahead_of_tranches = lambda d: []
+    try:
+        r = run(compile_deal(deal), cmod.scenario_arrays(deal), 0.0)
+    finally:
+        cmod._residual_ahead_of_tranches = orig
+    assert r.tranches["A"].principal_paid.sum() == 0 and r.status.loc["A", "loss"] >= 900
+    assert r.accounts.equity_residual.sum() > 1000         # the pool's 1,000 of principal went to equity
+    # fine: the residual stops under the trigger, or sits below the tranche steps, or the trigger also stops
+    # subordinated payments (which stops every residual step)
+    before = [steps[0], Step("interest", "pay_residual", "equity", "all", condition="before", trigger="eod")] + steps[2:]
+    below = [steps[0], steps[2], steps[1], steps[3]]
+    assert not validate(_deal(before, [eod])) and not validate(_deal(below, [eod]))
+    stop = Trigger("eod", "date", level=1, effects="combine_accounts+stop_subordinated")
+    assert not validate(_deal(steps, [stop]))
+    # a residual to B above a step paying only B's own principal pays B either way: not refused
+    own = [steps[0], Step("interest", "pay_residual", "B", "all"), Step("principal", "pay_principal", "B"),
+           Step("principal", "pay_principal", "A"), Step("principal", "pay_residual", "equity", "all")]
+    assert [p.where for p in validate(_deal(own, [eod])).problems] == ["Waterfall row 2"]     # A's step is still below
+
+
+def test_the_shipped_corporate_sample_stops_its_interest_residual_under_the_event_of_default(tmp_path):
+    """The sample's event of default combines the accounts; its interest residual step carries condition
+    'before event_of_default' (else Mezz B would lose principal to Sub).  Without that condition the
+    workbook is refused at the step's condition cell."""
+    from pathlib import Path
+
+    import openpyxl
+
+    from xlabs.workbook.run import validate_workbook
+    sample = Path(__file__).resolve().parents[3] / "workbooks" / "corporate_sample.xlsx"
+    validate_workbook(sample)           # raises on any problem
+    wb = openpyxl.load_workbook(sample)
+    ws = wb["Waterfall"]
+    hdr = next(r for r in range(1, 10) if ws.cell(r, 1).value == "source")
+    cols = {ws.cell(hdr, c).value: c for c in range(1, ws.max_column + 1)}
+    row = next(r for r in range(hdr + 1, ws.max_row + 1)
+               if ws.cell(r, cols["action"]).value == "pay_residual" and ws.cell(r, cols["source"]).value == "interest")
+    ws.cell(row, cols["condition"]).value = "always"
+    ws.cell(row, cols["trigger"]).value = None
+    bad = tmp_path / "c.xlsx"
+    wb.save(bad)
+    with pytest.raises(ValidationError) as e:
+        validate_workbook(bad)
+    col = openpyxl.utils.get_column_letter(cols["condition"])
+    assert [p.where for p in e.value.problems] == [f"Waterfall!{col}{row}"]

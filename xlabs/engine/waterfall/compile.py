@@ -168,6 +168,35 @@ def _transfer_cycles(edges):
     return [row for row, a, b in edges if reaches(b, a)]
 
 
+def _residual_ahead_of_tranches(deal: m.WaterfallDeal) -> list:
+    """(residual step, later step, trigger) index triples where a trigger's ``combine_accounts`` turns a
+    residual step's interest / principal source into ``combined`` (§5.3) while a later step that can run
+    at the same time pays interest or principal to a tranche other than the residual's payee: the residual
+    would then pay out all the cash ahead of those tranches.  A trigger that also stops subordinated
+    payments stops the residual; a step with condition ``before`` the trigger does not run under it."""
+    out = []
+    steps = deal.steps
+    for k in deal.triggers:
+        effects = {e.strip() for e in str(k.effects).split("+")}
+        if "combine_accounts" not in effects or "stop_subordinated" in effects:
+            continue
+
+        def runs(s, name=k.name):
+            return not (s.condition == "before" and s.trigger == name)
+
+        for i, s in enumerate(steps):
+            if s.action != "pay_residual" or s.source not in ("interest", "principal") or not runs(s):
+                continue
+            own = str(s.payees or "").strip()
+            for j in range(i + 1, len(steps)):
+                x = steps[j]
+                payees = [n.strip() for n in re.split(r"[+>]", str(x.payees or "")) if n.strip()]
+                if x.action in ("pay_interest", "pay_principal") and runs(x) and any(n != own for n in payees):
+                    out.append((i, j, k.name))
+                    break
+    return out
+
+
 def validate(deal: m.WaterfallDeal) -> ProblemList:
     """Every broken rule of ``deal``, row-addressed; empty when it compiles."""
     P = ProblemList()
@@ -330,6 +359,13 @@ def validate(deal: m.WaterfallDeal) -> ProblemList:
             P.add(w, "condition 'revolving' needs a revolving period (Revolving)")
     for row in _transfer_cycles(edges):
         P.add(f"Waterfall row {row}", "transfers form a cycle between accounts")
+    for i, j, k in _residual_ahead_of_tranches(deal):
+        later = deal.steps[j]
+        P.add(f"Waterfall row {i + 1}", f"condition: while trigger '{k}' combines the accounts, this residual step "
+              f"takes all the cash (principal collections and the reserve included) before the later "
+              f"{later.action} step to {later.payees}, so the residual holder would be paid ahead of the "
+              f"tranches; set condition 'before' trigger '{k}', or move the step below that one",
+              deal.steps[i].condition or "always")
     if deal.steps:
         # a fee no step pays would accrue as arrears for ever: its cost silently left out of the cash flows
         # a step already reported (an unknown action, payees mixing '+' and '>', a payee that is no fee of its
