@@ -20,6 +20,8 @@ from pathlib import Path
 SUMMARY_COLUMNS = ("deal_file", "deal", "tranche", "balance", "credit_enhancement", "cash_flow_cap",
                    "model_indicated", "final", "lowest_bdr_at_indicated", "target_ratio_at_indicated", "output",
                    "run_seconds", "error")
+SUMMARY_XLSX = "summary.xlsx"
+"""The summary workbook a batch writes into its output folder (beside ``summary.csv``)."""
 
 
 def find_workbooks(pattern: str) -> list[Path]:
@@ -31,6 +33,40 @@ def find_workbooks(pattern: str) -> list[Path]:
         files = [Path(f) for f in glob.glob(pattern, recursive=True)]
     files = [f for f in files if not f.name.startswith(("~$", ".")) and ".rated." not in f.name]
     return sorted(files)
+
+
+def _is_batch_summary(path: Path) -> bool:
+    """True when ``path`` is a summary workbook an earlier batch wrote: its one sheet is ``Summary``."""
+    try:
+        import openpyxl
+        wb = openpyxl.load_workbook(path, read_only=True)
+        try:
+            return wb.sheetnames == ["Summary"]
+        finally:
+            wb.close()
+    except Exception:
+        return False
+
+
+def batch_inputs(paths, outdir) -> list[str]:
+    """The workbooks to rate: ``paths`` resolved, without the summary this batch writes into ``outdir``.
+
+    A rerun into the same output folder, when that folder is the input folder or lies under a
+    recursive glob, finds the earlier run's ``summary.xlsx``: it is the batch's own output, not a deal,
+    and is left out.  A deal workbook of that name there would be overwritten by the summary: that is
+    refused (ValueError) before anything is rated or written.
+    """
+    own = (Path(outdir) / SUMMARY_XLSX).resolve()
+    out = []
+    for p in paths:
+        rp = Path(p).resolve()
+        if rp == own:
+            if not _is_batch_summary(rp):
+                raise ValueError(f"{rp} is an input workbook and the batch summary would overwrite it; "
+                                 "choose another output folder")
+            continue
+        out.append(str(rp))
+    return out
 
 
 def rate_one(path: str, outdir: str, rel: str | None = None) -> list[dict]:
@@ -112,10 +148,13 @@ def rate_many(paths, outdir, *, scheduler: str | None = None, workers: int | Non
         Use this client instead of creating one.
     progress : callable, optional
         ``progress(done, total, deal_file)``.
+
+    An earlier run's ``summary.xlsx`` in ``outdir`` is not taken for a deal, and a deal workbook that
+    the summary would overwrite is refused (ValueError), see :func:`batch_inputs`.
     """
     outdir = Path(outdir)
+    paths = batch_inputs(paths, outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    paths = [str(Path(p).resolve()) for p in paths]
     root = os.path.commonpath([os.path.dirname(p) for p in paths]) if paths else ""
     rels = {p: Path(os.path.relpath(p, root)).as_posix() for p in paths}
     t0 = time.perf_counter()
@@ -154,7 +193,7 @@ def rate_many(paths, outdir, *, scheduler: str | None = None, workers: int | Non
         w = csv.DictWriter(f, fieldnames=SUMMARY_COLUMNS)
         w.writeheader()
         w.writerows(rows)
-    res.summary_xlsx = _write_summary_xlsx(outdir / "summary.xlsx", rows, res)
+    res.summary_xlsx = _write_summary_xlsx(outdir / SUMMARY_XLSX, rows, res)
     return res
 
 

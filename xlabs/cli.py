@@ -55,8 +55,12 @@ def cmd_validate(args) -> int:
 
 
 def cmd_batch(args) -> int:
-    from .batch import find_workbooks, rate_many
-    paths = find_workbooks(args.pattern)
+    from .batch import batch_inputs, find_workbooks, rate_many
+    try:
+        paths = batch_inputs(find_workbooks(args.pattern), args.output)
+    except ValueError as e:
+        sys.stderr.write(f"xlabs: {e}\n")
+        return 2
     if not paths:
         sys.stderr.write(f"xlabs: no .xlsx/.xlsm workbooks match {args.pattern}\n")
         return 2

@@ -140,3 +140,33 @@ def test_same_names_in_two_folders_keep_their_folders(cluster, make_workbook, tm
             sub = st[(st.tranche == t.tranche) & (st.rating == t.model_indicated)]
             assert float(r["lowest_bdr_at_indicated"]) == pytest.approx(sub.bdr.min(), abs=1e-6)
             assert float(r["target_ratio_at_indicated"]) == pytest.approx(sub.tdr.iloc[0], abs=1e-6)
+
+
+def test_rerun_into_the_input_folder_skips_the_earlier_summary(cluster, make_workbook, tmp_path):
+    """Rating a folder into itself and rerunning used to rate the first run's summary.xlsx as a deal: an
+    extra failed row ('Deal: sheet is missing ...') and exit code 1 for a folder of good deals."""
+    a = make_workbook(name="deal_a.xlsx")
+    folder = a.parent
+    first = rate_many(find_workbooks(str(folder)), folder, client=cluster)
+    assert first.n_workbooks == 1 and first.n_failed == 0 and (folder / "summary.xlsx").exists()
+    assert [p.name for p in find_workbooks(str(folder))] == ["deal_a.xlsx", "summary.xlsx"]
+    second = rate_many(find_workbooks(str(folder)), folder, client=cluster)
+    assert second.n_workbooks == 1 and second.n_failed == 0
+    rows = list(csv.DictReader(open(second.summary_csv, encoding="utf-8")))
+    assert [(r["deal_file"], r["tranche"], r["error"]) for r in rows] == [("deal_a.xlsx", "A", ""),
+                                                                            ("deal_a.xlsx", "B", "")]
+    code = main(["batch", str(folder), "-o", str(folder), "--scheduler", cluster.scheduler.address, "-q"])
+    assert code == 0
+
+
+def test_a_deal_named_like_the_summary_is_never_overwritten(cluster, make_workbook, tmp_path, capsys):
+    """A deal workbook called summary.xlsx rated into its own folder used to be rated, then replaced by the
+    batch summary: the input was lost.  It is refused before anything is written."""
+    deal = make_workbook(name="summary.xlsx")
+    before = deal.read_bytes()
+    with pytest.raises(ValueError, match="summary would overwrite it"):
+        rate_many([deal], deal.parent, client=cluster)
+    code = main(["batch", str(deal.parent), "-o", str(deal.parent), "--scheduler", cluster.scheduler.address, "-q"])
+    assert code == 2 and "summary would overwrite it" in capsys.readouterr().err
+    assert deal.read_bytes() == before
+    assert sorted(p.name for p in deal.parent.iterdir()) == ["summary.xlsx"]
