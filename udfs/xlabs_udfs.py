@@ -178,6 +178,8 @@ def XLABS_DIVERSITY_SCORE(par, industry):
     """Moody's diversity score from par amounts and industries (7.1).  =XLABS_DIVERSITY_SCORE(C2:C61, D2:D61)"""
     ind = labels(industry, "industry")
     pg = grid(par)
+    if len(pg) > 1 and max(len(r) for r in pg) > 1:   # a block would be read row by row against the labels
+        raise UdfInputError("par must be one row or one column")
     pflat = [v for r in pg for v in r]
     n = max(len(pflat), len(ind))
     while n > 0 and (n > len(pflat) or is_blank(pflat[n - 1])) and (n > len(ind) or not ind[n - 1]):

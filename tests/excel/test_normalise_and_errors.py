@@ -124,3 +124,13 @@ def test_worst_rating_of_caps_read_from_a_rating_sheet():
     assert u.XLABS_WORST_RATING([["AAAsf", "CCCsf or below", "AA-sf"]]) == "CCCsf or below"
     assert u.XLABS_WORST_RATING([["CCCsf or below", "Csf"]]) == "CCCsf or below"
     assert u.XLABS_WORST_RATING([["AA", "ZZ"]]).startswith("#XLABS: unknown rating 'ZZ'")
+
+
+def test_diversity_score_refuses_a_block_of_par_amounts():
+    """A 30 x 2 par block against 60 industry labels used to be read row by row and give a score
+    (here [[1, 2], [3, 4]] against a..d: 3.2, F_bar = 2.5) instead of a shape error."""
+    out = u.XLABS_DIVERSITY_SCORE([[1, 2], [3, 4]], [["a"], ["b"], ["c"], ["d"]])
+    assert out == "#XLABS: par must be one row or one column"
+    # a row or a column of par against a column of labels: u = 1/2.5 + 2/2.5 + 1 + 1 -> G = 0.4 + 0.8 + 1 + 1
+    assert u.XLABS_DIVERSITY_SCORE([1, 2, 3, 4], [["a"], ["b"], ["c"], ["d"]]) == pytest.approx(3.2)
+    assert u.XLABS_DIVERSITY_SCORE([[1, 2, 3, 4]], [["a"], ["b"], ["c"], ["d"]]) == pytest.approx(3.2)
