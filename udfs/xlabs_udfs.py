@@ -23,8 +23,8 @@ from xlabs.engine.lognormal import fit_lognormal, target_default_rate
 from xlabs.engine.portfolio.bet import bet_tranche_expected_loss, diversity_score
 from xlabs.engine.portfolio.semi_analytic import vasicek_quantile
 from xlabs.engine.ratings import BELOW_SCALE, canonical, is_rating, shift, worst_of
-from xlabs.engine.static_pool import extrapolate_vintages
-from xlabs.errors import ValidationError
+from xlabs.engine.static_pool import VintageError, extrapolate_vintages
+from xlabs.errors import Problem, ValidationError
 from xlabs.excel.normalise import UdfInputError, column, grid, is_blank, labels, matrix, number, text, vector
 
 PREFIX = "#XLABS: "
@@ -48,7 +48,7 @@ def safe(fn):
         except ValidationError as e:
             p = e.problems[0]
             more = f" (+{len(e.problems) - 1} more)" if len(e.problems) > 1 else ""
-            return _cell_error(f"{p.rule}{more}")
+            return _cell_error(f"{p.where}: {p.rule}{more}" if p.where else f"{p.rule}{more}")
         except Exception as e:  # an engine defect must still not show a traceback
             return _cell_error(f"{type(e).__name__}: {e}")
     return wrapper
@@ -103,8 +103,44 @@ def XLABS_FIT_LOGNORMAL(cdrs, floor=None):
     """MLE lognormal fit of vintage CDRs (3.3); spills [[mu, sigma]].  =XLABS_FIT_LOGNORMAL(B2:B31)"""
     x = vector(cdrs, "cdrs")
     fl = None if floor is None or (isinstance(floor, str) and not floor.strip()) else number(floor, "floor")
-    f = fit_lognormal(x, floor=fl)
+    cells = [k + 1 for k, v in enumerate(v for r in grid(cdrs) for v in r) if not is_blank(v)]
+    try:
+        f = fit_lognormal(x, floor=fl)
+    except ValidationError as e:
+        # the engine counts the non-blank values from 0 ("cdrs[1]"); name the cell of the range instead
+        raise ValidationError([Problem(_fit_cell(p.where, cells), p.rule, p.value) for p in e.problems]) from None
     return [[f.mu, f.sigma]]
+
+
+def _fit_cell(where: str, cells: list) -> str:
+    """``cdrs[i]`` (i-th non-blank value, from 0) -> ``cdrs cell k`` (k-th cell of the range, from 1)."""
+    if where.startswith("cdrs[") and where.endswith("]") and where[5:-1].isdigit() and int(where[5:-1]) < len(cells):
+        return f"cdrs cell {cells[int(where[5:-1])]}"
+    return where
+
+
+def _vintage_problems(e: VintageError) -> ValidationError:
+    """Vintage-table problems located in the UDF's ranges: ``vintages row r col m`` (row r of the range =
+    vintage r, column m = month on book m) or ``balances cell r``."""
+    probs = []
+    for i in e.issues:
+        if i.vintage is not None and i.rule.startswith("original balance"):
+            where = f"balances cell {i.vintage + 1}"
+        elif i.vintage is not None:
+            where = f"vintages row {i.vintage + 1}" + (f" col {i.age}" if i.age is not None else "")
+        else:
+            where = "vintages" + (f" col {i.age}" if i.age is not None else "")
+        probs.append(Problem(where, i.rule, i.value))
+    return ValidationError(probs)
+
+
+def _vintage_analysis(vintages, horizon, balances):
+    """:func:`extrapolate_vintages` on the UDF arguments; problems name the cell of the range."""
+    m, h, b = _vintage_args(vintages, horizon, balances)
+    try:
+        return extrapolate_vintages(m, h, balances=b)
+    except VintageError as e:
+        raise _vintage_problems(e) from None
 
 
 @xw.func
@@ -115,8 +151,7 @@ def XLABS_EXTRAPOLATE(vintages, horizon, balances=None):
 
     =XLABS_EXTRAPOLATE(C3:Z32, 24) with cumulative default rates, blanks where not observed.
     """
-    m, h, b = _vintage_args(vintages, horizon, balances)
-    return column(extrapolate_vintages(m, h, balances=b).cdr)
+    return column(_vintage_analysis(vintages, horizon, balances).cdr)
 
 
 def _vintage_args(vintages, horizon, balances):
@@ -137,8 +172,7 @@ def _vintage_args(vintages, horizon, balances):
 @safe
 def XLABS_TIMING(vintages, horizon, balances=None):
     """Base default-timing curve d(m)/C(T) (3.2); spills a column summing to 1."""
-    m, h, b = _vintage_args(vintages, horizon, balances)
-    return column(extrapolate_vintages(m, h, balances=b).timing)
+    return column(_vintage_analysis(vintages, horizon, balances).timing)
 
 
 @xw.func

@@ -61,7 +61,7 @@ def test_labels_text_and_column_helpers():
     (lambda: u.XLABS_TDR(-3, 0.3, "1%"), "#XLABS: p must be a fraction (0.05), not '1%'"),
     (lambda: u.XLABS_PD("AAA+", 2), "#XLABS: unknown rating 'AAA+'"),
     (lambda: u.XLABS_PD("AA", -1), "#XLABS: years must be >= 0"),
-    (lambda: u.XLABS_FIT_LOGNORMAL([[0.02], [0.0], [0.03]]), "#XLABS: CDR of 0 cannot enter the lognormal fit"),
+    (lambda: u.XLABS_FIT_LOGNORMAL([[0.02], [0.0], [0.03]]), "#XLABS: cdrs cell 2: CDR of 0 cannot enter the lognormal fit"),
     (lambda: u.XLABS_EXTRAPOLATE([[0.01, 0.02]], 1.5), "#XLABS: horizon must be a whole number"),
     (lambda: u.XLABS_DIVERSITY_SCORE([1, 2], ["a"]), "#XLABS: par and industry must have the same length"),
     (lambda: u.XLABS_BET_EL(10, 0.02, 0.3, 0.1), "#XLABS: need 0 <= attach < detach <= 1"),
@@ -134,3 +134,21 @@ def test_diversity_score_refuses_a_block_of_par_amounts():
     # a row or a column of par against a column of labels: u = 1/2.5 + 2/2.5 + 1 + 1 -> G = 0.4 + 0.8 + 1 + 1
     assert u.XLABS_DIVERSITY_SCORE([1, 2, 3, 4], [["a"], ["b"], ["c"], ["d"]]) == pytest.approx(3.2)
     assert u.XLABS_DIVERSITY_SCORE([[1, 2, 3, 4]], [["a"], ["b"], ["c"], ["d"]]) == pytest.approx(3.2)
+
+
+def test_engine_problems_name_the_cell_of_the_range():
+    """Problems found by the engine (lognormal fit, vintage table) used to come back as the bare rule,
+    e.g. '#XLABS: default rate must be a fraction in [0, 1]', naming neither the argument nor the cell."""
+    # the 1.5 is in the 2nd row, 3rd column of the block: vintage 2, month on book 3
+    out = u.XLABS_EXTRAPOLATE([[0.01, 0.02, 0.03], [0.01, 0.02, 1.5]], 3)
+    assert out == "#XLABS: vintages row 2 col 3: default rate must be a fraction in [0, 1]"
+    out = u.XLABS_TIMING([[0.01, 0.02, 0.03], [0.01, None, 0.03]], 3)
+    assert out.startswith("#XLABS: vintages row 2 col 2: missing observation")
+    assert u.XLABS_EXTRAPOLATE([[0.01, 0.02], [None, None], [0.01, 0.03]], 2) == \
+        "#XLABS: vintages row 2: vintage has no observations"
+    assert u.XLABS_EXTRAPOLATE([[0.01, 0.02], [0.01, 0.03]], 2, [[1e6], [0]]) == \
+        "#XLABS: balances cell 2: original balance must be > 0"
+    # blanks are skipped in a column of CDRs, but the message counts the range's cells: the -0.01 is cell 4
+    out = u.XLABS_FIT_LOGNORMAL([[0.02], [None], [0.03], [-0.01], [0.04]])
+    assert out == "#XLABS: cdrs cell 4: CDR must be a fraction in [0, 1]"
+    assert u.XLABS_FIT_LOGNORMAL([[0.02]]) == "#XLABS: cdrs: at least two vintage CDRs are needed for a fit"
