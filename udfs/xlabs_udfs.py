@@ -144,6 +144,7 @@ def _vintage_analysis(vintages, horizon, balances):
 
 
 @xw.func
+@xw.arg("vintages", ndim=2)    # a single row or column keeps its orientation
 @xw.ret(expand="table")
 @safe
 def XLABS_EXTRAPOLATE(vintages, horizon, balances=None):
@@ -168,6 +169,7 @@ def _vintage_args(vintages, horizon, balances):
 
 
 @xw.func
+@xw.arg("vintages", ndim=2)    # a single row or column keeps its orientation
 @xw.ret(expand="table")
 @safe
 def XLABS_TIMING(vintages, horizon, balances=None):

@@ -189,7 +189,8 @@ def rate_many(paths, outdir, *, scheduler: str | None = None, workers: int | Non
     res = BatchResult(rows=rows, n_workbooks=len(paths), n_failed=sum(1 for p in paths if by_path[p][0]["error"]),
                       seconds=time.perf_counter() - t0, workers=n_workers)
     res.summary_csv = outdir / "summary.csv"
-    with open(res.summary_csv, "w", newline="", encoding="utf-8") as f:
+    # utf-8-sig: the byte-order mark makes Excel read the file as UTF-8 (Chinese deal names), not the ANSI code page
+    with open(res.summary_csv, "w", newline="", encoding="utf-8-sig") as f:
         w = csv.DictWriter(f, fieldnames=SUMMARY_COLUMNS)
         w.writeheader()
         w.writerows(rows)

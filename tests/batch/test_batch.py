@@ -48,7 +48,9 @@ def test_batch_rates_good_deals_and_reports_bad_ones(cluster, deals, tmp_path):
     res = rate_many(deals, out, client=cluster)
     assert res.workers == 2
     assert res.n_workbooks == 5 and res.n_failed == 2
-    rows = list(csv.DictReader(open(res.summary_csv, encoding="utf-8")))
+    # a byte-order mark first: Excel opens a CSV as UTF-8 only with it (deal names in Chinese)
+    assert res.summary_csv.read_bytes().startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(open(res.summary_csv, encoding="utf-8-sig")))
     assert tuple(rows[0].keys()) == SUMMARY_COLUMNS
     by_file = {}
     for r in rows:
@@ -127,7 +129,7 @@ def test_same_names_in_two_folders_keep_their_folders(cluster, make_workbook, tm
     build_corporate_workbook(c, **kw)
     out = tmp_path / "out"
     res = rate_many([a, b, c], out, client=cluster)
-    rows = list(csv.DictReader(open(res.summary_csv, encoding="utf-8")))
+    rows = list(csv.DictReader(open(res.summary_csv, encoding="utf-8-sig")))
     assert {r["deal_file"] for r in rows} == {"deal.xlsx", "sub/deal.xlsx", "corp/deal.xlsx"}
     for d in (out, out / "sub", out / "corp"):
         assert (d / "deal.rated.xlsx").exists()
@@ -152,7 +154,7 @@ def test_rerun_into_the_input_folder_skips_the_earlier_summary(cluster, make_wor
     assert [p.name for p in find_workbooks(str(folder))] == ["deal_a.xlsx", "summary.xlsx"]
     second = rate_many(find_workbooks(str(folder)), folder, client=cluster)
     assert second.n_workbooks == 1 and second.n_failed == 0
-    rows = list(csv.DictReader(open(second.summary_csv, encoding="utf-8")))
+    rows = list(csv.DictReader(open(second.summary_csv, encoding="utf-8-sig")))
     assert [(r["deal_file"], r["tranche"], r["error"]) for r in rows] == [("deal_a.xlsx", "A", ""),
                                                                             ("deal_a.xlsx", "B", "")]
     code = main(["batch", str(folder), "-o", str(folder), "--scheduler", cluster.scheduler.address, "-q"])

@@ -152,3 +152,33 @@ def test_engine_problems_name_the_cell_of_the_range():
     out = u.XLABS_FIT_LOGNORMAL([[0.02], [None], [0.03], [-0.01], [0.04]])
     assert out == "#XLABS: cdrs cell 4: CDR must be a fraction in [0, 1]"
     assert u.XLABS_FIT_LOGNORMAL([[0.02]]) == "#XLABS: cdrs: at least two vintage CDRs are needed for a fit"
+
+
+def test_vintage_blocks_arrive_two_dimensional_from_excel(monkeypatch):
+    """xlwings passes a one-column range as a flat list unless the argument asks for ndim=2; a column of
+    vintages (one month observed each) would then be read as one vintage with many months.  The UDF module
+    asks for ndim=2 on ``vintages``: recorded here by importing it with a recording ``xw.arg`` (outside
+    Excel xlwings' own decorator does nothing).  In that shape a column is many vintages."""
+    import importlib
+    import sys
+
+    import xlwings as xw
+
+    seen = []
+
+    def arg(name, **kw):
+        def inner(f):
+            seen.append((f.__name__, name, kw))
+            return f
+        return inner
+
+    monkeypatch.setattr(xw, "arg", arg)
+    mod = importlib.reload(sys.modules[u.__name__])
+    try:
+        assert ("XLABS_EXTRAPOLATE", "vintages", {"ndim": 2}) in seen
+        assert ("XLABS_TIMING", "vintages", {"ndim": 2}) in seen
+        # a column of three vintages observed one month each, as ndim=2 delivers it: three CDRs
+        assert mod.XLABS_EXTRAPOLATE([[0.01], [0.02], [0.03]], 1) == [[0.01], [0.02], [0.03]]
+    finally:
+        monkeypatch.undo()
+        importlib.reload(sys.modules[u.__name__])
