@@ -158,3 +158,38 @@ def test_equal_cdrs_are_refused_whatever_their_number(n, cdr):
     with pytest.raises(ValidationError) as e:
         fit_lognormal([cdr] * n)
     assert any("sigma would be 0" in p.rule for p in e.value.problems)
+
+
+@pytest.mark.parametrize("increments", [
+    [(0.011, 0.01, 0.02, 0.007, 0.008), (0.02, 0.011, 0.01, 0.007, 0.008)],
+    [(0.03, 0.0123, 0.0077), (0.0077, 0.0123, 0.03), (0.0123, 0.03, 0.0077)],
+])
+def test_cdrs_equal_up_to_rounding_are_refused_like_equal_cdrs(increments):
+    """Vintages with the same monthly default increments in another order have, by exact (rational)
+    arithmetic, the same CDR, so sigma = 0 (§3.3) and the fit is refused as for equal CDRs.  Summed in
+    floating point they differ in the last bit: the one-pass variance then came out as noise, sometimes
+    negative (refused) and sometimes ~5e-8 (every rating's TDR the median, not refused)."""
+    from fractions import Fraction
+    exact = {sum(Fraction(str(d)) for d in inc) for inc in increments}
+    assert len(exact) == 1                                  # the same CDR by hand
+    cdrs = [float(np.cumsum(inc)[-1]) for inc in increments]
+    assert len(set(cdrs)) > 1                               # but not the same double
+    for k in (2, 5, 13):
+        with pytest.raises(ValidationError) as e:
+            fit_lognormal(cdrs * k)
+        assert any("sigma would be 0" in p.rule for p in e.value.problems)
+
+
+def test_cdrs_a_few_ulps_apart_are_refused_and_clearly_different_ones_fitted():
+    """Many CDRs within a few ulps of one another: sigma is 0 by hand (the spread is rounding), refused
+    every time; CDRs 1e-9 apart in relative terms are data and keep their fit (sigma as by hand)."""
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        a = rng.uniform(0.005, 0.2)
+        x = a + np.spacing(a) * rng.integers(-3, 4, rng.integers(2, 40))
+        x[0], x[1] = a, a + np.spacing(a)                   # never all equal
+        with pytest.raises(ValidationError):
+            fit_lognormal(x)
+    x = np.array([0.05, 0.05 * (1 + 1e-6)])
+    lx = np.log(x)
+    assert fit_lognormal(x).sigma == pytest.approx(abs(lx[1] - lx[0]) / 2, rel=1e-3)

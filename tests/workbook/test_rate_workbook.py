@@ -761,6 +761,21 @@ def test_too_few_or_equal_vintage_cdrs_for_the_lognormal_fit_are_refused_at_the_
         assert any(words in r for w, r in probs)
 
 
+def test_vintage_cdrs_equal_up_to_rounding_are_refused_at_the_static_pool(make_workbook):
+    """Two mature vintages with the same monthly default rates in another order: by hand both CDRs at
+    12 months are 0.056, so sigma = 0 (§3.3).  Summed in floating point they differ in the last bit; the
+    workbook's check missed them and the engine refused at 'cdrs', naming no sheet or cell."""
+    inc = [[0.011, 0.01, 0.02, 0.007] + [0.001] * 8, [0.02, 0.011, 0.01, 0.007] + [0.001] * 8]
+    assert np.cumsum(inc[0])[-1] != np.cumsum(inc[1])[-1]     # the rounding case, not exact equality
+
+    def edit(kw):
+        kw["vintages"] = {"labels": ["V1", "V2"], "balances": np.ones(2), "grid": np.array(inc)}
+        kw["assumptions"]["static_pool_form"] = "incremental"
+    probs, _ = _problems(make_workbook(edit))
+    assert {w for w, r in probs} == {"StaticPool!A3"}
+    assert any("sigma 0" in r and "5.6000%" in r for w, r in probs)
+
+
 def test_stress_multiples_that_fall_as_the_rating_rises_are_refused_at_their_cell(make_workbook):
     """§3.5: TDR_r = base CDR x multiple_r.  With AAAsf at 1.1 below B-sf's 1.2 (shipped table otherwise),
     AAAsf had the lowest TDR of all and tranche B was rated AAAsf instead of A-sf; and a rating given

@@ -119,13 +119,30 @@ def fit_lognormal(cdrs, floor: float | None = None) -> LognormalFit:
     lx = np.log(x)
     n = x.size
     mu = lx.sum() / n
-    var = (np.sum(lx**2) - lx.sum() ** 2 / n) / n
-    sigma = float(np.sqrt(max(var, 0.0)))
-    # equal CDRs: sigma is 0, but the formula's rounding leaves ~5e-8 (every rating's TDR = the median)
-    if not sigma > 0 or np.ptp(x) == 0:
+    sigma = _mle_sigma(lx)
+    if zero_sigma(x):
         probs.add("cdrs", "all CDRs are equal: sigma would be 0")
         probs.raise_if_any()
     return LognormalFit(mu=float(mu), sigma=sigma, n=n, floor=floor if floored else None, floored=floored)
+
+
+def _mle_sigma(lx) -> float:
+    """sigma of §3.3 from ln CDRs ``lx``: sqrt(mean(lx²) − mean(lx)²), divisor n."""
+    n = lx.size
+    var = (np.sum(lx**2) - lx.sum() ** 2 / n) / n
+    return float(np.sqrt(max(var, 0.0)))
+
+
+def zero_sigma(cdrs) -> bool:
+    """True when vintage CDRs (fractions > 0, shape (n,)) leave the MLE sigma of §3.3 at 0.
+
+    That is when they are equal, or equal up to floating-point rounding: a spread within 16 ulps of the
+    largest, e.g. the same monthly increments summed in another order.  The variance formula turns such
+    a spread into noise of either sign (sigma about 5e-8, or a negative variance), which would give
+    every rating the median as its TDR, or be refused depending on the last bits.
+    """
+    x = np.asarray(cdrs, dtype=float).ravel()
+    return not _mle_sigma(np.log(x)) > 0 or bool(np.ptp(x) <= 16 * np.spacing(np.max(x)))
 
 
 def adjust(fit: LognormalFit, adjustments=()) -> AdjustedFit:

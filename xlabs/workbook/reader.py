@@ -14,6 +14,7 @@ import numpy as np
 
 from ..engine.consumer import LEGAL_FINAL_RULE
 from ..engine.default_table import DefaultRateTable
+from ..engine.lognormal import zero_sigma
 from ..engine.ratings import is_rating, notch
 from ..engine.static_pool import VintageError, extrapolate_vintages
 from ..engine.stress import shipped_scenarios, shipped_stress_multiples
@@ -535,7 +536,7 @@ def read_consumer(book) -> tuple[ConsumerDeal, CellIndex]:
                     if x.size < 2:
                         probs.add(first, "the lognormal fit (METHODOLOGY 3.3) needs at least two vintages; add "
                                   "vintages or use method 'multiple'", int(x.size))
-                    elif np.ptp(x) == 0.0 and x[0] > 0.0:
+                    elif x.min() > 0.0 and zero_sigma(x):       # the engine's test: equal up to rounding
                         probs.add(first, f"every vintage's CDR at the horizon ({horizon} months) is {x[0]:.4%}: the "
                                   "lognormal fit (METHODOLOGY 3.3) would have sigma 0; add vintages or use method "
                                   "'multiple'", float(x[0]))
