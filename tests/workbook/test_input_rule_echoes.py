@@ -76,3 +76,23 @@ def test_a_stressed_cpr_above_100_percent_with_the_shipped_scenarios_is_one_prob
         wb["Assumptions"]["B3"] = 0.7
     got = _problems(tmp_path, "consumer_sample.xlsx", edit)
     assert [w for w, _ in got] == ["Assumptions!B3"] and "exceeds 100%" in got[0][1], got
+
+
+@pytest.mark.parametrize("name", ["consumer_sample.xlsx", "corporate_sample.xlsx"])
+def test_tranches_larger_than_the_pool_are_refused_at_the_last_balance_cell(tmp_path, name):
+    """Doubling the first tranche's balance makes the tranches exceed the pool (negative credit enhancement):
+    one problem, at the balance cell of the last tranche row, with the two totals."""
+    found = {}
+
+    def edit(wb):
+        ws = wb["Tranches"]
+        hdr = next(r for r in range(1, 10) if ws.cell(r, 1).value == "name")
+        col = next(c for c in range(1, ws.max_column + 1) if ws.cell(hdr, c).value == "balance")
+        rows = [r for r in range(hdr + 1, ws.max_row + 1) if ws.cell(r, 1).value not in (None, "")]
+        ws.cell(rows[0], col).value = 2 * ws.cell(rows[0], col).value
+        found["cell"] = f"Tranches!{openpyxl.utils.get_column_letter(col)}{rows[-1]}"
+        found["total"] = sum(ws.cell(r, col).value for r in rows)
+
+    got = _problems(tmp_path, name, edit)
+    assert len(got) == 1 and got[0][0] == found["cell"]
+    assert f"{found['total']:,.2f}" in got[0][1] and "more than the pool balance" in got[0][1]

@@ -38,6 +38,7 @@ from .reader import (
     read_keyvalue,
     read_table,
     schema_titles,
+    tranche_total_problem,
 )
 
 SCENARIO_FILE = "corporate_stress_scenarios.csv"
@@ -486,7 +487,7 @@ def read_corporate(book) -> CorporateDeal:
         pool = sum(o.balance for o in obligors)
         total = sum(t.balance for t in tranches)
         if total > pool * (1 + 1e-9):
-            probs.add("Tranches", f"tranche principal {total:,.2f} exceeds the pool balance {pool:,.2f}")
+            tranche_total_problem(blocks, C.TRANCHES, tr_rows, total, pool, probs)
     revolving = read_revolving(deal_kv)
     benchmark = None
     bname = str(deal_kv["benchmark_schedule"] or "").strip()

@@ -216,6 +216,18 @@ def check_stress_multiples(rows, block: Block | None, probs: ProblemList) -> Non
                       "multiple)", m)
 
 
+def tranche_total_problem(blocks_by_sheet, spec: S.BlockSpec, tr_rows, total: float, pool: float,
+                          probs: ProblemList) -> None:
+    """Tranches larger than the pool (negative credit enhancement, §4.8): one problem at the balance cell of
+    the last tranche row (the whole Tranches sheet when the block cannot be placed)."""
+    b = (blocks_by_sheet.get(spec.sheet) or {}).get(norm_header(spec.title))
+    where = spec.sheet
+    if b is not None and tr_rows:
+        where = cell_ref(spec.sheet, tr_rows[-1][0], b.column("balance") or 2)
+    probs.add(where, f"the tranches add up to {total:,.2f}, more than the pool balance {pool:,.2f}: credit "
+              "enhancement would be negative; reduce the tranche balances", total)
+
+
 def kv_ref(b: Block | None, key: str, sheet: str) -> str:
     """``Sheet!Cell`` of the value of ``key`` in a key/value block (the sheet alone when absent)."""
     if b is not None:
@@ -548,7 +560,7 @@ def read_consumer(book) -> tuple[ConsumerDeal, CellIndex]:
     if tape is not None and tranches:
         total = sum(t.balance for t in tranches)
         if total > tape.total * (1 + 1e-9):
-            probs.add("Tranches", f"tranche principal {total:,.2f} exceeds the pool balance {tape.total:,.2f}")
+            tranche_total_problem(blocks_by_sheet, S.TRANCHES, tr_rows, total, tape.total, probs)
     probs.raise_if_any()
     a = PerformanceAssumptions(cpr=asm["cpr"], recovery_rate=asm["recovery_rate"],
                                recovery_lag=asm["recovery_lag_months"], horizon=asm["horizon_months"],
