@@ -37,6 +37,7 @@ STEPS = [
     _step("interest", "top_up_reserve", "", "target_balance"),
     _step("interest", "transfer", "", "pdl", to="principal"),            # excess interest covers losses
     _step("reserve", "transfer", "", "excess", to="principal"),
+    _step("principal", "pay_fee", FEES),        # fees the interest account could not pay, ahead of principal
     _step("principal", "purchase_assets", "", "all", condition="revolving"),
     _step("principal", "pay_principal", "Senior A>Mezz B>Sub", condition="amortisation"),
     _step("interest", "pay_residual", "Sub", "all"),         # under the turbo effect: senior principal first

@@ -72,6 +72,9 @@ def make(path: Path, n: int = 60) -> Path:
         {"source": "interest", "action": "top_up_reserve", "amount": "target_balance"},
         {"source": "reserve", "action": "transfer", "amount": "excess", "to": "principal"},
         {"source": "interest", "action": "transfer", "amount": "pdl", "to": "principal"},
+        # fees the interest account could not pay come out of principal (recoveries and the released reserve
+        # once the pool has run off) ahead of any principal or residual payment
+        {"source": "principal", "action": "pay_fee", "payees": "trustee>servicer"},
         {"source": "interest", "action": "transfer", "amount": "all", "to": "principal", "condition": "after",
          "trigger": "acceleration"},
         # after an event of default the accounts are combined: the interest residual stops, so that the

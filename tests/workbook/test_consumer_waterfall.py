@@ -178,7 +178,7 @@ def test_the_shipped_revolving_sample_rates_and_is_reproducible(tmp_path):
     assert hashlib.sha256(sample.read_bytes()).hexdigest() == before
     wb = openpyxl.load_workbook(out)
     run = {r[0]: r[1] for r in wb["Run"].iter_rows(values_only=True) if r and r[0]}
-    assert run["waterfall"] == "Waterfall sheet: 12 steps, 2 trigger(s), revolving 12 periods"
+    assert run["waterfall"] == "Waterfall sheet: 13 steps, 2 trigger(s), revolving 12 periods"
     heads = [c.value for c in wb["CashFlows"][4]]
     assert "trigger early_amortisation in effect" in heads and "purchase_cash" in heads
 
