@@ -69,6 +69,19 @@ def batch_inputs(paths, outdir) -> list[str]:
     return out
 
 
+def _drop_stale(out: Path) -> str:
+    """A deal that fails leaves no rated workbook in the output folder: an earlier run's ``out`` (this
+    batch's own ``.rated.`` output for the deal) is removed, so that no stale rating sits beside a summary
+    row reporting the failure.  Returns a note for that row ('' when there was none)."""
+    try:
+        if out.is_file():
+            out.unlink()
+            return f" (the earlier rated workbook {out.name} was removed)"
+    except OSError as e:
+        return f" (the earlier rated workbook {out.name} could not be removed: {e})"
+    return ""
+
+
 def rate_one(path: str, outdir: str, rel: str | None = None) -> list[dict]:
     """Rate one workbook into ``outdir``; return summary rows (an error row on failure).
 
@@ -90,10 +103,11 @@ def rate_one(path: str, outdir: str, rel: str | None = None) -> list[dict]:
     try:
         s = rate_workbook(src, out=out)
     except ValidationError as e:
-        return [dict(base, run_seconds=round(time.perf_counter() - t0, 3),
-                     error="; ".join(str(p) for p in e.problems[:20]) + (" ..." if len(e.problems) > 20 else ""))]
+        err = "; ".join(str(p) for p in e.problems[:20]) + (" ..." if len(e.problems) > 20 else "")
+        return [dict(base, run_seconds=round(time.perf_counter() - t0, 3), error=err + _drop_stale(out))]
     except Exception as e:  # a defect must be visible in the summary, not kill the batch
-        return [dict(base, run_seconds=round(time.perf_counter() - t0, 3), error=f"internal error: {type(e).__name__}: {e}")]
+        return [dict(base, run_seconds=round(time.perf_counter() - t0, 3),
+                     error=f"internal error: {type(e).__name__}: {e}" + _drop_stale(out))]
     st = s.result.stress
     rows = []
     for t in s.ratings:

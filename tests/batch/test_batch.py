@@ -172,3 +172,20 @@ def test_a_deal_named_like_the_summary_is_never_overwritten(cluster, make_workbo
     assert code == 2 and "summary would overwrite it" in capsys.readouterr().err
     assert deal.read_bytes() == before
     assert sorted(p.name for p in deal.parent.iterdir()) == ["summary.xlsx"]
+
+
+def test_a_deal_that_fails_on_a_rerun_leaves_no_stale_rated_workbook(make_workbook, tmp_path):
+    """Rated once, then broken and rated again into the same folder: its earlier rated workbook is removed
+    (a reader of the folder must not take the old rating for the current one) and the summary row says so."""
+    from xlabs.batch import rate_one
+    src = make_workbook(name="deal_r.xlsx")
+    out = tmp_path / "out"
+    rows = rate_one(str(src), str(out))
+    rated = out / "deal_r.rated.xlsx"
+    assert rated.is_file() and not rows[0]["error"]
+    make_workbook(lambda kw: kw["tranches"][0].update(coupon=3.0), name="deal_r.xlsx")   # the same file, now bad
+    rows = rate_one(str(src), str(out))
+    assert not rated.exists()
+    assert len(rows) == 1 and "Tranches!" in rows[0]["error"] and "deal_r.rated.xlsx was removed" in rows[0]["error"]
+    rows = rate_one(str(src), str(out))                 # nothing left to remove: no note
+    assert "removed" not in rows[0]["error"]
