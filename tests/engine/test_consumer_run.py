@@ -275,3 +275,16 @@ def test_notes_about_a_tranche_are_shown_on_the_rating_sheet():
     s = rating_sheet(rows, {"A": 80.0, "B": 10.0}, "deal", "method", notes=["B: a note about B", "a run note"])
     text = [c.value for c in s.cells if isinstance(c.value, str)]
     assert "Notes on these ratings" in text and "B: a note about B" in text and "a run note" not in text
+
+
+def test_stress_multiples_that_fall_as_the_rating_rises_are_refused_by_the_engine():
+    """§3.5 through the Python API (the workbook reader has its own cell-addressed rule): AAAsf at 1.1,
+    below B-sf's shipped multiple, would give AAAsf a lower TDR than B-sf."""
+    from xlabs.errors import ValidationError
+    mult = dict(shipped_stress_multiples())
+    assumptions = PerformanceAssumptions(cpr=0.1, recovery_rate=0.2, recovery_lag=3, horizon=24, method="multiple")
+    assert mult["B-sf"] == 1.2                      # the shipped multiple of the lowest rating
+    mult["AAAsf"] = 1.1
+    with pytest.raises(ValidationError) as e:
+        rate_consumer(make_deal(assumptions=assumptions, stress_multiples=mult))
+    assert any("stress multiple of AAAsf is below" in p.rule for p in e.value.problems)

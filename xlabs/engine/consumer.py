@@ -28,7 +28,7 @@ from .rating_map import (
     untested_below_notes,
     validate_adjustments,
 )
-from .ratings import BELOW_SCALE
+from .ratings import BELOW_SCALE, canonical, notch
 from .static_pool import extrapolate_vintages
 from .stress import protection_distance, scenarios_by_rating
 from .timing import fit_to_life
@@ -115,6 +115,15 @@ def rate_consumer(deal, progress=None) -> ConsumerRating:
         base_cdr = float(np.mean(va.cdr))
     rows = []
     probs = ProblemList()
+    if a.method != "lognormal":
+        # §3.5: TDR_r = base CDR x multiple_r, so a higher rating's multiple is at least every lower one's
+        given = {canonical(r): float(m) for r, m in deal.stress_multiples.items()}
+        for r, m in given.items():
+            lower = [(x, mx) for x, mx in given.items() if notch(x) > notch(r) and mx > m]
+            if lower:
+                x, mx = max(lower, key=lambda q: q[1])
+                probs.add("RatingTables", f"the stress multiple of {r} is below that of the lower rating {x} "
+                          f"({mx:g}): a higher rating would get a lower TDR (§3.5)", m)
     for t in rated:
         years = tranche_term_years(deal, t, H)
         for r in tested:
