@@ -7,6 +7,7 @@ together as one :class:`~xlabs.errors.ValidationError`; nothing is guessed
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 
@@ -53,14 +54,23 @@ def sheet_values(book, name):
     return book.values(name)
 
 
+def misspelt_title(key: str, titles) -> str | None:
+    """The schema title (normalised) that the normalised block title ``key`` looks like a misspelling of."""
+    near = difflib.get_close_matches(key, sorted(titles), n=1, cutoff=0.75)
+    return near[0] if near else None
+
+
 def _block(blocks_by_sheet, spec: S.BlockSpec, probs: ProblemList) -> Block | None:
     blocks = blocks_by_sheet.get(spec.sheet)
     if blocks is None:
         if spec.required:
             probs.add(spec.sheet, "sheet is missing")
         return None
-    b = blocks.get(norm_header(spec.title))
-    if b is None and spec.required:
+    key = norm_header(spec.title)
+    b = blocks.get(key)
+    # a misspelt title is reported at its cell (check_layout): not again as a missing block
+    if b is None and spec.required and not any(" " not in k and k != key and misspelt_title(k, [key])
+                                               for k in blocks):
         probs.add(spec.sheet, f"block '{spec.title}' is missing (a title cell in column A, then a header row)")
     return b
 
@@ -118,6 +128,51 @@ def check_layout(book, blocks_by_sheet: dict, probs: ProblemList, specs=()) -> N
         for where, rule, value in layout_problems(name, sheet_values(book, name), blocks,
                                                   merged(name) if merged else (), keys):
             probs.add(where, rule, value)
+        for where, rule, value in block_title_problems(name, sheet_values(book, name), blocks, specs):
+            probs.add(where, rule, value)
+
+
+def block_title_problems(name: str, values, blocks: dict, specs) -> list:
+    """Tables of an input sheet that would not be read, as ``(where, rule, value)``:
+
+    - a block whose title is none of the schema's titles for the sheet (a misspelt ``Stres scenarios``
+      would otherwise leave the workbook's table unread and the shipped one used);
+    - above the first block, a header row of an optional schema block that is absent (its title row blank
+      or deleted): rows above the first title are notes, so its table would not be read either and the
+      shipped table used.
+    """
+    titles = schema_titles(specs, name)
+    if not titles:
+        return []
+    shown = ", ".join(f"'{sp.title}'" for sp in specs if sp.sheet == name) or ", ".join(sorted(titles))
+    out = []
+    for key, b in blocks.items():
+        if " " in key or key in titles:
+            continue                        # a second block of a title: reported by layout_problems
+        near = misspelt_title(key, titles)
+        hint = f"; did you mean '{next((sp.title for sp in specs if norm_header(sp.title) == near), near)}'?" \
+            if near else ""
+        out.append((cell_ref(name, b.title_row, 1), f"unknown block title: this table is not read (expected on "
+                    f"sheet {name}: {shown}){hint}", b.title))
+    first = min((b.title_row for b in blocks.values()), default=len(values) + 1)
+    # optional blocks only: a required one that is absent is refused as missing already
+    absent = [sp for sp in specs if sp.sheet == name and not sp.required and norm_header(sp.title) not in blocks]
+    for i, row in enumerate(values[:first - 1]):
+        cells = [norm_header(v) for v in row if not _blank(v)]
+        if len(cells) < 2 or not row or _blank(row[0]):
+            continue
+        fits = [sp for sp in absent if cells[0] == ("key" if sp.keyvalue else sp.columns[0].name)]
+        if not fits:
+            continue
+        # the block whose columns the row names most (numbers count for a table of terms, e.g. Default rates)
+        best = max(fits, key=lambda sp: sum(c in {x.name for x in sp.columns} or
+                                            (len(sp.columns) == 1 and c.replace(".", "", 1).isdigit())
+                                            for c in cells))
+        out.append((cell_ref(name, i + 1, 1), f"a header row of block '{best.title}' without its title: the table "
+                    f"is not read (rows above the first title are notes); write '{best.title}' alone in column A "
+                    "of the row above", row[0]))
+        break
+    return out
 
 
 def _value_fits(spec: S.BlockSpec):

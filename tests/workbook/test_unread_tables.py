@@ -1,0 +1,117 @@
+"""A table of an input sheet that the reader would not see is refused at its cell, never left out.
+
+A misspelt block title ('Stres scenarios') or a blank title row above the first block made the
+workbook's table invisible: an optional rating table then silently fell back to the shipped one,
+and the deal was rated with tables the structurer had not chosen."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from xlabs.errors import ValidationError
+from xlabs.workbook.adapter import OpenpyxlBook
+from xlabs.workbook.corporate_reader import read_corporate
+from xlabs.workbook.run import validate_workbook
+
+ROOT = Path(__file__).resolve().parents[2] / "workbooks"
+
+
+def _save(tmp_path, name, edit):
+    wb = openpyxl.load_workbook(ROOT / name)
+    edit(wb)
+    p = tmp_path / "x.xlsx"
+    wb.save(p)
+    return p
+
+
+def _problems(path):
+    try:
+        validate_workbook(path)
+    except ValidationError as e:
+        return [(q.where, q.rule) for q in e.problems]
+    return []
+
+
+def _find(ws, title):
+    return next(r for r in range(1, ws.max_row + 1) if ws.cell(r, 1).value == title)
+
+
+def _harsher_default_rates(ws):
+    """Every PD of the workbook's Default rates block doubled (capped at 1): a table of the structurer's own."""
+    r = _find(ws, "Default rates") + 2
+    while ws.cell(r, 1).value:
+        for c in range(2, ws.max_column + 1):
+            v = ws.cell(r, c).value
+            if isinstance(v, (int, float)):
+                ws.cell(r, c).value = min(1.0, 2 * v)
+        r += 1
+
+
+@pytest.mark.parametrize("title, typo", [("Default rates", "Defualt rates"), ("Stress scenarios", "Stres scenarios"),
+                                         ("Key obligors", "Key obligor"), ("Correlation", "Correlations")])
+def test_a_misspelt_optional_block_title_is_refused_at_its_cell(tmp_path, title, typo):
+    row = {}
+
+    def edit(wb):
+        ws = wb["RatingTables"]
+        row["r"] = _find(ws, title)
+        ws.cell(row["r"], 1).value = typo
+    got = _problems(_save(tmp_path, "corporate_sample.xlsx", edit))
+    assert [w for w, _ in got] == [f"RatingTables!A{row['r']}"], got
+    assert got[0][1].startswith("unknown block title") and f"did you mean '{title}'" in got[0][1]
+
+
+def test_the_workbook_default_rates_are_read_and_a_misspelt_title_no_longer_drops_them(tmp_path):
+    """The sample's own default-rate table, doubled, is what the deal reads (the reader's table differs from the
+    shipped one); with its title misspelt the run used to read the shipped table without a word."""
+    def harsher(wb):
+        _harsher_default_rates(wb["RatingTables"])
+    deal = read_corporate(OpenpyxlBook(_save(tmp_path, "corporate_sample.xlsx", harsher)))
+    # Moody's idealized 1-year Baa2 (BBBsf) PD is 0.17% (the sample's row): doubled, read back as 0.34%
+    assert float(deal.tables.default_rates.probability("BBBsf", 1.0)) == pytest.approx(2 * 0.0017)
+
+    def misspelt(wb):
+        harsher(wb)
+        wb["RatingTables"]["A1"] = "Default rate table"
+    got = _problems(_save(tmp_path, "corporate_sample.xlsx", misspelt))
+    assert [w for w, _ in got] == ["RatingTables!A1"], got
+
+
+def test_a_blank_title_above_the_first_block_is_refused_at_the_header_row(tmp_path):
+    """Rows above the first title are notes: a Default rates block whose title was cleared read as notes."""
+    got = _problems(_save(tmp_path, "corporate_sample.xlsx", lambda wb: wb["RatingTables"].__setitem__("A1", None)))
+    assert [w for w, _ in got] == ["RatingTables!A2"], got
+    assert "'Default rates' without its title" in got[0][1]
+
+
+def test_a_misspelt_required_block_title_is_one_problem_at_its_cell(tmp_path):
+    """'Tranche' for 'Tranches': reported at the title cell, not also as a missing block (the steps paying the
+    tranches are refused too: without the block there are no tranches)."""
+    got = _problems(_save(tmp_path, "corporate_sample.xlsx", lambda wb: wb["Tranches"].__setitem__("A1", "Tranche")))
+    assert [w for w, r in got if w.startswith("Tranches") and "missing" in r] == [], got
+    assert got[0][0] == "Tranches!A1", got
+    assert "did you mean 'Tranches'" in got[0][1]
+
+
+def test_a_misspelt_consumer_block_title_is_refused(tmp_path):
+    """The consumer reader: 'Stress multiple' (method multiple would silently use the shipped multiples)."""
+    row = {}
+
+    def edit(wb):
+        ws = wb["RatingTables"]
+        row["r"] = _find(ws, "Stress multiples")
+        ws.cell(row["r"], 1).value = "Stress multiple"
+    got = _problems(_save(tmp_path, "consumer_sample.xlsx", edit))
+    assert [w for w, _ in got] == [f"RatingTables!A{row['r']}"], got
+
+
+def test_a_note_line_above_the_first_block_is_still_a_note(tmp_path):
+    """Rows above the first title stay free for notes (two cells, not a header of a schema block)."""
+    def edit(wb):
+        ws = wb["RatingTables"]
+        ws.insert_rows(1, 2)
+        ws["A1"], ws["B1"] = "prepared by", "LW"
+    assert _problems(_save(tmp_path, "corporate_sample.xlsx", edit)) == []
