@@ -115,3 +115,27 @@ def test_a_note_line_above_the_first_block_is_still_a_note(tmp_path):
         ws.insert_rows(1, 2)
         ws["A1"], ws["B1"] = "prepared by", "LW"
     assert _problems(_save(tmp_path, "corporate_sample.xlsx", edit)) == []
+
+
+@pytest.mark.parametrize("title", ["Stress scenarios", "Key obligors", "Industry recovery"])
+def test_a_blank_title_below_another_block_is_one_problem_at_the_header_row(tmp_path, title):
+    """A cleared title between two blocks: one problem at the header row it leaves alone (it used to be
+    'data below the blank row is not read', whose advice, to delete the blank row, would merge two tables)."""
+    row = {}
+
+    def edit(wb):
+        ws = wb["RatingTables"]
+        row["r"] = _find(ws, title)
+        ws.cell(row["r"], 1).value = None
+    got = _problems(_save(tmp_path, "corporate_sample.xlsx", edit))
+    assert [w for w, _ in got] == [f"RatingTables!A{row['r'] + 1}"], got
+    assert f"'{title}' without its title" in got[0][1]
+
+
+def test_cleared_fit_adjustments_title_is_refused_not_the_adjustments_dropped(tmp_path):
+    """The consumer sample's two adverse fit adjustments (mu + 0.1, sigma x 1.1, Pengyuan Table 1) sit under the
+    Performance keys after a blank row: with their title cleared they were not read and the deal was rated on
+    the unadjusted fit, a lower TDR."""
+    got = _problems(_save(tmp_path, "consumer_revolving_sample.xlsx",
+                          lambda wb: wb["Assumptions"].__setitem__("A12", None)))
+    assert [w for w, _ in got] == ["Assumptions!A13"], got

@@ -125,10 +125,18 @@ def check_layout(book, blocks_by_sheet: dict, probs: ProblemList, specs=()) -> N
         keys = {norm_header(sp.title): ("kv", {c.name for c in sp.columns}, _value_fits(sp)) if sp.keyvalue else
                 ("table", [c.name for c in sp.columns if c.required and c.default is None])
                 for sp in specs if sp.sheet == name}
+        titled = block_title_problems(name, sheet_values(book, name), blocks, specs)
+        # a header row without its title is the one problem of the rows under it (not also 'data below the
+        # blank row is not read' for them)
+        heads = {int(m.group(1)) for m in (re.match(rf"^{re.escape(name)}!A(\d+)$", w) for w, r, _ in titled
+                                           if "without its title" in r) if m}
         for where, rule, value in layout_problems(name, sheet_values(book, name), blocks,
                                                   merged(name) if merged else (), keys):
+            m = re.match(rf"^{re.escape(name)}!rows? (\d+)", where)
+            if m and rule.startswith("data") and (int(m.group(1)) in heads or int(m.group(1)) - 1 in heads):
+                continue
             probs.add(where, rule, value)
-        for where, rule, value in block_title_problems(name, sheet_values(book, name), blocks, specs):
+        for where, rule, value in titled:
             probs.add(where, rule, value)
 
 
@@ -137,9 +145,9 @@ def block_title_problems(name: str, values, blocks: dict, specs) -> list:
 
     - a block whose title is none of the schema's titles for the sheet (a misspelt ``Stres scenarios``
       would otherwise leave the workbook's table unread and the shipped one used);
-    - above the first block, a header row of an optional schema block that is absent (its title row blank
-      or deleted): rows above the first title are notes, so its table would not be read either and the
-      shipped table used.
+    - outside every block, a header row of an optional schema block that is absent (its title row blank
+      or deleted): rows above the first title are notes and rows below a table's blank row are not read,
+      so its table would not be read either and the shipped table (or none) used.
     """
     titles = schema_titles(specs, name)
     if not titles:
@@ -154,12 +162,12 @@ def block_title_problems(name: str, values, blocks: dict, specs) -> list:
             if near else ""
         out.append((cell_ref(name, b.title_row, 1), f"unknown block title: this table is not read (expected on "
                     f"sheet {name}: {shown}){hint}", b.title))
-    first = min((b.title_row for b in blocks.values()), default=len(values) + 1)
+    used = {r for b in blocks.values() for r in (b.title_row, b.header_row, *b.row_numbers)}
     # optional blocks only: a required one that is absent is refused as missing already
     absent = [sp for sp in specs if sp.sheet == name and not sp.required and norm_header(sp.title) not in blocks]
-    for i, row in enumerate(values[:first - 1]):
+    for i, row in enumerate(values):
         cells = [norm_header(v) for v in row if not _blank(v)]
-        if len(cells) < 2 or not row or _blank(row[0]):
+        if i + 1 in used or len(cells) < 2 or not row or _blank(row[0]):
             continue
         fits = [sp for sp in absent if cells[0] == ("key" if sp.keyvalue else sp.columns[0].name)]
         if not fits:
@@ -169,9 +177,9 @@ def block_title_problems(name: str, values, blocks: dict, specs) -> list:
                                             (len(sp.columns) == 1 and c.replace(".", "", 1).isdigit())
                                             for c in cells))
         out.append((cell_ref(name, i + 1, 1), f"a header row of block '{best.title}' without its title: the table "
-                    f"is not read (rows above the first title are notes); write '{best.title}' alone in column A "
-                    "of the row above", row[0]))
-        break
+                    f"is not read; write '{best.title}' alone in column A of the row above",
+                    row[0]))
+        absent.remove(best)
     return out
 
 
