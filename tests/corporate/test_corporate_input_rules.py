@@ -124,3 +124,24 @@ def test_bad_adjustment_value_is_refused_at_its_cell_when_read(tmp_path, kind, v
         read_corporate(OpenpyxlBook(path))
     probs = {(p.where, p.rule) for p in e.value.problems}
     assert ("Adjustments!D3", rule) in probs, probs
+
+
+@pytest.mark.parametrize("table, row", [
+    ("industry_recovery", {"industry": "manufacturing", "base_recovery": 0.9}),
+    ("rating_recovery", {"rating": "AAA", "rating_adjustment": 0.2, "guarantee_uplift": 0.0}),
+    ("guarantee_type", None),
+    ("collateral", None),
+    ("recovery_adjustment", {"kind": "seniority", "level": "senior_unsecured", "adjustment": 0.3}),
+])
+def test_a_key_listed_twice_in_a_portfolio_table_is_refused_at_the_later_row(tmp_path, table, row):
+    """PortfolioTables.from_rows reads each table into a dict: a second row of a key (a higher recovery for
+    manufacturing, say) silently replaced the first."""
+    from xlabs.engine.portfolio.inputs import TABLE_FILES
+    from xlabs.engine.portfolio.tables import read_rows
+    kw = tiny_kwargs()
+    rows = [dict(r) for r in read_rows(TABLE_FILES[table])[0]]      # the shipped table, written to the workbook
+    dup = dict(rows[0]) if row is None else row
+    kw["tables"][table] = [*rows, dup]
+    probs = _problems(_build(tmp_path, kw))
+    hits = [(w, r) for w, r in probs if "listed twice" in r]
+    assert len(hits) == 1 and hits[0][0].startswith("RatingTables!"), probs

@@ -802,4 +802,6 @@ def test_stress_multiples_that_fall_as_the_rating_rises_are_refused_at_their_cel
         ws.cell(row + 1, 1).value = "AAAsf"         # the AA+sf row now says AAAsf again
     _edit(path, twice)
     probs, _ = _problems(path)
-    assert (f"RatingTables!A{row + 1}", f"AAAsf is already given a stress multiple in row {row}") in probs
+    twice = [(w, r) for w, r in probs if "AAAsf" in r]
+    assert twice == [(f"RatingTables!A{row + 1}", f"rating AAAsf is listed twice in block 'Stress multiples' (also "
+                      f"row {row}): one row per rating")], twice

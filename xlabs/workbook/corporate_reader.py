@@ -32,6 +32,7 @@ from .reader import (
     check_adjustment_values,
     check_layout,
     check_support_coverage,
+    duplicate_key_problems,
     fee_value_problems,
     kv_ref,
     read_default_table,
@@ -66,6 +67,12 @@ def _scenario(r) -> wm.Scenario:
                        servicer_fee_up=float(r["servicer_fee_up"]),
                        recovery_lag_extra=int(float(r["recovery_lag_extra"])), benchmark_up=float(r["benchmark_up"]))
 
+
+TABLE_KEYS = {"industry_recovery": ("industry",), "rating_recovery": ("rating",),
+              "guarantee_type": ("guarantee_type",), "collateral": ("collateral_type",),
+              "recovery_adjustment": ("kind", "level")}
+"""The key columns of each portfolio lookup table (one row per key; §4.2); the concentration bands and the
+correlation parameters have their own rules."""
 
 CORRELATION_PARAMETERS = ("base", "same_industry", "same_region", "same_group", "cap")
 """Rows of the RatingTables 'Correlation' block (§4.4); ``cap`` is optional (0.99)."""
@@ -359,6 +366,8 @@ def read_corporate(book) -> CorporateDeal:
         table_rows[key] = [r for _, r in rows] if rows else read_rows(TABLE_FILES[key])[0]
         if key == "correlation" and rows:
             correlation_problems(rows, blk, probs)
+        if key in TABLE_KEYS:
+            duplicate_key_problems(rows, blk, TABLE_KEYS[key], probs)
         if key == "concentration" and rows and all(None not in r.values() for _, r in rows):
             # every share must fall in exactly one band (§4.3): a gap would silently mean multiplier 1
             for k, msg, value in band_problems([(r["dimension"], r["lower"], r["upper"], r["multiplier"])

@@ -16,7 +16,7 @@ import numpy as np
 from ..engine.consumer import LEGAL_FINAL_RULE
 from ..engine.default_table import DefaultRateTable
 from ..engine.lognormal import zero_sigma
-from ..engine.ratings import is_rating, notch
+from ..engine.ratings import canonical, is_rating, notch
 from ..engine.static_pool import VintageError, extrapolate_vintages
 from ..engine.stress import shipped_scenarios, shipped_stress_multiples
 from ..errors import Problem, ProblemList, ValidationError
@@ -259,14 +259,11 @@ def fee_value_problems(b: Block | None, fee_rows: list, probs: ProblemList) -> N
 
 def check_stress_multiples(rows, block: Block | None, probs: ProblemList) -> None:
     """§3.5: TDR_r = base CDR x multiple_r, so a rating's multiple is at least that of every lower rating
-    (else a higher rating has a lower TDR), and each rating has one row."""
+    (else a higher rating has a lower TDR).  A rating listed twice is :func:`duplicate_key_problems`' to
+    report; its first row is the one compared here."""
     seen = {}
     for row, r in rows:
-        if r["rating"] is None or r["multiple"] is None:
-            continue
-        if r["rating"] in seen:
-            probs.add(cell_ref("RatingTables", row, 1), f"{r['rating']} is already given a stress multiple in row "
-                      f"{seen[r['rating']][0]}", r["rating"])
+        if r["rating"] is None or r["multiple"] is None or r["rating"] in seen:
             continue
         seen[r["rating"]] = (row, r["multiple"])
     col = (block.column("multiple") if block is not None else None) or 2
@@ -289,6 +286,26 @@ def tranche_total_problem(blocks_by_sheet, spec: S.BlockSpec, tr_rows, total: fl
         where = cell_ref(spec.sheet, tr_rows[-1][0], b.column("balance") or 2)
     probs.add(where, f"the tranches add up to {total:,.2f}, more than the pool balance {pool:,.2f}: credit "
               "enhancement would be negative; reduce the tranche balances", total)
+
+
+def duplicate_key_problems(rows, b: Block | None, key_cols: tuple, probs: ProblemList) -> None:
+    """A lookup table has one row per key (a rating, an industry, a seniority level ...): a key given twice
+    is refused at the later row's key cell.  Read into a mapping, one of the two rows would silently win.
+    ``rows``: ``read_table`` output (ratings already canonical, so ``AAA`` and ``AAAsf`` are one key)."""
+    if b is None:
+        return
+    seen: dict = {}
+    for row, r in rows:
+        key = tuple(r[c] for c in key_cols)
+        if None in key:
+            continue                        # a bad cell, reported already
+        key = tuple(str(k).strip() for k in key)
+        if key in seen:
+            probs.add(cell_ref(b.sheet, row, b.column(key_cols[-1]) or 1),
+                      f"{' / '.join(key_cols)} {' / '.join(key)} is listed twice in block '{b.title}' (also row "
+                      f"{seen[key]}): one row per key", r[key_cols[-1]])
+        else:
+            seen[key] = row
 
 
 def kv_ref(b: Block | None, key: str, sheet: str) -> str:
@@ -426,13 +443,20 @@ def read_default_table(b: Block | None, probs: ProblemList):
         return None
     rows = {}
     row_where = {}
+    first_row = {}
     n_before = len(probs)
     for i in range(len(b.rows)):
         r = b.value(i, 1)
-        row_where[str(r)] = b.ref(i, 1)
         if not is_rating(str(r)):
+            row_where[str(r)] = b.ref(i, 1)
             probs.add(b.ref(i, 1), "unknown rating symbol", r)
             continue
+        if canonical(str(r)) in first_row:      # one row per rating: a second would silently replace the first
+            probs.add(b.ref(i, 1), f"rating {canonical(str(r))} is listed twice in block '{b.title}' (also row "
+                      f"{first_row[canonical(str(r))]}): one row per rating", r)
+            continue
+        first_row[canonical(str(r))] = b.row_numbers[i]
+        row_where[str(r)] = b.ref(i, 1)
         vals = []
         for pos in cols:
             v, err = S.convert(S.Col("pd", "fraction"), b.value(i, pos))
@@ -527,6 +551,8 @@ def read_consumer(book) -> tuple[ConsumerDeal, CellIndex]:
                        servicer_fee_up=r["servicer_fee_up"], recovery_lag_extra=r["recovery_lag_extra"])
         for _, r in sc_rows]
     multiples = shipped_stress_multiples() if not mult_rows else {r["rating"]: r["multiple"] for _, r in mult_rows}
+    duplicate_key_problems(mult_rows, blocks_by_sheet.get("RatingTables", {}).get("stress_multiples"), ("rating",),
+                           probs)
     fit_adj = [FitAdjustment(r["factor"], r["mu_shift"], r["sigma_multiplier"], r["reason"]) for _, r in fit_rows]
     ab = blocks_by_sheet.get("Assumptions", {}).get("fit_adjustments")
     for row, r in fit_rows:
