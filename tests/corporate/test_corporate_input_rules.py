@@ -145,3 +145,26 @@ def test_a_key_listed_twice_in_a_portfolio_table_is_refused_at_the_later_row(tmp
     probs = _problems(_build(tmp_path, kw))
     hits = [(w, r) for w, r in probs if "listed twice" in r]
     assert len(hits) == 1 and hits[0][0].startswith("RatingTables!"), probs
+
+
+def test_a_schedule_name_listed_twice_is_refused_at_the_later_row(tmp_path):
+    """The sample's acceleration trigger reads the Schedules row acc_cdr (3.2% rising 0.2% a period); a second
+    acc_cdr row below it, at twice the levels, silently replaced it (a later acceleration, a higher rating)."""
+    from pathlib import Path
+
+    import openpyxl
+
+    from xlabs.errors import ValidationError
+    from xlabs.workbook.run import validate_workbook
+    wb = openpyxl.load_workbook(Path(__file__).resolve().parents[2] / "workbooks" / "corporate_sample.xlsx")
+    ws = wb["Triggers"]
+    assert ws["A8"].value == "acc_cdr" and ws["B8"].value == pytest.approx(0.032)
+    ws.insert_rows(9)
+    for c in range(1, ws.max_column + 1):
+        v = ws.cell(8, c).value
+        ws.cell(9, c).value = 2 * v if isinstance(v, float) else v
+    p = tmp_path / "x.xlsx"
+    wb.save(p)
+    with pytest.raises(ValidationError) as e:
+        validate_workbook(p)
+    assert [q.where for q in e.value.problems] == ["Triggers!A9"], e.value

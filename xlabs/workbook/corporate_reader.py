@@ -126,6 +126,10 @@ def _schedules(blocks, probs: ProblemList) -> dict:
             break
     for i in range(len(b.rows)):
         name = b.value(i, 1)
+        if str(name).strip() in out:        # one row per name: a second would silently replace the first
+            probs.add(b.ref(i, 1), "schedule name appears twice (a step, trigger or benchmark_schedule naming it "
+                      "would read only the later row)", name)
+            continue
         vals = []
         for pos in cols:
             v = b.value(i, pos)
