@@ -168,3 +168,27 @@ def test_a_schedule_name_listed_twice_is_refused_at_the_later_row(tmp_path):
     with pytest.raises(ValidationError) as e:
         validate_workbook(p)
     assert [q.where for q in e.value.problems] == ["Triggers!A9"], e.value
+
+
+def test_a_waterfall_block_without_steps_is_refused_by_validate_at_its_cell(tmp_path):
+    """The Waterfall rules ran only when there was a step: 'xlabs validate' found no problem in a corporate
+    workbook whose Waterfall block had its header row alone, and 'xlabs rate' then refused it at the bare sheet
+    name ('Waterfall: the waterfall has no steps').  Both now say it at the first step's row, as for a consumer
+    deal's Waterfall sheet."""
+    from pathlib import Path
+
+    import openpyxl
+
+    from xlabs.errors import ValidationError
+    from xlabs.workbook.run import rate_workbook, validate_workbook
+    wb = openpyxl.load_workbook(Path(__file__).resolve().parents[2] / "workbooks" / "corporate_sample.xlsx")
+    ws = wb["Waterfall"]
+    assert ws["A2"].value == "source"
+    ws.delete_rows(3, ws.max_row)
+    p = tmp_path / "x.xlsx"
+    wb.save(p)
+    for run in (validate_workbook, lambda q: rate_workbook(q, out=tmp_path / "out.xlsx")):
+        with pytest.raises(ValidationError) as e:
+            run(p)
+        assert [(q.where, q.rule) for q in e.value.problems] == [("Waterfall!A3", "the waterfall has no steps")]
+    assert not (tmp_path / "out.xlsx").exists()

@@ -515,7 +515,7 @@ def read_corporate(book) -> CorporateDeal:
                 x = benchmark[bad[0]]
                 probs.add(schedule_ref(blocks, bname, bad[0]), "a benchmark rate must be an annual fraction in "
                           "[0, 1)" + (" (0.025 for 2.5%)" if x >= 1 else ""), x)
-    if steps:
+    if steps or blocks.get("Waterfall", {}).get("waterfall") is not None:    # a missing block is reported as such
         H = deal_kv["periods"] or 600      # a bad periods cell (reported): no rule fires against a made-up horizon
         wf = wm.WaterfallDeal(name=deal_kv["deal_name"] or "", periods=H, tranches=tranches, steps=steps, fees=fees,
                               triggers=triggers, schedules=schedules, pool_balance=1.0, pool_amort=[0.0] * H,
