@@ -139,3 +139,11 @@ def test_cleared_fit_adjustments_title_is_refused_not_the_adjustments_dropped(tm
     got = _problems(_save(tmp_path, "consumer_revolving_sample.xlsx",
                           lambda wb: wb["Assumptions"].__setitem__("A12", None)))
     assert [w for w, _ in got] == ["Assumptions!A13"], got
+
+
+@pytest.mark.parametrize("title", ["Ｓｉｍｕｌａｔｉｏｎ", "#N/A"])
+def test_an_unrecognisable_required_block_title_is_one_problem_at_its_cell(tmp_path, title):
+    """A full-width or error-valued title is no close spelling of 'Simulation': it was reported at its cell and
+    again as a missing block."""
+    got = _problems(_save(tmp_path, "corporate_sample.xlsx", lambda wb: wb["Assumptions"].__setitem__("A1", title)))
+    assert [w for w, _ in got] == ["Assumptions!A1"], got

@@ -68,9 +68,10 @@ def _block(blocks_by_sheet, spec: S.BlockSpec, probs: ProblemList) -> Block | No
         return None
     key = norm_header(spec.title)
     b = blocks.get(key)
-    # a misspelt title is reported at its cell (check_layout): not again as a missing block
-    if b is None and spec.required and not any(" " not in k and k != key and misspelt_title(k, [key])
-                                               for k in blocks):
+    # a block under a title the sheet does not have (misspelt, an error value ...) is reported at its cell
+    # (check_layout): not again as a missing block
+    if b is None and spec.required and not any(p.where.startswith(f"{spec.sheet}!") and
+                                               p.rule.startswith("unknown block title") for p in probs.problems):
         probs.add(spec.sheet, f"block '{spec.title}' is missing (a title cell in column A, then a header row)")
     return b
 
