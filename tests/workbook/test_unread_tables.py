@@ -141,9 +141,21 @@ def test_cleared_fit_adjustments_title_is_refused_not_the_adjustments_dropped(tm
     assert [w for w, _ in got] == ["Assumptions!A13"], got
 
 
-@pytest.mark.parametrize("title", ["Ｓｉｍｕｌａｔｉｏｎ", "#N/A"])
-def test_an_unrecognisable_required_block_title_is_one_problem_at_its_cell(tmp_path, title):
-    """A full-width or error-valued title is no close spelling of 'Simulation': it was reported at its cell and
-    again as a missing block."""
+@pytest.mark.parametrize("title", ["Ｓｉｍｕｌａｔｉｏｎ", "Simulaton"])
+def test_a_misspelt_or_full_width_required_block_title_is_one_problem_at_its_cell(tmp_path, title):
+    """A title typed in full-width letters (a Chinese IME) is the schema's title misspelt: one problem at its cell,
+    not also a missing block."""
     got = _problems(_save(tmp_path, "corporate_sample.xlsx", lambda wb: wb["Assumptions"].__setitem__("A1", title)))
     assert [w for w, _ in got] == ["Assumptions!A1"], got
+    assert "did you mean 'Simulation'" in got[0][1]
+
+
+def test_a_note_block_of_the_analyst_s_own_is_left_alone(tmp_path):
+    """A titled table unlike any schema title ('Notes', 'who | when') is the analyst's note, not a misspelt block."""
+    def edit(wb):
+        ws = wb["RatingTables"]
+        r = ws.max_row + 2
+        ws.cell(r, 1, "Review notes")
+        ws.cell(r + 1, 1, "who"), ws.cell(r + 1, 2, "when")
+        ws.cell(r + 2, 1, "LW"), ws.cell(r + 2, 2, "2026-01-20")
+    assert _problems(_save(tmp_path, "corporate_sample.xlsx", edit)) == []

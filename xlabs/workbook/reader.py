@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -56,6 +57,7 @@ def sheet_values(book, name):
 
 def misspelt_title(key: str, titles) -> str | None:
     """The schema title (normalised) that the normalised block title ``key`` looks like a misspelling of."""
+    key = unicodedata.normalize("NFKC", key).lower()        # full-width letters typed with a Chinese IME
     near = difflib.get_close_matches(key, sorted(titles), n=1, cutoff=0.75)
     return near[0] if near else None
 
@@ -144,8 +146,9 @@ def check_layout(book, blocks_by_sheet: dict, probs: ProblemList, specs=()) -> N
 def block_title_problems(name: str, values, blocks: dict, specs) -> list:
     """Tables of an input sheet that would not be read, as ``(where, rule, value)``:
 
-    - a block whose title is none of the schema's titles for the sheet (a misspelt ``Stres scenarios``
-      would otherwise leave the workbook's table unread and the shipped one used);
+    - a block whose title is a misspelling of one of the schema's titles for the sheet (a misspelt
+      ``Stres scenarios`` would otherwise leave the workbook's table unread and the shipped one used);
+      a title like none of them is the analyst's own note block (``Notes``), left alone;
     - outside every block, a header row of an optional schema block that is absent (its title row blank
       or deleted): rows above the first title are notes and rows below a table's blank row are not read,
       so its table would not be read either and the shipped table (or none) used.
@@ -159,10 +162,11 @@ def block_title_problems(name: str, values, blocks: dict, specs) -> list:
         if " " in key or key in titles:
             continue                        # a second block of a title: reported by layout_problems
         near = misspelt_title(key, titles)
-        hint = f"; did you mean '{next((sp.title for sp in specs if norm_header(sp.title) == near), near)}'?" \
-            if near else ""
+        if not near:
+            continue                        # a note block of the analyst's own
+        hint = next((sp.title for sp in specs if norm_header(sp.title) == near), near)
         out.append((cell_ref(name, b.title_row, 1), f"unknown block title: this table is not read (expected on "
-                    f"sheet {name}: {shown}){hint}", b.title))
+                    f"sheet {name}: {shown}); did you mean '{hint}'?", b.title))
     used = {r for b in blocks.values() for r in (b.title_row, b.header_row, *b.row_numbers)}
     # optional blocks only: a required one that is absent is refused as missing already
     absent = [sp for sp in specs if sp.sheet == name and not sp.required and norm_header(sp.title) not in blocks]
