@@ -804,4 +804,4 @@ def test_stress_multiples_that_fall_as_the_rating_rises_are_refused_at_their_cel
     probs, _ = _problems(path)
     twice = [(w, r) for w, r in probs if "AAAsf" in r]
     assert twice == [(f"RatingTables!A{row + 1}", f"rating AAAsf is listed twice in block 'Stress multiples' (also "
-                      f"row {row}): one row per rating")], twice
+                      f"row {row}): one row per key")], twice
