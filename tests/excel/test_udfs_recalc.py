@@ -56,6 +56,13 @@ def test_every_template_formula_is_a_registered_udf():
         assert name in u.UDFS
 
 
+def test_every_udf_has_a_template_cell():
+    """README: the calculator has one template cell per function, so that every UDF is recalculated here."""
+    u = load_udfs()
+    in_template = {formula[1:].split("(")[0] for _, formula, _ in CALCULATOR_CELLS}
+    assert set(u.UDFS) - in_template == set()
+
+
 def test_udf_cells_match_the_engine(solved):
     values, ws = solved
     cells = calculator_cell_map()
@@ -85,6 +92,13 @@ def test_udf_cells_match_the_engine(solved):
     ref = cells["=XLABS_EXTRAPOLATE(L4:Q9,6)"]
     col = values[f"{ref}:B{int(ref[1:]) + 5}"].ravel().astype(float)
     np.testing.assert_allclose(col, extrapolate_vintages(grid, 6).cdr, rtol=1e-12)
+    # timing(m) = d̄(m) / C̄(T) (METHODOLOGY §3.2), by hand from the same grid: simple mean of the incremental
+    # rates observed at each month on book, normalised by the average cumulative rate at the horizon
+    inc = np.diff(np.concatenate([np.zeros((6, 1)), grid], axis=1), axis=1)
+    d_bar = np.array([np.nanmean(inc[:, m]) for m in range(6)])
+    ref = cells["=XLABS_TIMING(L4:Q9,6)"]
+    col = values[f"{ref}:B{int(ref[1:]) + 5}"].ravel().astype(float)
+    np.testing.assert_allclose(col, d_bar / d_bar.sum(), rtol=1e-12)
 
 
 def test_shipped_calculator_is_what_the_script_builds(tmp_path):

@@ -39,6 +39,7 @@ CALCULATOR_CELLS = (
     ("error example: sigma = 0", "=XLABS_TDR(B4,0,B6)", "scalar"),
     ("lognormal fit of CDRs (mu, sigma)", "=XLABS_FIT_LOGNORMAL(J4:J15)", "row:2"),
     ("vintage CDR at horizon (spills)", "=XLABS_EXTRAPOLATE(L4:Q9,6)", "array:6"),
+    ("base default-timing curve (spills)", "=XLABS_TIMING(L4:Q9,6)", "array:6"),
 )
 
 
