@@ -95,7 +95,7 @@ OBLIGORS = BlockSpec("Obligors", "Obligors", doc="One row per asset (assets of o
 ASSUMPTIONS = BlockSpec("Assumptions", "Simulation", keyvalue=True, doc="Monte Carlo settings.", columns=(
     Col("n_paths", "int", default=1_000_000, lo=1000, hi=20_000_000, doc="Monte Carlo paths (Lianhe: 1,000,000)."),
     Col("seed", "int", default=0, lo=0, hi=2**63 - 1, doc="Seed of the Monte Carlo (recorded on the Run sheet)."),
-    Col("bdr_grid_step", "fraction", default=0.02, lo=0.002, hi=0.1, doc="BDR search: coarse CDR grid step (0.02); a failing window narrower than it, between two passing grid points, is not seen, so a smaller step is safer and slower."),
+    Col("bdr_grid_step", "fraction", default=0.02, lo=0.002, hi=0.1, doc="BDR search: coarse CDR grid step (0.002-0.1); a failing window narrower than it, between two passing grid points, is not seen, so a smaller step is safer and slower."),
 ))
 
 T = "RatingTables"
@@ -144,7 +144,7 @@ def schema_markdown() -> str:
     for b in CORPORATE_BLOCKS:
         for c in b.columns:
             kind = c.kind + (f" ({'/'.join(c.choices)})" if c.choices else "")
-            req = "yes" if c.required and c.default is None else "no"
+            req = c.required_when or ("yes" if c.required and c.default is None else "no")
             lines.append(f"| {b.sheet} | {b.title} | `{c.name}` | {kind} | {req} | "
                          f"{'' if c.default in (None, '') else c.default} |")
     return "\n".join(lines)

@@ -35,6 +35,7 @@ class Col:
     lo: float | None = None
     hi: float | None = None
     doc: str = ""
+    required_when: str = ""     # a column optional in general but required on some rows (the schema table says when)
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,7 @@ TRANCHES = BlockSpec("Tranches", "Tranches", doc="One row per class, senior firs
 ))
 
 FEES = BlockSpec("Fees", "Fees", doc="Senior expenses, paid after taxes (the header row alone when there are none).", columns=(
-    Col("name", "text"),
+    Col("name", "text", doc="Block required; no rows = no fees."),
     Col("basis", "choice", choices=("pool_balance", "fixed")),
     Col("rate", "fraction", default=0.0, doc="Annual rate on the performing pool balance (basis pool_balance)."),
     Col("amount", "number", default=0.0, doc="Per-period amount (basis fixed)."),
@@ -170,7 +171,7 @@ ASSUMPTIONS = BlockSpec("Assumptions", "Performance", keyvalue=True, doc="Base-c
     Col("method", "choice", default="lognormal", choices=("lognormal", "multiple"), doc="TDR method (3.4 or 3.5)."),
     Col("static_pool_form", "choice", default="cumulative", choices=("cumulative", "incremental")),
     Col("static_pool_units", "choice", default="amount", choices=("amount", "rate")),
-    Col("bdr_grid_step", "fraction", default=0.02, lo=0.002, hi=0.1, doc="BDR search: coarse CDR grid step (0.02); a failing window narrower than it, between two passing grid points, is not seen, so a smaller step is safer and slower."),
+    Col("bdr_grid_step", "fraction", default=0.02, lo=0.002, hi=0.1, doc="BDR search: coarse CDR grid step (0.002-0.1); a failing window narrower than it, between two passing grid points, is not seen, so a smaller step is safer and slower."),
 ))
 
 FIT_ADJUSTMENTS = BlockSpec("Assumptions", "Fit adjustments", required=False,
@@ -210,8 +211,9 @@ ADJUSTMENTS = BlockSpec("Adjustments", "Rating adjustments",
     Col("kind", "choice", choices=("notch", "cap", "support")),
     Col("value", "text", doc="Notches down, or a rating (cap / supporter)."),
     Col("reason", "text"),
-    Col("coverage", "fraction", required=False,
-        doc="Support only: fraction of the tranche's principal and interest guaranteed; only 1 (all) lifts the rating."),
+    Col("coverage", "fraction", required=False, required_when="support rows",
+        doc="Support only: fraction of the tranche's principal and interest guaranteed; only 1 (all) lifts the rating, "
+            "a partial guarantee is recorded for the committee."),
 ))
 
 CONSUMER_BLOCKS = (DEAL, TRANCHES, FEES, POOL, ASSUMPTIONS, FIT_ADJUSTMENTS, DEFAULT_RATES, STRESS_SCENARIOS,
@@ -230,7 +232,7 @@ def schema_markdown() -> str:
     for b in CONSUMER_BLOCKS:
         for c in b.columns:
             kind = c.kind + (f" ({'/'.join(c.choices)})" if c.choices else "")
-            req = "yes" if c.required and c.default is None else "no"
+            req = c.required_when or ("yes" if c.required and c.default is None else "no")
             lines.append(f"| {b.sheet} | {b.title} | `{c.name}` | {kind} | {req} | "
                          f"{'' if c.default is None else c.default} | {c.doc} |")
     lines.append(f"| StaticPool | Vintages | `vintage`, `balance`, `1`..`N` | numbers | yes | | {STATIC_POOL_DOC} |")
