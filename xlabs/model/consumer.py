@@ -62,7 +62,7 @@ class Fee:
     basis: str = "pool_balance"
     rate: float = 0.0
     amount: float = 0.0
-    servicer: bool = False     # with a data waterfall: pays the replacement-servicer stress (§6.2)
+    servicer: bool = False     # with a data waterfall: pays the replacement-servicer stress (§2.3, §6.3)
 
 
 @dataclass

@@ -324,7 +324,7 @@ def kv_ref(b: Block | None, key: str, sheet: str) -> str:
 
 def monthly_only(b: Block | None, freq, sheet: str, probs: ProblemList) -> None:
     """The rating runs count time in months: PD curves, static-pool ages, terms and recovery lags are
-    monthly and the cash-flow period is one month (METHODOLOGY §1 conventions).  Any other payment
+    monthly and the cash-flow period is one month (the conventions at the head of METHODOLOGY).  Any other payment
     frequency would mix months with periods, so it is refused instead of giving a wrong rating."""
     if freq is not None and freq != 12:
         probs.add(kv_ref(b, "payment_frequency", sheet),

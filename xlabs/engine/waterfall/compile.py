@@ -545,7 +545,7 @@ def scenario_arrays(deal: m.WaterfallDeal, scenario=None) -> ScenarioArrays:
     recovery x (1 − ``recovery_haircut``) for pool and obligors; lag +
     ``recovery_lag_extra``; ``coupon_up`` added to every fixed and floating
     coupon, ``benchmark_up`` to the benchmark; ``servicer_fee_up``: an extra
-    annual fee on the pool balance (a replacement servicer's cost, §6.2),
+    annual fee on the pool balance (a replacement servicer's cost, §2.3, §6.3),
     paid with the fee marked ``servicer`` whatever that fee's own basis; a
     scenario with this stress needs such a fee (it would otherwise do nothing).
     """
@@ -613,7 +613,7 @@ def scenario_arrays_memo(deal: m.WaterfallDeal, scenario, memo: dict) -> Scenari
     key = ("fee", sfu)
     if key not in memo:
         # (2F,): each fee's periodic rate on its own basis, then the replacement-servicer stress: an extra
-        # annual fee on the pool balance (§6.2), charged with the fee marked servicer whatever its basis
+        # annual fee on the pool balance (§2.3, §6.3), charged with the fee marked servicer whatever its basis
         own = [x.rate / f if x.basis in ("pool_balance", "tranche_balance") else x.rate for x in deal.fees]
         extra = [sfu / f if x.servicer else 0.0 for x in deal.fees]
         memo[key] = np.array(own + extra, dtype=float)

@@ -269,7 +269,7 @@ def run_waterfall_ws(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
     sc_i : (2,) int64  [cohort recovery lag, extra obligor lag].
     coupon : (J, H) float64  periodic coupon rate per period.
     fee_rate : (2F,) float64  periodic rate of each fee on its basis, then each fee's extra periodic
-        rate on the pool balance (the replacement-servicer stress, §6.2).
+        rate on the pool balance (the replacement-servicer stress, §2.3, §6.3).
     par : (6,) float64; ipar : (2,) int64  deal scalars (``codes.PAR_*``).
     amort_tab, yld_tab : (2, H) float64  scheduled amortisation fraction and
         interest yield by age, row 0 the initial pool, row 1 new purchases.
