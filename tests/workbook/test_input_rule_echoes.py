@@ -96,3 +96,18 @@ def test_tranches_larger_than_the_pool_are_refused_at_the_last_balance_cell(tmp_
     got = _problems(tmp_path, name, edit)
     assert len(got) == 1 and got[0][0] == found["cell"]
     assert f"{found['total']:,.2f}" in got[0][1] and "more than the pool balance" in got[0][1]
+
+
+def test_an_unknown_column_lists_the_expected_columns_in_schema_order(tmp_path):
+    """The list was built from a set, so its order changed from run to run (string hashing is seeded per
+    process): the same workbook gave different messages.  It follows the schema's column order."""
+    from xlabs.workbook import schema as S
+
+    def edit(wb):
+        ws = wb["Tranches"]
+        hdr = next(r for r in range(1, 10) if ws.cell(r, 1).value == "name")
+        ws.cell(hdr, ws.max_column + 1).value = "bogus"
+        ws.cell(hdr + 1, ws.max_column).value = 1.0
+
+    got = [r for _, r in _problems(tmp_path, "consumer_sample.xlsx", edit) if r.startswith("unknown column")]
+    assert got == [f"unknown column (expected: {', '.join(c.name for c in S.TRANCHES.columns)})"]

@@ -345,7 +345,7 @@ def read_table(b: Block | None, spec: S.BlockSpec, probs: ProblemList, extra_ok:
             continue
         colpos[c.name] = pos
     if not extra_ok:
-        known = {c.name for c in spec.columns}
+        known = [c.name for c in spec.columns]          # schema order: the message is the same on every run
         for pos, h in b.headers.items():
             if h not in known:
                 probs.add(cell_ref(b.sheet, b.header_row, pos), f"unknown column (expected: {', '.join(known)})",
