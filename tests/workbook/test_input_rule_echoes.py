@@ -111,3 +111,18 @@ def test_an_unknown_column_lists_the_expected_columns_in_schema_order(tmp_path):
 
     got = [r for _, r in _problems(tmp_path, "consumer_sample.xlsx", edit) if r.startswith("unknown column")]
     assert got == [f"unknown column (expected: {', '.join(c.name for c in S.TRANCHES.columns)})"]
+
+
+def test_a_vintage_listed_twice_is_refused_at_the_later_row(tmp_path):
+    """A vintage row pasted twice would enter the lognormal fit twice (§3.3): refused at the copy's label."""
+    where = {}
+
+    def edit(wb):
+        ws = wb["StaticPool"]
+        hdr = next(r for r in range(1, 10) if ws.cell(r, 1).value == "vintage")
+        where["first"], where["copy"] = hdr + 1, hdr + 2
+        ws.cell(hdr + 2, 1).value = ws.cell(hdr + 1, 1).value
+
+    got = _problems(tmp_path, "consumer_sample.xlsx", edit)
+    assert [w for w, _ in got] == [f"StaticPool!A{where['copy']}"]
+    assert f"(also row {where['first']})" in got[0][1]

@@ -405,6 +405,13 @@ def read_static_pool(blocks_by_sheet, form, units, probs: ProblemList, index: Ce
         probs.add(cell_ref("StaticPool", b.header_row + 1, 1), "no vintages")
         return None
     labels = [str(r[0]) if r and r[0] is not None else "" for r in b.rows]
+    first: dict = {}
+    for i, lab in enumerate(labels):
+        key = lab.strip()
+        if key and key in first:        # a row pasted twice would weigh its vintage twice in the fit (§3.3)
+            probs.add(b.ref(i, 1), f"vintage {key} is listed twice (also row {first[key]}): one row per vintage",
+                      lab)
+        first.setdefault(key, b.row_numbers[i])
     bal = np.full(len(b.rows), np.nan)
     for i in range(len(b.rows)):
         v, err = S.convert(S.Col("balance", "number", lo=0.01), b.value(i, 2))
