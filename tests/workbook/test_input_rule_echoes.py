@@ -126,3 +126,19 @@ def test_a_vintage_listed_twice_is_refused_at_the_later_row(tmp_path):
     got = _problems(tmp_path, "consumer_sample.xlsx", edit)
     assert [w for w, _ in got] == [f"StaticPool!A{where['copy']}"]
     assert f"(also row {where['first']})" in got[0][1]
+
+
+@pytest.mark.parametrize("name", ["corporate_sample.xlsx", "consumer_revolving_sample.xlsx"])
+@pytest.mark.parametrize("keep", [0, 2])
+def test_no_tranches_is_one_problem_not_one_per_waterfall_payee(tmp_path, name, keep):
+    """The Tranches sheet cleared (keep 0: the block is missing) or left with its title and header only
+    (keep 2: no tranche): one problem, not also every Waterfall payee and Adjustments row naming a tranche."""
+    def edit(wb):
+        ws = wb["Tranches"]
+        for r in range(keep + 1, ws.max_row + 1):
+            for c in range(1, ws.max_column + 1):
+                ws.cell(r, c).value = None
+
+    got = _problems(tmp_path, name, edit)
+    assert len(got) == 1, got
+    assert ("block 'Tranches' is missing" in got[0][1]) if keep == 0 else got[0] == ("Tranches!A3", "no tranches")

@@ -294,10 +294,15 @@ def waterfall_problems(wf, blocks, deal_block, bad_rows, horizon_known: bool = T
     if fb is not None and fb.column("kind"):
         suspect = {f.name for f, row in zip(wf.fees, fb.row_numbers)
                    if cell_ref("Fees", row, fb.column("kind")) in bad_cells}
+    # no tranche read (the block missing or empty, each reported at the Tranches sheet by the reader): a tranche
+    # payee, and the deal without tranches, only echo that
     found = []
     for p in _map_rows(validate_waterfall(wf).problems, blocks):
         if not horizon_known and p.rule.startswith("needs one value per period"):
             continue        # measured against a stand-in horizon (the real one is a bad cell, reported)
+        if not wf.tranches and (p.rule.startswith("payee is not a tranche")
+                                or p.rule == "a deal needs at least one tranche"):
+            continue
         if p.rule.startswith("payee is not of kind") and p.value in suspect:
             continue
         if p.where.startswith("Schedules ") and wf.schedules.get(p.where[10:]) is not None:
@@ -453,6 +458,9 @@ def read_corporate(book) -> CorporateDeal:
                           f"share its {key} (they default together)", r[key])
     if ob_block is not None and not ob_rows:
         probs.add(cell_ref("Obligors", ob_block.header_row + 1, 1), "no obligors")
+    tr_block = blocks.get("Tranches", {}).get("tranches")
+    if tr_block is not None and not tr_rows:
+        probs.add(cell_ref("Tranches", tr_block.header_row + 1, 1), "no tranches")
 
     # a bad cell reads as None, reported above; 0 or "" stands in for it so the other rules still run
     tranches = [wm.TrancheSpec(r["name"], r["balance"] or 0.0, r["coupon_type"], r["coupon"] or 0.0, r["interest"],
@@ -493,7 +501,7 @@ def read_corporate(book) -> CorporateDeal:
     check_support_coverage(adj_rows, ab, probs)
     check_adjustment_values(adj_rows, ab, probs)
     for row, r in adj_rows:
-        if r["tranche"] not in (None, "*") and r["tranche"] not in names:
+        if r["tranche"] not in (None, "*") and r["tranche"] not in names and tr_rows:
             probs.add(cell_ref("Adjustments", row, ab.column("tranche") or 1), "tranche is not in the Tranches sheet",
                       r["tranche"])
     if tranches and obligors and len(obligors) == len(ob_rows):
