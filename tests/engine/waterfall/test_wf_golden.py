@@ -290,6 +290,24 @@ def test_reserve_below_target_trigger():
     assert raw.accounts[:, c.A_RES_TARGET] == approx([10, 20 / 3, 0])
 
 
+
+def test_reserve_target_uses_the_interest_of_the_first_tranche_still_owing_principal():
+    """§5.3: the target covers next period's interest.  A (300, 4 % a period, deferrable) is short 2 of its
+    12 in period 1 and repaid; B (700, 1 % a period) is owed interest on its principal.  In period 2 A still
+    owes 2 x 1.04 of deferred interest but no principal, so next period's interest is B's: the target is
+    1 x 666.67 x 1 % = 6.67, not 0 (A accrues nothing on a zero balance)."""
+    deal = tiny([TrancheSpec("A", 300, "fixed", 0.48, "deferrable"), TrancheSpec("B", 700, "fixed", 0.12, "deferrable")],
+                [Step("interest", "pay_interest", "A>B"), Step("principal", "pay_principal", "A>B"),
+                 Step("interest", "pay_residual", "equity", "all")], reserve_multiple=1.0)
+    prog, raw = evaluate(deal, 0.0)
+    T = raw.tranches
+    assert T[0, 0, c.T_BAL] == approx(0) and T[0, 0, c.T_DEF] == approx(2)      # p1: A repaid, owes 2
+    # p1 target: A's 300 x 4 % = 12 (A has principal at the start); p2: B's 666.67 x 1 %; p3 (last): 0
+    assert raw.accounts[:, c.A_RES_TARGET] == approx([12, 20 / 3, 0])
+    ref = reference_arrays(deal, scenario_arrays(deal, None), 0.0)
+    np.testing.assert_allclose(raw.accounts, ref[1], atol=1e-9)
+
+
 def test_replacement_servicer_fee_and_prepayment_stress():
     deal = tiny([TrancheSpec("A", 1000, "none")],
                 [Step("interest", "pay_fee", "svc"), Step("principal", "pay_principal", "A"),

@@ -19,7 +19,8 @@ Each period t (0-based here, period t+1 in outputs):
    period = (interest - current fees/taxes - current tranche interest) /
    pool balance at the start x frequency.  Reserve target = max(floor,
    k x (next-period fees on the end-of-period pool + fixed fees + next-period
-   interest of the most senior outstanding tranche)); 0 in the last period.
+   interest of the first tranche with principal outstanding)); 0 in the last
+   period.
 3. **Triggers**, in order, set their state (tests see the cumulative default
    ratio = cumulative defaults / (initial pool + principal bought so far),
    the reserve at the start of the period against this period's target, the
@@ -517,9 +518,11 @@ def run_waterfall_ws(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
         xs_avg /= t + 1 - t0
         target = 0.0
         if t < H - 1:
-            sen_next = 0.0
-            if senior >= 0:
-                sen_next = bal[_u(senior)] * coupon[_u(senior), t + 1]
+            sen_next = 0.0      # next period's interest accrues on principal: the first tranche still owing it
+            for j in range(J):
+                if bal[j] > tol[j]:
+                    sen_next = bal[j] * coupon[j, t + 1]
+                    break
             target = par[PAR_RESK] * (next_fees + sen_next)
             if target < par[PAR_RESFLOOR]:
                 target = par[PAR_RESFLOOR]

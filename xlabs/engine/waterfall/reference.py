@@ -153,7 +153,8 @@ def reference_run(deal, sc, cdr, obligor_defaults=None):
         xs_avg = sum(last3) / len(last3)
         target = 0.0
         if t < H - 1:
-            sen_next = tr[senior]["bal"] * coupon[senior][t + 1] if senior else 0.0
+            first = next((n for n in names if tr[n]["bal"] > tr[n]["tol"]), None)     # next period's interest
+            sen_next = tr[first]["bal"] * coupon[first][t + 1] if first else 0.0
             target = max(deal.reserve_floor, deal.reserve_multiple * (next_fees + sen_next))
 
         effects = set()
