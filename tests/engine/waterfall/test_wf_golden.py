@@ -226,13 +226,16 @@ def test_turbo_combine_accounts_and_stop_subordinated():
     T = raw.tranches
     # p1: interest 10 -> A 5, B 5; principal 333.33 -> A
     assert T[0, 1, c.T_INT] == approx(5) and T[0, 0, c.T_BAL] == approx(500 / 3)
-    # p2: combined; B is not the most senior -> no interest or principal; A 1.667 interest and 166.67 principal
+    # p2: combined; A is owed principal when the interest step runs -> B no interest; A 1.667 interest;
+    # the principal step repays A (166.67), after which B is the class still owed: it gets the rest,
+    # 6.667 + 333.33 - 1.667 - 166.67 = 171.67, and nothing stays in the accounts
     assert T[1, 0, c.T_INT] == approx(5 / 3) and T[1, 1, c.T_INT] == 0 and T[1, 1, c.T_DEF] == approx(5)
     assert T[1, 0, c.T_PRIN] == approx(500 / 3) and raw.accounts[1, c.A_EQUITY] == 0
-    # what is left (6.667 + 333.33 - 1.667 - 166.67 = 171.67) stays in the accounts
-    assert raw.accounts[1, :3].sum() == approx(1020 / 3 - 5 / 3 - 500 / 3)
-    # p3: B now senior: due 500*0.01 + 5*1.01 = 10.05; combined cash 171.67 + 3.333 + 333.33 = 508.33
-    assert T[2, 1, c.T_INT] == approx(10.05) and T[2, 1, c.T_BAL] == approx(500 - (1525 / 3 - 10.05))
+    assert T[1, 1, c.T_PRIN] == approx(1020 / 3 - 5 / 3 - 500 / 3) and raw.accounts[1, :3].sum() == approx(0)
+    # p3: B due 328.33*0.01 + 5*1.01 = 8.333; combined cash 3.333 + 333.33 = 336.67 pays it and B's 328.33
+    b2 = 500 - (1020 / 3 - 5 / 3 - 500 / 3)
+    assert T[2, 1, c.T_INT] == approx(0.01 * b2 + 5.05) and T[2, 1, c.T_BAL] == approx(0)
+    assert raw.accounts[2, :3].sum() == approx(0)
 
 
 
@@ -262,6 +265,27 @@ def test_stop_subordinated_pays_a_pro_rata_senior_class_and_the_next_class_once_
     assert left == approx(6) and cin == approx(cout + left)
     ref = reference_arrays(deal, scenario_arrays(deal, None), 0.0)
     np.testing.assert_allclose(raw.tranches, ref[2], atol=1e-9)
+
+@pytest.mark.parametrize("payees, effects", [("A>B", "stop_subordinated"),
+                                             ("A+B", "sequential+stop_subordinated")])
+def test_stop_subordinated_pays_the_next_class_of_a_sequence_once_the_one_ahead_is_repaid(payees, effects):
+    """One principal step paying A then B (written 'A>B', or 'A+B' made sequential by the trigger) under
+    stop_subordinated from period 1.  Principal 333.33 a period: A (900) gets 333.33, 333.33, then its last
+    233.33 in period 3, when B (100, legal final 3) is the class still owed and takes the 100 left: no
+    default, and only the interest (10 + 6.67 + 3.33 = 20) stays in the accounts — as with two steps 'A', 'B'."""
+    deal = tiny([TrancheSpec("A", 900, "none", 0.0, "deferrable"), TrancheSpec("B", 100, "none", 0.0, "deferrable", 3)],
+                [Step("principal", "pay_principal", payees)],
+                triggers=[Trigger("eod", "date", level=1, effects=effects)])
+    prog, raw = evaluate(deal, 0.0)
+    T = raw.tranches
+    assert T[:, 0, c.T_PRIN] == approx([1000 / 3, 1000 / 3, 700 / 3])
+    assert T[:, 1, c.T_PRIN] == approx([0, 0, 100])
+    assert not raw.status[:, c.S_DEFAULTED].any() and raw.status[:, c.S_LOSS] == approx([0, 0])
+    cin, cout, left = cash_balance(prog, raw)
+    assert left == approx(20) and cin == approx(cout + left)
+    ref = reference_arrays(deal, scenario_arrays(deal, None), 0.0)
+    np.testing.assert_allclose(raw.tranches, ref[2], atol=1e-9)
+
 
 def test_excess_spread_trigger_averages_three_periods_curable_or_not():
     def deal(curable):

@@ -35,8 +35,9 @@ Each period t (0-based here, period t+1 in outputs):
    effect ``sequential`` makes pro-rata principal groups sequential;
    ``stop_subordinated`` skips interest/principal to any tranche other than
    the most senior one still owed principal or interest when the step runs
-   (a tranche repaid by an earlier step of the period no longer counts; a
-   pro-rata group holding that tranche is paid as one class) and every
+   (a tranche repaid by an earlier step of the period, or ahead of it in a
+   sequence of the same step, no longer counts; a pro-rata group holding
+   that tranche is paid as one class) and every
    residual step; ``turbo`` makes
    a residual step pay principal, senior first, before the residual payee.
    Cash left in an account stays there for the next period.
@@ -249,6 +250,20 @@ def _run_fresh(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate, par, ipar, amort_
                      ob_bal0, ob_sched, ob_rate, ob_rec, ob_lag, ob_def, tr_bal0, tr_int, fee_int, fee_fixed,
                      step_int, step_cap, payees, trig_int, trig_level, sched,
                      pool_out, acc_out, tr_out, fee_out, trig_out, status, stop_j, detail, watch, wf, wi)
+
+
+@njit(cache=True, inline="always")
+def _clear_ahead(r, q, p0, payees, need, bal, due, ipaid, tol):
+    """stop_subordinated in a sequence: True when every tranche senior to ``r`` owes nothing once the
+    payees ahead of ``r`` in this step (positions < ``q``) are paid their ``need`` in full."""
+    for jj in range(r):
+        owed = bal[jj] + due[jj] - ipaid[jj]
+        for q2 in range(q):
+            if payees[_u(p0 + q2)] == jj:
+                owed -= need[q2]
+        if owed > tol[jj]:
+            return False
+    return True
 
 
 @njit(cache=True, error_model="numpy")
@@ -618,7 +633,8 @@ def run_waterfall_ws(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
                     n_ = 0.0
                     if act == ACT_TAX or act == ACT_FEE:
                         n_ = fdue[ru] - fpaid[ru]
-                    elif cls > -2 and r != cls:
+                    elif cls > -2 and r != cls and (mode == MODE_PRORATA or
+                                                     not _clear_ahead(r, q, p0, payees, need, bal, due, ipaid, tol)):
                         n_ = 0.0
                     elif act == ACT_INTEREST:
                         n_ = due[ru] - ipaid[ru]

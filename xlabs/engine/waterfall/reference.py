@@ -201,8 +201,11 @@ def reference_run(deal, sc, cdr, obligor_defaults=None):
                 for p in plist:
                     if s.action in ("pay_tax", "pay_fee"):
                         need = fees[p]["due"] - fees[p]["paid"]
-                    elif allowed is not None and p not in allowed:
-                        need = 0.0
+                    elif allowed is not None and p not in allowed and (mode == "prorata" or any(
+                            tr[n]["bal"] + tr[n]["due"] - tr[n]["ipaid"]
+                            - sum(nd for a, nd in zip(plist, needs) if a == n) > tr[n]["tol"]
+                            for n in names[:names.index(p)])):
+                        need = 0.0      # (in a sequence: unless those ahead of p in this step, paid in full, clear it)
                     elif s.action == "pay_interest":
                         need = tr[p]["due"] - tr[p]["ipaid"]
                     elif s.amount == "target_balance":
