@@ -270,3 +270,39 @@ def test_the_shipped_corporate_sample_stops_its_interest_residual_under_the_even
         validate_workbook(bad)
     col = openpyxl.utils.get_column_letter(cols["condition"])
     assert [p.where for p in e.value.problems] == [f"Waterfall!{col}{row}"]
+
+
+def test_a_residual_step_ahead_under_two_combining_triggers_is_one_problem():
+    """One residual step above the principal steps, two triggers combining the accounts: one mistake, one
+    problem at the step, naming both triggers (a condition 'before' one of them would not do)."""
+    steps = [Step("interest", "pay_fee", "svc"), Step("interest", "pay_residual", "equity", "all"),
+             Step("principal", "pay_principal", "A>B"), Step("principal", "pay_residual", "equity", "all")]
+    triggers = [Trigger("eod", "date", level=1, effects="combine_accounts"),
+                Trigger("acc", "cdr_above", level=0.1, effects="combine_accounts")]
+    problems = validate(_deal(steps, triggers)).problems
+    assert [p.where for p in problems] == ["Waterfall row 2"]
+    assert "'eod' or 'acc'" in problems[0].rule and "condition 'before'" not in problems[0].rule
+
+
+def test_a_residual_step_that_never_runs_with_the_tranche_steps_is_not_refused():
+    """The rule is about steps that run in the same period: a residual with condition 'revolving' when the
+    trigger also ends revolving, or beside principal steps paid only in amortisation, and a residual
+    'after' a trigger above principal steps 'before' it, are legitimate waterfalls."""
+    from xlabs.model.waterfall import Revolving
+    rev = Revolving(1, 0.12, 2, "equal_principal", 1.0)
+    steps = [Step("interest", "pay_fee", "svc"), Step("interest", "pay_interest", "A"),
+             Step("principal", "purchase_assets", "", "all", condition="revolving"),
+             Step("interest", "pay_residual", "equity", "all", condition="revolving"),
+             Step("principal", "pay_principal", "A>B", condition="amortisation"),
+             Step("principal", "pay_residual", "equity", "all")]
+    for eff in ("end_revolving+combine_accounts", "combine_accounts"):
+        assert not validate(_deal(steps, [Trigger("eod", "cdr_above", level=0.05, effects=eff)], revolving=rev))
+    steps = [Step("interest", "pay_fee", "svc"), Step("interest", "pay_interest", "A"),
+             Step("interest", "pay_residual", "equity", "all", condition="after", trigger="late"),
+             Step("principal", "pay_principal", "A>B", condition="before", trigger="late"),
+             Step("principal", "pay_residual", "equity", "all")]
+    triggers = [Trigger("eod", "cdr_above", level=0.05, effects="combine_accounts"), Trigger("late", "date", level=3)]
+    assert not validate(_deal(steps, triggers))
+    # the same residual with condition 'always' is refused (the principal step runs with it before period 3)
+    steps[2] = Step("interest", "pay_residual", "equity", "all")
+    assert [p.where for p in validate(_deal(steps, triggers)).problems] == ["Waterfall row 3"]

@@ -173,7 +173,10 @@ def _residual_ahead_of_tranches(deal: m.WaterfallDeal) -> list:
     residual step's interest / principal source into ``combined`` (§5.3) while a later step that can run
     at the same time pays interest or principal to a tranche other than the residual's payee: the residual
     would then pay out all the cash ahead of those tranches.  A trigger that also stops subordinated
-    payments stops the residual; a step with condition ``before`` the trigger does not run under it."""
+    payments stops the residual; a step with condition ``before`` the trigger, or ``revolving`` when the
+    trigger ends revolving, does not run under it; two steps whose conditions exclude each other
+    (``revolving`` / ``amortisation``, ``before`` / ``after`` one trigger) never run in the same period.
+    One triple per residual step, naming every such trigger."""
     out = []
     steps = deal.steps
     for k in deal.triggers:
@@ -181,8 +184,8 @@ def _residual_ahead_of_tranches(deal: m.WaterfallDeal) -> list:
         if "combine_accounts" not in effects or "stop_subordinated" in effects:
             continue
 
-        def runs(s, name=k.name):
-            return not (s.condition == "before" and s.trigger == name)
+        def runs(s, name=k.name, ends=("end_revolving" in effects)):
+            return not (s.condition == "before" and s.trigger == name) and not (ends and s.condition == "revolving")
 
         for i, s in enumerate(steps):
             if s.action != "pay_residual" or s.source not in ("interest", "principal") or not runs(s):
@@ -191,10 +194,21 @@ def _residual_ahead_of_tranches(deal: m.WaterfallDeal) -> list:
             for j in range(i + 1, len(steps)):
                 x = steps[j]
                 payees = [n.strip() for n in re.split(r"[+>]", str(x.payees or "")) if n.strip()]
-                if x.action in ("pay_interest", "pay_principal") and runs(x) and any(n != own for n in payees):
+                if x.action in ("pay_interest", "pay_principal") and runs(x) and _together(s, x) \
+                        and any(n != own for n in payees):
                     out.append((i, j, k.name))
                     break
-    return out
+    first = {}
+    for i, j, k in out:
+        first.setdefault(i, (j, []))[1].append(k)
+    return [(i, j, ks) for i, (j, ks) in sorted(first.items())]
+
+
+def _together(a: m.Step, b: m.Step) -> bool:
+    """False when the conditions of steps ``a`` and ``b`` can never hold in the same period."""
+    if {a.condition, b.condition} == {"revolving", "amortisation"}:
+        return False
+    return not ({a.condition, b.condition} == {"before", "after"} and a.trigger == b.trigger)
 
 
 def validate(deal: m.WaterfallDeal) -> ProblemList:
@@ -359,12 +373,14 @@ def validate(deal: m.WaterfallDeal) -> ProblemList:
             P.add(w, "condition 'revolving' needs a revolving period (Revolving)")
     for row in _transfer_cycles(edges):
         P.add(f"Waterfall row {row}", "transfers form a cycle between accounts")
-    for i, j, k in _residual_ahead_of_tranches(deal):
+    for i, j, ks in _residual_ahead_of_tranches(deal):
         later = deal.steps[j]
-        P.add(f"Waterfall row {i + 1}", f"condition: while trigger '{k}' combines the accounts, this residual step "
+        names = " or ".join(f"'{k}'" for k in ks)
+        fix = f"set condition 'before' trigger {names}, or move" if len(ks) == 1 else "move"
+        P.add(f"Waterfall row {i + 1}", f"condition: while trigger {names} combines the accounts, this residual step "
               f"takes all the cash (principal collections and the reserve included) before the later "
               f"{later.action} step to {later.payees}, so the residual holder would be paid ahead of the "
-              f"tranches; set condition 'before' trigger '{k}', or move the step below that one",
+              f"tranches; {fix} the step below that one",
               deal.steps[i].condition or "always")
     if deal.steps:
         # a fee no step pays would accrue as arrears for ever: its cost silently left out of the cash flows
