@@ -159,3 +159,19 @@ def test_a_note_block_of_the_analyst_s_own_is_left_alone(tmp_path):
         ws.cell(r + 1, 1, "who"), ws.cell(r + 1, 2, "when")
         ws.cell(r + 2, 1, "LW"), ws.cell(r + 2, 2, "2026-01-20")
     assert _problems(_save(tmp_path, "corporate_sample.xlsx", edit)) == []
+
+
+@pytest.mark.parametrize("book, sheet, title", [("corporate_sample.xlsx", "Waterfall", "Waterfall notes"),
+                                                ("corporate_sample.xlsx", "RatingTables", "Correlation notes"),
+                                                ("corporate_sample.xlsx", "Triggers", "Trigger notes"),
+                                                ("consumer_sample.xlsx", "Tranches", "Tranche notes")])
+def test_a_note_block_titled_after_a_schema_block_is_left_alone(tmp_path, book, sheet, title):
+    """'Waterfall notes' is the schema title with a word added, not a misspelling of it (a few letters wrong,
+    as 'Stres scenarios'): the analyst's note block is left alone and the workbook validates."""
+    def edit(wb):
+        ws = wb[sheet]
+        r = ws.max_row + 2
+        ws.cell(r, 1, title)
+        ws.cell(r + 1, 1, "who"), ws.cell(r + 1, 2, "when")
+        ws.cell(r + 2, 1, "LW"), ws.cell(r + 2, 2, "2026-01-20")
+    assert _problems(_save(tmp_path, book, edit)) == []

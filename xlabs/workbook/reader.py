@@ -55,10 +55,13 @@ def sheet_values(book, name):
     return book.values(name)
 
 
-def misspelt_title(key: str, titles) -> str | None:
-    """The schema title (normalised) that the normalised block title ``key`` looks like a misspelling of."""
+def misspelt_title(key: str, titles, loose: bool = False) -> str | None:
+    """The schema title (normalised) that the normalised block title ``key`` looks like a misspelling of.
+    A misspelling changes a few letters, so its length is close ('Stres scenarios'); ``loose`` drops that
+    test (a title with words added: 'Waterfall notes', or a renamed 'Default rate table')."""
     key = unicodedata.normalize("NFKC", key).lower()        # full-width letters typed with a Chinese IME
-    near = difflib.get_close_matches(key, sorted(titles), n=1, cutoff=0.75)
+    near = difflib.get_close_matches(
+        key, sorted(t for t in titles if loose or abs(len(t) - len(key)) <= max(2, len(t) // 5)), n=1, cutoff=0.75)
     return near[0] if near else None
 
 
@@ -163,7 +166,13 @@ def block_title_problems(name: str, values, blocks: dict, specs) -> list:
             continue                        # a second block of a title: reported by layout_problems
         near = misspelt_title(key, titles)
         if not near:
-            continue                        # a note block of the analyst's own
+            # words added to a schema title: that block renamed if it keeps the block's header, else the
+            # analyst's own note block ('Waterfall notes' over 'who | when'), left alone
+            loose = misspelt_title(key, titles, loose=True)
+            sp = next((sp for sp in specs if sp.sheet == name and norm_header(sp.title) == loose), None)
+            if sp is None or b.headers.get(1) != ("key" if sp.keyvalue else sp.columns[0].name):
+                continue
+            near = loose
         hint = next((sp.title for sp in specs if norm_header(sp.title) == near), near)
         out.append((cell_ref(name, b.title_row, 1), f"unknown block title: this table is not read (expected on "
                     f"sheet {name}: {shown}); did you mean '{hint}'?", b.title))
