@@ -142,3 +142,19 @@ def test_no_tranches_is_one_problem_not_one_per_waterfall_payee(tmp_path, name, 
     got = _problems(tmp_path, name, edit)
     assert len(got) == 1, got
     assert ("block 'Tranches' is missing" in got[0][1]) if keep == 0 else got[0] == ("Tranches!A3", "no tranches")
+
+
+@pytest.mark.parametrize("name, edits", [
+    ("consumer_revolving_sample.xlsx", {"C3": "high"}),
+    ("corporate_sample.xlsx", {"C3": "high", "D3": None}),
+    ("corporate_sample.xlsx", {"C3": -5e12, "D3": None}),
+])
+def test_a_bad_trigger_level_is_one_problem_not_also_a_missing_level(tmp_path, name, edits):
+    """A level cell holding text (or a number below the column's range) reads as blank once reported, and was
+    reported a second time, at the same cell, as 'a cdr_above trigger needs a level or a schedule'."""
+    def edit(wb):
+        for cell, v in edits.items():
+            wb["Triggers"][cell] = v
+    got = _problems(tmp_path, name, edit)
+    assert [w for w, _ in got] == ["Triggers!C3"], got
+    assert "needs a level" not in got[0][1], got

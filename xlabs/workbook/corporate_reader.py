@@ -195,12 +195,16 @@ def read_triggers(trig_rows) -> list:
 
 def trigger_level_problems(trig_rows, b, probs: ProblemList) -> None:
     """A trigger whose test compares with a level needs the level or a schedule: a blank level would read
-    as 0 (a cumulative-default trigger firing at the first default)."""
+    as 0 (a cumulative-default trigger firing at the first default).  A level cell already reported (text,
+    a negative number ...) reads as None: saying the level is missing as well would only echo it."""
+    reported = {p.where for p in probs.problems}
     for row, r in trig_rows:
+        at = cell_ref(b.sheet, row, b.column("level") or 1) if b is not None else "Triggers"
+        if at in reported:
+            continue
         if r["level"] is None and not str(r["schedule"] or "").strip() and r["test"] not in (
                 None, "senior_interest_shortfall"):
-            probs.add(cell_ref(b.sheet, row, b.column("level") or 1) if b is not None else "Triggers",
-                      f"level: a {r['test']} trigger needs a level or a schedule")
+            probs.add(at, f"level: a {r['test']} trigger needs a level or a schedule")
 
 
 def step_cap_problems(step_rows, b, probs: ProblemList) -> None:
