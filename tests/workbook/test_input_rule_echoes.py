@@ -158,3 +158,17 @@ def test_a_bad_trigger_level_is_one_problem_not_also_a_missing_level(tmp_path, n
     got = _problems(tmp_path, name, edit)
     assert [w for w, _ in got] == ["Triggers!C3"], got
     assert "needs a level" not in got[0][1], got
+
+
+@pytest.mark.parametrize("level, want", [
+    (0.03, "level of a date trigger must be a whole period 1..66 (the first period in effect)"),
+    (None, "level: a date trigger needs a level or a schedule"),
+    (12, None),
+])
+def test_a_date_trigger_level_is_refused_at_its_cell_once(tmp_path, level, want):
+    """The event of default turned into a date trigger: 0.03 was accepted (in effect from period 1: 'period
+    >= 0.03'); a blank level is one problem, not also the whole-period rule on the 0 it reads as."""
+    def edit(wb):
+        wb["Triggers"]["B4"], wb["Triggers"]["C4"] = "date", level
+    got = _problems(tmp_path, "corporate_sample.xlsx", edit)
+    assert got == ([("Triggers!C4", want)] if want else []), got

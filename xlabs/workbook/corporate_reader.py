@@ -327,6 +327,8 @@ def waterfall_problems(wf, blocks, deal_block, bad_rows, horizon_known: bool = T
                 p = Problem(kv_ref(deal_block, key, "Deal"), rule, p.value)
         if (m := _CELL.match(p.where)) and (m.group(1), int(m.group(2))) in bad_rows:
             continue        # a rule broken on a row that already has a bad cell may only echo that cell
+        if p.where in bad_cells:
+            continue        # a cell already reported (a blank level read as 0 ...): the rule would echo it
         found.append(Problem(p.where, p.rule.replace("(Revolving)", "(Deal: revolving_periods > 0)"), p.value))
     return found
 

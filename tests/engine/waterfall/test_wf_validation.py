@@ -306,3 +306,15 @@ def test_a_residual_step_that_never_runs_with_the_tranche_steps_is_not_refused()
     # the same residual with condition 'always' is refused (the principal step runs with it before period 3)
     steps[2] = Step("interest", "pay_residual", "equity", "all")
     assert [p.where for p in validate(_deal(steps, triggers)).problems] == ["Waterfall row 3"]
+
+
+@pytest.mark.parametrize("level, ok", [(0.03, False), (0.0, False), (-1.0, False), (2.5, False), (4.0, False),
+                                       (1.0, True), (3.0, True)])
+def test_a_date_trigger_level_is_a_whole_period_of_the_deal(level, ok):
+    """The date test is 'period >= level' (§5.3): a fraction such as 0.03 typed for a cdr trigger, or 0, put the
+    trigger in effect from period 1, and a level past the horizon (3 periods here) never; both were accepted."""
+    steps = [Step("interest", "pay_fee", "svc"), Step("interest", "pay_interest", "A")]
+    probs = validate(_deal(steps, triggers=[Trigger("d", "date", level, effects="sequential")])).problems
+    want = [] if ok else [("Triggers row 1", "level of a date trigger must be a whole period 1..3 (the first period "
+                                              "in effect)")]
+    assert [(p.where, p.rule) for p in probs] == want

@@ -298,6 +298,10 @@ def validate(deal: m.WaterfallDeal) -> ProblemList:
             P.add(w, "curable must be 0 or 1", k.curable)
         if k.test in ("cdr_above", "reserve_below_target") and not k.schedule and not (0 <= k.level <= 1):
             P.add(w, "level must be a fraction in [0, 1]", k.level)
+        if k.test == "date" and not (_is_int(k.level) and 1 <= int(float(k.level)) <= H):
+            # the test is period >= level: 0.03 (a fraction typed for another test) or 0 would be in effect
+            # from period 1, a level past the horizon never
+            P.add(w, f"level of a date trigger must be a whole period 1..{H} (the first period in effect)", k.level)
         if k.test == "excess_spread_below" and not k.schedule and not (-1 <= k.level <= 1):
             P.add(w, "level must be an annual fraction in [-1, 1] (0.02 = 2%)", k.level)
     if not deal.steps:
