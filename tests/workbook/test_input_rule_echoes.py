@@ -172,3 +172,21 @@ def test_a_date_trigger_level_is_refused_at_its_cell_once(tmp_path, level, want)
         wb["Triggers"]["B4"], wb["Triggers"]["C4"] = "date", level
     got = _problems(tmp_path, "corporate_sample.xlsx", edit)
     assert got == ([("Triggers!C4", want)] if want else []), got
+
+
+@pytest.mark.parametrize("edits, want", [
+    ({"C3": 0.05}, [("Triggers!C3", "level: the trigger compares with its schedule 'acc_cdr', so the level would be "
+                                    "ignored (leave it blank, or clear the schedule)")]),
+    ({"C4": 0.5}, [("Triggers!C4", "level: a senior_interest_shortfall trigger has no level (it would be ignored; "
+                                   "leave it blank)")]),
+    ({"C3": 0.05, "D3": "nope"}, [("Triggers!D3", "schedule does not exist")]),
+])
+def test_a_trigger_level_the_test_would_not_read_is_refused(tmp_path, edits, want):
+    """The acceleration trigger reads its schedule acc_cdr and the event of default reads no level: a level typed
+    beside them (even -0.01) was accepted and silently ignored. With a schedule that does not exist the schedule
+    is the one problem (the level may be what was meant)."""
+    def edit(wb):
+        for cell, v in edits.items():
+            wb["Triggers"][cell] = v
+    got = _problems(tmp_path, "corporate_sample.xlsx", edit)
+    assert got == want, got

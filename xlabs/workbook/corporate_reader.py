@@ -193,7 +193,7 @@ def read_triggers(trig_rows) -> list:
                        1 if r["curable"] else 0) for _, r in trig_rows]
 
 
-def trigger_level_problems(trig_rows, b, probs: ProblemList) -> None:
+def trigger_level_problems(trig_rows, b, probs: ProblemList, schedules=None) -> None:
     """A trigger whose test compares with a level needs the level or a schedule: a blank level would read
     as 0 (a cumulative-default trigger firing at the first default).  A level cell already reported (text,
     a negative number ...) reads as None: saying the level is missing as well would only echo it."""
@@ -205,6 +205,13 @@ def trigger_level_problems(trig_rows, b, probs: ProblemList) -> None:
         if r["level"] is None and not str(r["schedule"] or "").strip() and r["test"] not in (
                 None, "senior_interest_shortfall"):
             probs.add(at, f"level: a {r['test']} trigger needs a level or a schedule")
+        elif r["level"] is not None and r["test"] == "senior_interest_shortfall":
+            probs.add(at, "level: a senior_interest_shortfall trigger has no level (it would be ignored; leave "
+                      "it blank)", r["level"])
+        elif r["level"] is not None and r["test"] in ("cdr_above", "excess_spread_below") and \
+                str(r["schedule"] or "").strip() in (schedules or {}):
+            probs.add(at, f"level: the trigger compares with its schedule '{str(r['schedule']).strip()}', so the "
+                      "level would be ignored (leave it blank, or clear the schedule)", r["level"])
 
 
 def step_cap_problems(step_rows, b, probs: ProblemList) -> None:
@@ -475,7 +482,7 @@ def read_corporate(book) -> CorporateDeal:
                        1 if r["servicer"] else 0) for _, r in fee_rows]
     fee_value_problems(blocks.get("Fees", {}).get("fees"), fee_rows, probs)
     steps, triggers = read_steps(step_rows), read_triggers(trig_rows)
-    trigger_level_problems(trig_rows, blocks.get("Triggers", {}).get("triggers"), probs)
+    trigger_level_problems(trig_rows, blocks.get("Triggers", {}).get("triggers"), probs, schedules)
     step_cap_problems(step_rows, blocks.get("Waterfall", {}).get("waterfall"), probs)
     revolving_key_problems(deal_kv, deal_block, probs)
     scenarios = shipped_corporate_scenarios() if not sc_rows else [_scenario(r) for _, r in sc_rows]

@@ -738,7 +738,7 @@ def read_data_waterfall(wf_blocks, blocks_by_sheet, deal_block, deal_kv, asm, tr
     trig_rows = read_table(_block(wf_blocks, C.TRIGGERS, probs), C.TRIGGERS, probs) if "Triggers" in wf_blocks else []
     schedules = _schedules(wf_blocks, probs)
     steps, triggers, revolving = read_steps(step_rows), read_triggers(trig_rows), read_revolving(deal_kv)
-    trigger_level_problems(trig_rows, wf_blocks.get("Triggers", {}).get("triggers"), probs)
+    trigger_level_problems(trig_rows, wf_blocks.get("Triggers", {}).get("triggers"), probs, schedules)
     step_cap_problems(step_rows, wf_blocks.get("Waterfall", {}).get("waterfall"), probs)
     revolving_key_problems(deal_kv, deal_block, probs)
     if deal_kv["trigger_cdr"] is not None:
