@@ -68,7 +68,7 @@ def test_a_three_account_cycle_is_found_and_a_chain_is_not():
      "action must be one of pay_tax, pay_fee, pay_interest, pay_principal, top_up_reserve, transfer, purchase_assets, pay_residual"),
 ])
 def test_each_rule_is_row_addressed(step, rule):
-    probs = validate(_deal([Step("interest", "pay_fee", "svc"), step])).problems
+    probs = validate(_deal([Step("interest", "pay_fee", "svc"), step, Step("principal", "pay_principal", "A>B")])).problems
     assert [(p.where, p.rule) for p in probs] == [("Waterfall row 2", rule)]
 
 
@@ -313,8 +313,23 @@ def test_a_residual_step_that_never_runs_with_the_tranche_steps_is_not_refused()
 def test_a_date_trigger_level_is_a_whole_period_of_the_deal(level, ok):
     """The date test is 'period >= level' (§5.3): a fraction such as 0.03 typed for a cdr trigger, or 0, put the
     trigger in effect from period 1, and a level past the horizon (3 periods here) never; both were accepted."""
-    steps = [Step("interest", "pay_fee", "svc"), Step("interest", "pay_interest", "A")]
+    steps = [Step("interest", "pay_fee", "svc"), Step("interest", "pay_interest", "A"),
+             Step("principal", "pay_principal", "A>B")]
     probs = validate(_deal(steps, triggers=[Trigger("d", "date", level, effects="sequential")])).problems
     want = [] if ok else [("Triggers row 1", "level of a date trigger must be a whole period 1..3 (the first period "
                                               "in effect)")]
     assert [(p.where, p.rule) for p in probs] == want
+
+
+def test_a_tranche_no_step_repays_is_refused_at_its_row():
+    """A waterfall without a pay_principal step for B (here: none for either) would never repay it, and every
+    rating would read "CCCsf or below" with nothing saying why; with a turbo trigger the residual step can
+    repay principal, so the rule does not apply."""
+    steps = [Step("interest", "pay_fee", "svc"), Step("interest", "pay_interest", "A"),
+             Step("principal", "pay_residual", "equity", "all")]
+    got = [(p.where, p.value) for p in validate(_deal(steps)).problems]
+    assert got == [("Tranches row 1", "A"), ("Tranches row 2", "B")]
+    only_a = steps[:2] + [Step("principal", "pay_principal", "A")] + steps[2:]
+    assert [(p.where, p.value) for p in validate(_deal(only_a)).problems] == [("Tranches row 2", "B")]
+    turbo = [Trigger("t", "date", 1, effects="turbo")]
+    assert not validate(_deal(steps, turbo)).problems

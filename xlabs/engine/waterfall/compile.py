@@ -401,6 +401,17 @@ def validate(deal: m.WaterfallDeal) -> ProblemList:
             if f.name not in paid and f.kind not in unsure and (f.rate > 0 or f.amount > 0 or f.servicer):
                 P.add(f"Fees row {i + 1}", f"no Waterfall step pays this {f.kind} (action pay_{f.kind}): it would "
                       "never be paid and its cost would be left out of the cash flows", f.name)
+    if deal.steps and not any("turbo" in str(k.effects) for k in deal.triggers):
+        # a tranche no step repays would lose its whole balance in every scenario: its rating would read
+        # "CCCsf or below" with nothing saying why (a turbo residual also repays principal: not checked then)
+        repaid = set()
+        for s in deal.steps:
+            if s.action == "pay_principal" or s.action not in m.ACTIONS:
+                repaid.update(x.strip() for x in re.split(r"[+>]", str(s.payees or "")) if x.strip())
+        for i, t in enumerate(deal.tranches):
+            if t.name not in repaid and t.balance > 0:
+                P.add(f"Tranches row {i + 1}", "no Waterfall step pays this tranche's principal (action "
+                      "pay_principal): it would never be repaid", t.name)
     if deal.revolving is not None:
         r = deal.revolving
         if not _is_int(r.end_period) or not (0 <= int(r.end_period) <= H):
