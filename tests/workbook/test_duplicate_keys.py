@@ -5,30 +5,8 @@ The Default rates and Stress multiples blocks are read into a mapping by rating:
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import openpyxl
-
-from xlabs.errors import ValidationError
-from xlabs.workbook.run import validate_workbook
-
-ROOT = Path(__file__).resolve().parents[2] / "workbooks"
-
-
-def _problems(tmp_path, name, edit):
-    wb = openpyxl.load_workbook(ROOT / name)
-    edit(wb)
-    p = tmp_path / "x.xlsx"
-    wb.save(p)
-    try:
-        validate_workbook(p)
-    except ValidationError as e:
-        return [(q.where, q.rule) for q in e.problems]
-    return []
-
-
-def _find(ws, title):
-    return next(r for r in range(1, ws.max_row + 1) if ws.cell(r, 1).value == title)
+from tests.workbook_edits import edited_problems as _problems
+from tests.workbook_edits import row_titled as _find
 
 
 def _repeat_row(ws, src, symbol, scale):

@@ -3,27 +3,11 @@
 from __future__ import annotations
 
 import datetime
-from pathlib import Path
 
 import openpyxl
 import pytest
 
-from xlabs.errors import ValidationError
-from xlabs.workbook.run import validate_workbook
-
-ROOT = Path(__file__).resolve().parents[2] / "workbooks"
-
-
-def _problems(tmp_path, name, edit):
-    wb = openpyxl.load_workbook(ROOT / name)
-    edit(wb)
-    p = tmp_path / "x.xlsx"
-    wb.save(p)
-    try:
-        validate_workbook(p)
-    except ValidationError as e:
-        return [(q.where, q.rule) for q in e.problems]
-    return []
+from tests.workbook_edits import edited_problems as _problems
 
 
 def _below(sheet, rows):

@@ -6,37 +6,13 @@ and the deal was rated with tables the structurer had not chosen."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import openpyxl
 import pytest
 
-from xlabs.errors import ValidationError
+from tests.workbook_edits import edited_copy as _save
+from tests.workbook_edits import problems_of as _problems
+from tests.workbook_edits import row_titled as _find
 from xlabs.workbook.adapter import OpenpyxlBook
 from xlabs.workbook.corporate_reader import read_corporate
-from xlabs.workbook.run import validate_workbook
-
-ROOT = Path(__file__).resolve().parents[2] / "workbooks"
-
-
-def _save(tmp_path, name, edit):
-    wb = openpyxl.load_workbook(ROOT / name)
-    edit(wb)
-    p = tmp_path / "x.xlsx"
-    wb.save(p)
-    return p
-
-
-def _problems(path):
-    try:
-        validate_workbook(path)
-    except ValidationError as e:
-        return [(q.where, q.rule) for q in e.problems]
-    return []
-
-
-def _find(ws, title):
-    return next(r for r in range(1, ws.max_row + 1) if ws.cell(r, 1).value == title)
 
 
 def _harsher_default_rates(ws):
