@@ -174,3 +174,15 @@ def test_a_trigger_level_the_test_would_not_read_is_refused(tmp_path, edits, wan
             wb["Triggers"][cell] = v
     got = _problems(tmp_path, "corporate_sample.xlsx", edit)
     assert got == want, got
+
+
+def test_a_blank_trigger_name_is_one_problem_not_also_every_step_naming_the_trigger(tmp_path):
+    """Clearing the corporate sample's event_of_default name gave the blank cell, 'trigger named by condition
+    does not exist' at the two steps naming it, and a rule about a trigger called 'None'."""
+    def edit(wb):
+        ws = wb["Triggers"]
+        row = next(r for r in range(1, ws.max_row + 1) if ws.cell(r, 1).value == "event_of_default")
+        ws.cell(row, 1).value = None
+
+    got = _problems(tmp_path, "corporate_sample.xlsx", edit)
+    assert len(got) == 1 and got[0][0].startswith("Triggers!A") and "blank" in got[0][1], got

@@ -307,8 +307,12 @@ def waterfall_problems(wf, blocks, deal_block, bad_rows, horizon_known: bool = T
                    if cell_ref("Fees", row, fb.column("kind")) in bad_cells}
     # no tranche read (the block missing or empty, each reported at the Tranches sheet by the reader): a tranche
     # payee, and the deal without tranches, only echo that
+    # a trigger whose name cell is blank or bad (reported): a step naming the trigger meant is only an echo
+    unnamed_trigger = any(not str(k.name or "").strip() for k in wf.triggers)
     found = []
     for p in _map_rows(validate_waterfall(wf).problems, blocks):
+        if unnamed_trigger and p.rule.startswith("trigger named by condition"):
+            continue
         if not horizon_known and p.rule.startswith("needs one value per period"):
             continue        # measured against a stand-in horizon (the real one is a bad cell, reported)
         if not wf.tranches and (p.rule.startswith("payee is not a tranche")

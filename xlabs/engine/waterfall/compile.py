@@ -181,8 +181,8 @@ def _residual_ahead_of_tranches(deal: m.WaterfallDeal) -> list:
     steps = deal.steps
     for k in deal.triggers:
         effects = {e.strip() for e in str(k.effects).split("+")}
-        if "combine_accounts" not in effects or "stop_subordinated" in effects:
-            continue
+        if "combine_accounts" not in effects or "stop_subordinated" in effects or not str(k.name or "").strip():
+            continue        # (a trigger without a name is its own problem; steps cannot name it)
 
         def runs(s, name=k.name, ends=("end_revolving" in effects)):
             return not (s.condition == "before" and s.trigger == name) and not (ends and s.condition == "revolving")
