@@ -287,6 +287,33 @@ def test_stop_subordinated_pays_the_next_class_of_a_sequence_once_the_one_ahead_
     np.testing.assert_allclose(raw.tranches, ref[2], atol=1e-9)
 
 
+
+def test_pari_passu_seniors_are_one_class_for_timely_when_senior_and_the_shortfall_trigger():
+    """A1 and A2 paid interest pro rata are one class (§5.3-5.4).  A2 is timely_when_senior: a shortfall of
+    A2 while A1 is outstanding is a default (it was not: only A1 counted as senior), and it fires the
+    senior-interest-shortfall trigger.  Pool interest 10 in period 1 against A1 + A2 due 6 + 6 = 12:
+    each gets 5, 1 short."""
+    deal = tiny([TrancheSpec("A1", 300, "fixed", 0.24, "timely_when_senior"),
+                 TrancheSpec("A2", 300, "fixed", 0.24, "timely_when_senior"),
+                 TrancheSpec("B", 400, "none", 0.0, "deferrable")],
+                [Step("interest", "pay_interest", "A1+A2"), Step("principal", "pay_principal", "A1+A2"),
+                 Step("principal", "pay_principal", "B"), Step("interest", "pay_residual", "equity", "all")],
+                triggers=[Trigger("eod", "senior_interest_shortfall", effects="none")])
+    prog, raw = evaluate(deal, 0.0)
+    T = raw.tranches
+    assert T[0, 0, c.T_INT] == approx(5) and T[0, 1, c.T_INT] == approx(5)
+    assert raw.status[1, c.S_DEFAULTED] == 1 and raw.status[1, c.S_PERIOD] == 1     # A2 (timely while senior)
+    assert raw.status[0, c.S_DEFAULTED] == 1 and raw.status[0, c.S_PERIOD] == 1
+    assert list(raw.triggers[:, 0]) == [0, 1, 1]                 # last period's senior shortfall, non-curable
+    ref = reference_arrays(deal, scenario_arrays(deal, None), 0.0)
+    np.testing.assert_allclose(raw.status, ref[5], atol=1e-9)
+    np.testing.assert_allclose(raw.triggers, ref[4], atol=1e-9)
+    # the same tranches paid interest in sequence A1 > A2: A2 is junior, its shortfall is no default
+    seq = replace(deal, steps=[Step("interest", "pay_interest", "A1>A2")] + deal.steps[1:])
+    _, raw = evaluate(seq, 0.0)
+    assert raw.tranches[0, 0, c.T_INT] == approx(6) and raw.tranches[0, 1, c.T_INT] == approx(4)
+    assert raw.status[1, c.S_DEFAULTED] == 0 and raw.status[0, c.S_DEFAULTED] == 0
+
 def test_excess_spread_trigger_averages_three_periods_curable_or_not():
     def deal(curable):
         return tiny([TrancheSpec("A", 1000, "fixed", 0.06)],

@@ -23,8 +23,9 @@ EQUITY_PAYEE = -1
 # step_int columns
 SI_COND, SI_TRIG, SI_SRC, SI_ACT, SI_P0, SI_NP, SI_MODE, SI_AMT, SI_TO, SI_SCHED = range(10)
 N_SI = 10
-# tranche int columns: interest rule, legal final period (1-based)
-TI_RULE, TI_LEGAL = range(2)
+# tranche int columns: interest rule, legal final period (1-based), interest class (the first tranche of the
+# pro-rata interest group it belongs to: tranches paid interest pro rata together rank as one class)
+TI_RULE, TI_LEGAL, TI_CLASS = range(3)
 # fee int columns: basis, kind, tranche index
 FI_BASIS, FI_KIND, FI_TRANCHE = range(3)
 # trigger int columns: test, curable, schedule index (-1 none), effects bitmask

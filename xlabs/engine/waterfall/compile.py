@@ -168,6 +168,25 @@ def _transfer_cycles(edges):
     return [row for row, a, b in edges if reaches(b, a)]
 
 
+def interest_classes(deal: m.WaterfallDeal) -> dict:
+    """{tranche name: index of the first tranche of its interest class}: tranches paid interest pro rata
+    together (payees ``"A1+A2"`` of a ``pay_interest`` step, in any condition) are pari passu and rank as
+    one class for ``timely_when_senior`` and the senior-interest-shortfall trigger (§5.3-5.4)."""
+    names = [t.name for t in deal.tranches]
+    first = {n: i for i, n in enumerate(names)}
+    for s in deal.steps:
+        if s.action != "pay_interest" or "+" not in str(s.payees or ""):
+            continue
+        group = [x.strip() for x in str(s.payees).split("+") if x.strip() in first]
+        if len(group) > 1:
+            lo = min(first[x] for x in group)
+            old = {first[x] for x in group}
+            for n in names:                 # merge every class the group touches
+                if first[n] in old:
+                    first[n] = lo
+    return first
+
+
 def _residual_ahead_of_tranches(deal: m.WaterfallDeal) -> list:
     """(residual step, later step, trigger) index triples where a trigger's ``combine_accounts`` turns a
     residual step's interest / principal source into ``combined`` (§5.3) while a later step that can run
@@ -540,8 +559,9 @@ def compile_deal(deal: m.WaterfallDeal) -> Program:
     for i, x in enumerate(deal.fees):
         fee_int[i] = (m.FEE_BASES.index(x.basis), m.FEE_KINDS.index(x.kind),
                       tr_names.index(x.tranche) if x.basis == "tranche_balance" else -1)
-    tr_int = np.array([[m.INTEREST_RULES.index(t.interest), int(t.legal_final) or H] for t in deal.tranches],
-                      dtype=np.int64).reshape(len(deal.tranches), 2)
+    cls = interest_classes(deal)
+    tr_int = np.array([[m.INTEREST_RULES.index(t.interest), int(t.legal_final) or H, cls[t.name]]
+                       for t in deal.tranches], dtype=np.int64).reshape(len(deal.tranches), 3)
     par = np.array([deal.pool_balance, deal.reserve_initial, deal.reserve_multiple, deal.reserve_floor,
                     rev.price if rev is not None else 1.0, float(f)])
     n_buy = sum(1 for st in deal.steps if st.action == "purchase_assets")

@@ -24,7 +24,7 @@ Each period t (0-based here, period t+1 in outputs):
 3. **Triggers**, in order, set their state (tests see the cumulative default
    ratio = cumulative defaults / (initial pool + principal bought so far),
    the reserve at the start of the period against this period's target, the
-   3-period average excess spread, last period's senior interest shortfall,
+   3-period average excess spread, an interest shortfall of last period's most senior class,
    the period number; curable: in effect while the test holds, non-curable:
    once it has held) and collect the union of the effects in effect.  A trigger with
    ``end_revolving`` ends revolving for good.
@@ -42,8 +42,9 @@ Each period t (0-based here, period t+1 in outputs):
    a residual step pay principal, senior first, before the residual payee.
    Cash left in an account stays there for the next period.
 5. **Tranche default (§5.4)**: unpaid interest of a tranche whose interest
-   is timely (``timely``, or ``timely_when_senior`` while it is the most
-   senior outstanding) on any date, or principal + deferred interest unpaid
+   is timely (``timely``, or ``timely_when_senior`` while it is in the most
+   senior outstanding class: tranches paid interest pro rata together are one
+   class) on any date, or principal + deferred interest unpaid
    after its legal final period (or the horizon).  The tranche's loss is
    what is unpaid at its legal final (cash that reaches it afterwards, up to
    the horizon, is still shown in the cash flows but repairs no loss).
@@ -138,6 +139,7 @@ from .codes import (
     TEST_RESERVE,
     TEST_SENIOR_SHORT,
     TEST_XS,
+    TI_CLASS,
     TI_LEGAL,
     TI_RULE,
 )
@@ -292,7 +294,7 @@ def run_waterfall_ws(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
     ob_bal0, ob_rate, ob_rec : (N,) float64; ob_lag, ob_def : (N,) int64
         obligor balance, periodic rate, recovery, lag, default period (0-based, -1 none).
     ob_sched : (N, H+1) float64  scheduled balance as a fraction of ``ob_bal0``.
-    tr_bal0 : (J,); tr_int : (J, 2) int64 [interest rule, legal final period].
+    tr_bal0 : (J,); tr_int : (J, 3) int64 [interest rule, legal final period, interest class].
     fee_int : (F, 3) int64 [basis, kind, tranche]; fee_fixed : (F,) yuan per period.
     step_int : (S, 10) int64; step_cap : (S,) yuan; payees : (P,) int64.
     trig_int : (K, 4) int64; trig_level : (K,); sched : (NS, H) float64.
@@ -491,6 +493,7 @@ def run_waterfall_ws(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
             if bal[j] + deferred[j] > tol[j]:
                 senior = j
                 break
+        scls = tr_int[senior, TI_CLASS] if senior >= 0 else -1     # its interest class (pari-passu tranches)
         cur_costs = 0.0
         next_fees = 0.0
         for f in range(F):
@@ -744,7 +747,7 @@ def run_waterfall_ws(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
             unpaid = due[j] - ipaid[j]
             deferred[j] = unpaid if unpaid > 0.0 else 0.0
             rule = tr_int[j, TI_RULE]
-            timely = rule == INT_TIMELY or (rule == INT_TIMELY_SENIOR and j == senior)
+            timely = rule == INT_TIMELY or (rule == INT_TIMELY_SENIOR and tr_int[j, TI_CLASS] == scls)
             if status[j, S_DEFAULTED] == 0.0:
                 if timely and unpaid > tol[j]:
                     status[j, S_DEFAULTED] = 1.0
@@ -765,7 +768,11 @@ def run_waterfall_ws(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
                 tr_out[t, j, 3] = bal[j]
                 tr_out[t, j, 4] = deferred[j]
                 tr_out[t, j, 5] = resid[j]
-        prev_short = senior >= 0 and due[senior] - ipaid[senior] > tol[senior]
+        prev_short = False              # the senior class short of interest (any of its pari-passu tranches)
+        if senior >= 0:
+            for j in range(J):
+                if tr_int[j, TI_CLASS] == scls and due[j] - ipaid[j] > tol[j]:
+                    prev_short = True
         if detail:
             pool_out[t, P_BEGIN] = begin
             pool_out[t, P_DEFAULT] = dsum

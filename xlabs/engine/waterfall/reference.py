@@ -26,6 +26,13 @@ def reference_run(deal, sc, cdr, obligor_defaults=None):
     H = int(deal.periods)
     freq = int(deal.frequency)
     names = [t.name for t in deal.tranches]
+    # interest classes: tranches paid interest pro rata together in some step are one class (merged sets)
+    klass = {n: {n} for n in names}
+    for s in deal.steps:
+        if s.action == "pay_interest" and "+" in s.payees:
+            group = set().union(*(klass[p.strip()] for p in s.payees.split("+") if p.strip() in klass))
+            for n in group:
+                klass[n] = group
     tr = {t.name: {"bal": float(t.balance), "bal0": float(t.balance), "deferred": 0.0, "defaulted": False,
                    "period": 0, "kind": 0, "rule": t.interest, "legal": int(t.legal_final) or H,
                    "tol": 1e-9 * max(float(t.balance), 1.0) + 1e-9} for t in deal.tranches}
@@ -286,7 +293,8 @@ def reference_run(deal, sc, cdr, obligor_defaults=None):
             x = tr[n]
             unpaid = x["due"] - x["ipaid"]
             x["deferred"] = max(unpaid, 0.0)
-            timely = x["rule"] == "timely" or (x["rule"] == "timely_when_senior" and n == senior)
+            timely = x["rule"] == "timely" or (x["rule"] == "timely_when_senior" and senior is not None
+                                               and n in klass[senior])
             if not x["defaulted"]:
                 if timely and unpaid > x["tol"]:
                     x.update(defaulted=True, period=t + 1, kind=1)
@@ -294,7 +302,7 @@ def reference_run(deal, sc, cdr, obligor_defaults=None):
                     x.update(defaulted=True, period=t + 1, kind=2)
             if t + 1 == x["legal"]:
                 x["loss_at_legal"] = x["bal"] + x["deferred"]
-        prev_short = senior is not None and tr[senior]["due"] - tr[senior]["ipaid"] > tr[senior]["tol"]
+        prev_short = senior is not None and any(tr[n]["due"] - tr[n]["ipaid"] > tr[n]["tol"] for n in klass[senior])
         periods.append({
             "begin": begin, "defaults": defaults, "scheduled": scheduled, "prepaid": prepaid, "interest": interest,
             "recoveries": recoveries[t], "end": end_pool + rec_out["purchased"], "cdr_ratio": cdr_ratio,
