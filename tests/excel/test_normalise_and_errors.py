@@ -145,7 +145,7 @@ def test_engine_problems_name_the_cell_of_the_range():
     out = u.XLABS_TIMING([[0.01, 0.02, 0.03], [0.01, None, 0.03]], 3)
     assert out.startswith("#XLABS: vintages row 2 col 2: missing observation")
     assert u.XLABS_EXTRAPOLATE([[0.01, 0.02], [None, None], [0.01, 0.03]], 2) == \
-        "#XLABS: vintages row 2: vintage has no observations"
+        "#XLABS: vintages row 2 col 1: vintage has no observations"
     assert u.XLABS_EXTRAPOLATE([[0.01, 0.02], [0.01, 0.03]], 2, [[1e6], [0]]) == \
         "#XLABS: balances cell 2: original balance must be > 0"
     # blanks are skipped in a column of CDRs, but the message counts the range's cells: the -0.01 is cell 4

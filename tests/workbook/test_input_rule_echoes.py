@@ -186,3 +186,20 @@ def test_a_blank_trigger_name_is_one_problem_not_also_every_step_naming_the_trig
 
     got = _problems(tmp_path, "corporate_sample.xlsx", edit)
     assert len(got) == 1 and got[0][0].startswith("Triggers!A") and "blank" in got[0][1], got
+
+
+def test_a_vintage_without_observations_is_named_at_its_month_1_cell(tmp_path):
+    """A vintage row whose figures are all blank was named at its balance cell (column B); the figure
+    that is missing first is month 1 (column C)."""
+    where = {}
+
+    def edit(wb):
+        ws = wb["StaticPool"]
+        hdr = next(r for r in range(1, 10) if ws.cell(r, 1).value == "vintage")
+        month1 = next(c for c in range(1, ws.max_column + 1) if ws.cell(hdr, c).value in (1, "1"))
+        for c in range(month1, ws.max_column + 1):
+            ws.cell(hdr + 3, c).value = None
+        where["cell"] = f"StaticPool!{openpyxl.utils.get_column_letter(month1)}{hdr + 3}"
+
+    got = _problems(tmp_path, "consumer_sample.xlsx", edit)
+    assert got == [(where["cell"], "vintage has no observations")]

@@ -142,7 +142,7 @@ def check_vintages(cumulative, balances=None) -> list[VintageIssue]:
         row = cum[v]
         obs = ~np.isnan(row)
         if not obs.any():
-            issues.append(VintageIssue(v, None, "vintage has no observations"))
+            issues.append(VintageIssue(v, 1, "vintage has no observations"))   # at month 1, its first figure
             continue
         last = int(np.flatnonzero(obs)[-1])
         for m in np.flatnonzero(~obs[: last + 1]):
