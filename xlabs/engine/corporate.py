@@ -38,6 +38,7 @@ from .ratings import BELOW_SCALE, SCALE, notch
 from .waterfall import compile_deal, scenario_arrays
 from .waterfall import run as run_waterfall
 from .waterfall.bdr import BDR_GRID_STEP, breakeven_table, protection_table
+from .waterfall.compile import pro_rata_classes
 
 TESTED = SCALE[:16]
 """Target ratings tested, AAAsf..B-sf; below them the tranche is 'CCCsf or below' (§8)."""
@@ -64,28 +65,7 @@ def seniority_ranks(tranches, steps=()) -> dict:
     """Rank of each tranche (0 = most senior): its row in the Tranches table, except that tranches
     paid principal pro rata together (payees ``"A1+A2"`` of a ``pay_principal`` step, in any
     condition) are pari passu and share the rank of the first of them."""
-    names = [t.name for t in tranches]
-    rank = {n: i for i, n in enumerate(names)}
-    parent = {n: n for n in names}
-
-    def root(n):
-        while parent[n] != n:
-            n = parent[n]
-        return n
-
-    for s in steps:
-        if getattr(s, "action", "") != "pay_principal" or "+" not in str(getattr(s, "payees", "")):
-            continue
-        group = [x.strip() for x in str(s.payees).split("+") if x.strip() in rank]
-        for x in group[1:]:
-            a, b = root(group[0]), root(x)
-            if a != b:
-                parent[b] = a
-    first: dict = {}
-    for n in names:
-        r = root(n)
-        first[r] = min(first.get(r, rank[n]), rank[n])
-    return {n: first[root(n)] for n in names}
+    return pro_rata_classes(tranches, steps, "pay_principal")
 
 
 def credit_enhancement(tranches, pool_balance: float, steps=()) -> dict:

@@ -168,14 +168,14 @@ def _transfer_cycles(edges):
     return [row for row, a, b in edges if reaches(b, a)]
 
 
-def interest_classes(deal: m.WaterfallDeal) -> dict:
-    """{tranche name: index of the first tranche of its interest class}: tranches paid interest pro rata
-    together (payees ``"A1+A2"`` of a ``pay_interest`` step, in any condition) are pari passu and rank as
-    one class for ``timely_when_senior`` and the senior-interest-shortfall trigger (§5.3-5.4)."""
-    names = [t.name for t in deal.tranches]
+def pro_rata_classes(tranches, steps, action: str) -> dict:
+    """{tranche name: index of the first tranche of its class}: tranches paid pro rata together by an
+    ``action`` step (payees ``"A1+A2"``, in any condition) are pari passu and form one class; otherwise a
+    tranche is its own class (its row in the Tranches table)."""
+    names = [t.name for t in tranches]
     first = {n: i for i, n in enumerate(names)}
-    for s in deal.steps:
-        if s.action != "pay_interest" or "+" not in str(s.payees or ""):
+    for s in steps:
+        if getattr(s, "action", "") != action or "+" not in str(getattr(s, "payees", "")):
             continue
         group = [x.strip() for x in str(s.payees).split("+") if x.strip() in first]
         if len(group) > 1:
@@ -185,6 +185,12 @@ def interest_classes(deal: m.WaterfallDeal) -> dict:
                 if first[n] in old:
                     first[n] = lo
     return first
+
+
+def interest_classes(deal: m.WaterfallDeal) -> dict:
+    """Interest classes for ``timely_when_senior`` and the senior-interest-shortfall trigger (§5.3-5.4):
+    tranches paid interest pro rata together rank as one class (:func:`pro_rata_classes`)."""
+    return pro_rata_classes(deal.tranches, deal.steps, "pay_interest")
 
 
 def _residual_ahead_of_tranches(deal: m.WaterfallDeal) -> list:
