@@ -288,6 +288,30 @@ def test_stop_subordinated_pays_the_next_class_of_a_sequence_once_the_one_ahead_
 
 
 
+def test_turbo_under_stop_subordinated_pays_the_senior_class_principal():
+    """turbo + stop_subordinated from period 1: the residual step pays principal to the class still owed
+    (then the next once it owes nothing) and nothing to equity.  Skipping the step left the interest in its
+    account while A (680, legal final 2) fell short at its legal final with that cash in hand."""
+    deal = tiny([TrancheSpec("A", 680, "none", 0.0, "deferrable", 2), TrancheSpec("B", 320, "none", 0.0, "deferrable")],
+                [Step("principal", "pay_principal", "A>B"), Step("interest", "pay_residual", "equity", "all")],
+                triggers=[Trigger("eod", "date", level=1, effects="turbo+stop_subordinated")])
+    prog, raw = evaluate(deal, 0.0)
+    T = raw.tranches
+    # p1: principal 333.33 -> A; interest 10 turboed to A: 680 - 343.33 = 336.67
+    assert T[0, 0, c.T_PRIN] == approx(1000 / 3 + 10) and T[0, 1, c.T_PRIN] == 0
+    # p2: principal 333.33 -> A (3.33 left owing); interest 6.667: A's 3.33, then B (A owes nothing) 3.33
+    assert T[1, 0, c.T_PRIN] == approx(1010 / 3 - 1000 / 3 + 1000 / 3) and T[1, 0, c.T_BAL] == approx(0)
+    assert T[1, 1, c.T_PRIN] == approx(10 / 3)
+    # p3: principal 333.33 repays B's 316.67; 16.67 principal and 3.33 interest stay: no equity under stop_sub
+    assert T[2, 1, c.T_BAL] == approx(0) and raw.accounts[:, c.A_EQUITY] == approx([0, 0, 0])
+    assert not raw.status[:, c.S_DEFAULTED].any()
+    cin, cout, left = cash_balance(prog, raw)
+    assert left == approx(20) and cin == approx(cout + left)
+    ref = reference_arrays(deal, scenario_arrays(deal, None), 0.0)
+    np.testing.assert_allclose(raw.tranches, ref[2], atol=1e-9)
+    np.testing.assert_allclose(raw.status, ref[5], atol=1e-9)
+
+
 def test_pari_passu_seniors_are_one_class_for_timely_when_senior_and_the_shortfall_trigger():
     """A1 and A2 paid interest pro rata are one class (§5.3-5.4).  A2 is timely_when_senior: a shortfall of
     A2 while A1 is outstanding is a default (it was not: only A1 counted as senior), and it fires the

@@ -37,9 +37,11 @@ Each period t (0-based here, period t+1 in outputs):
    the most senior one still owed principal or interest when the step runs
    (a tranche repaid by an earlier step of the period, or ahead of it in a
    sequence of the same step, no longer counts; a pro-rata group holding
-   that tranche is paid as one class) and every
-   residual step; ``turbo`` makes
-   a residual step pay principal, senior first, before the residual payee.
+   that tranche is paid as one class) and every payment to a residual
+   payee; ``turbo`` makes a residual step pay principal, senior first,
+   before the residual payee (with ``stop_subordinated`` too: principal to
+   the class still owed, the next once it owes nothing, and the rest stays
+   in the account).
    Cash left in an account stays there for the next period.
 5. **Tranche default (§5.4)**: unpaid interest of a tranche whose interest
    is timely (``timely``, or ``timely_when_senior`` while it is in the most
@@ -716,12 +718,26 @@ def run_waterfall_ws(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
                 purch += par_bought
                 purch_cash += x
             elif act == ACT_RESIDUAL:
-                if stop_sub:
+                if stop_sub and not turbo:
                     continue
                 x = avail
                 if amt == AMT_CAPPED:
                     x = min(avail, cap)
                 if x <= 0.0:
+                    continue
+                if stop_sub:
+                    # turbo under stop_subordinated: principal to the class still owed, the next one once it
+                    # owes nothing (principal or interest); the residual payee gets nothing, the rest stays
+                    paid = 0.0
+                    for j in range(J):
+                        y = min(x, bal[j])
+                        bal[j] -= y
+                        ppaid[j] += y
+                        x -= y
+                        paid += y
+                        if bal[j] + due[j] - ipaid[j] > tol[j]:
+                            break
+                    a0, a1, a2 = _withdraw(a0, a1, a2, src, paid)
                     continue
                 a0, a1, a2 = _withdraw(a0, a1, a2, src, x)
                 if turbo:

@@ -270,10 +270,23 @@ def reference_run(deal, sc, cdr, obligor_defaults=None):
                 rec_out["purchased"] += par
                 rec_out["purchase_cash"] += x
             elif s.action == "pay_residual":
-                if "stop_subordinated" in effects:
+                stopped = "stop_subordinated" in effects
+                if stopped and "turbo" not in effects:
                     continue
                 x = min(avail, s.cap) if s.amount == "capped" else avail
                 if x <= 0:
+                    continue
+                if stopped:     # turbo only, class by class; nothing to the residual payee
+                    paid = 0.0
+                    for n in names:
+                        y = min(x, tr[n]["bal"])
+                        tr[n]["bal"] -= y
+                        tr[n]["ppaid"] += y
+                        x -= y
+                        paid += y
+                        if tr[n]["bal"] + tr[n]["due"] - tr[n]["ipaid"] > tr[n]["tol"]:
+                            break
+                    withdraw(src, paid)
                     continue
                 withdraw(src, x)
                 if "turbo" in effects:
