@@ -151,3 +151,25 @@ def test_a_note_block_titled_after_a_schema_block_is_left_alone(tmp_path, book, 
         ws.cell(r + 1, 1, "who"), ws.cell(r + 1, 2, "when")
         ws.cell(r + 2, 1, "LW"), ws.cell(r + 2, 2, "2026-01-20")
     assert _problems(_save(tmp_path, book, edit)) == []
+
+
+@pytest.mark.parametrize("sheet, row, col, what", [
+    ("StaticPool", 3, 27, "a month-25 observation of the first vintage beyond the month-24 header"),
+    ("Tranches", 3, None, "a value one column right of the Tranches table's last header"),
+])
+def test_values_right_of_a_tables_last_header_are_refused_at_their_cell(tmp_path, sheet, row, col, what):
+    """A value past the last header of a table was dropped without a word (only a blank header *between*
+    two headed columns was refused): a vintage's later observations beyond the grid's month headers were
+    cut from the static pool.  Refused at the first such cell; a key/value block's cells right of its value
+    are notes, left alone."""
+    at = {}
+
+    def edit(wb):
+        ws = wb[sheet]
+        c = col or max(c for c in range(1, ws.max_column + 1) if ws.cell(2, c).value is not None) + 1
+        at["ref"] = f"{sheet}!{ws.cell(row, c).column_letter}{row}"
+        ws.cell(row, c).value = 0.123
+        wb["Deal"].cell(4, 4).value = "a note beside a key/value row"
+    got = _problems(_save(tmp_path, "consumer_sample.xlsx", edit))
+    assert [w for w, _ in got] == [at["ref"]], (what, got)
+    assert "right of the last header" in got[0][1]

@@ -98,7 +98,8 @@ def layout_problems(sheet_name: str, values, blocks: dict, merged=(), keys: dict
     - a column header that appears twice in a block (only the first column would be read);
     - merged cells that hide a header or data cell of a block (a merged cell other than the top-left
       one reads as blank and would take the default);
-    - values in a column of a block whose header is blank (between two headed columns);
+    - values in a column of a block whose header is blank (between two headed columns), or right of its
+      last header on its data rows (a key/value block's cells right of the value are notes);
     - a second block with the title of an earlier one on the sheet (:func:`read_blocks` keeps it apart,
       as ``"title 2"``; only the first is read).
     """
@@ -130,6 +131,16 @@ def layout_problems(sheet_name: str, values, blocks: dict, merged=(), keys: dict
                                 f"'{b.title}' holds values but its header is blank: they would not be read "
                                 f"(first at row {rn})", row[c - 1]))
                     break
+        if (keys.get(key) or ("",))[0] != "kv":     # a key/value block's cells right of its value are notes
+            right = max(b.headers, default=0)
+            beyond = [(rn, c) for row, rn in zip(b.rows, b.row_numbers)
+                      for c in range(right + 1, len(row) + 1) if not _blank(row[c - 1])]
+            if beyond:
+                rn, c = min(beyond, key=lambda x: (x[1], x[0]))
+                out.append((cell_ref(sheet_name, rn, c), f"values right of the last header of block '{b.title}' "
+                            f"(column {get_column_letter(right)}) would not be read: give their column a header "
+                            "(a period or month number in a schedule or vintage grid), or move them off the "
+                            "table's rows", b.rows[b.row_numbers.index(rn)][c - 1]))
         last = b.row_numbers[-1] if b.row_numbers else b.header_row
         for r0, c0, r1, c1 in merged:
             hidden = any(r0 <= r <= r1 and c0 <= c <= c1 and (r, c) != (r0, c0)
