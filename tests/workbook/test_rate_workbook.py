@@ -50,6 +50,19 @@ def test_cli_rates_the_shipped_sample(tmp_path, capsys):
     # charts were written
     assert wb["TDR"]._charts and wb["CashFlows"]._charts
     assert numbers_that_do_not_fit(out, OUTPUT_SHEETS) == []
+    # the defaults the pool actually takes at each BDR (§5.2 caps each period's defaults at the performing
+    # balance): Senior A at AA-sf, values of an independent numpy model of the sample (loan-level schedule,
+    # the documented waterfall, its own bisection; its cash flows agree with the CashFlows sheet to 1e-7)
+    st = wb["Stress"]
+    head = next(r for r in st.iter_rows(values_only=True) if r[0] == "tranche" and "CDR applied at BDR" in r)
+    col = head.index("CDR applied at BDR")
+    got = {r[2]: r[col] for r in st.iter_rows(values_only=True) if r[:2] == ("Senior A", "AA-sf") and len(r) > col}
+    assert got["base"] == pytest.approx(0.2319, abs=2e-4)
+    assert got["timing_back"] == pytest.approx(0.2280, abs=2e-4)
+    assert got["combined_back"] == pytest.approx(0.2107, abs=2e-4)      # below the AA-sf TDR of 21.21 %
+    notes = [r[0] for r in wb["Rating"].iter_rows(values_only=True) if isinstance(r[0], str)]
+    assert any(n.startswith("Senior A: compared on the defaults applied rather than the CDR stated, the cash-flow "
+                            "test would give A+sf instead of AA-sf (combined_back at AA-sf") for n in notes), notes
 
 
 def test_rating_sheet_agrees_with_the_stress_table(make_workbook, tmp_path):

@@ -19,10 +19,12 @@ from ..model import waterfall as wm
 from ..model.consumer import waterfall_fees, waterfall_tranches
 from . import cashflow_model as cfm
 from .amortisation import pool_schedule
+from .cashflow import POOL_COLUMNS
 from .default_table import shipped_table
 from .lognormal import Adjustment, adjust, fit_lognormal, target_default_rate, tdr_stress_multiple
 from .rating_map import (
     TrancheRating,
+    applied_default_notes,
     apply_adjustments,
     model_indicated,
     untested_below_notes,
@@ -34,7 +36,7 @@ from .stress import protection_distance, scenarios_by_rating
 from .timing import fit_to_life
 from .waterfall import compile_deal, scenario_arrays
 from .waterfall import run as run_waterfall
-from .waterfall.bdr import STATES, breakeven_table
+from .waterfall.bdr import STATES, applied_cdr, breakeven_table
 
 
 @dataclass
@@ -167,13 +169,15 @@ def rate_consumer(deal, progress=None) -> ConsumerRating:
     done = 0
     step = getattr(a, "bdr_grid_step", cfm.BDR_GRID_STEP)
 
-    def add_row(t, r, s, bdr, state, evaluations):
-        """One protection-distance row (§6.2–6.3); a tranche that defaults at 0% CDR never passes."""
+    def add_row(t, r, s, bdr, state, evaluations, applied):
+        """One protection-distance row (§6.2–6.3); a tranche that defaults at 0% CDR never passes.
+        ``applied``: the pool's cumulative default ratio in the run at the BDR (§5.2 caps defaults)."""
         tdr = float(tdr_df[(tdr_df.tranche == t.name) & (tdr_df.rating == r)].iloc[0].tdr)
         d, rel = protection_distance(bdr, tdr)
         stress_rows.append({"tranche": t.name, "rating": r, "scenario": s.name, "bdr": bdr, "bdr_state": state,
                             "tdr": tdr, "distance": d, "relative_distance": rel,
-                            "passes": bdr >= tdr and state != STATES[2], "evaluations": evaluations})
+                            "passes": bdr >= tdr and state != STATES[2], "evaluations": evaluations,
+                            "applied_cdr": applied})
 
     wf = prog = None
     if deal.waterfall is not None:
@@ -183,9 +187,11 @@ def rate_consumer(deal, progress=None) -> ConsumerRating:
         prog = compile_deal(wf)
         flat = [(r, s) for r, scs in by_rating.items() for s in scs]
         bt = breakeven_table(prog, [s for _, s in flat], tranches=[t.name for t in rated], step=step)
+        applied = applied_cdr(prog, bt)
         for k, t in enumerate(rated):
             for i, (r, s) in enumerate(flat):
-                add_row(t, r, s, float(bt.bdr[i, k]), STATES[int(bt.state[i, k])], int(bt.evaluations[i, k]))
+                add_row(t, r, s, float(bt.bdr[i, k]), STATES[int(bt.state[i, k])], int(bt.evaluations[i, k]),
+                        float(applied[i, k]))
         tick(0.9, f"stress tests {len(stress_rows)}/{len(stress_rows)}")
     else:
         for t in rated:
@@ -195,9 +201,12 @@ def rate_consumer(deal, progress=None) -> ConsumerRating:
                     key = (j, s.recovery_haircut, s.cpr_multiplier, s.coupon_up, s.timing, s.servicer_fee_up,
                            s.recovery_lag_extra)
                     if key not in cache:
-                        cache[key] = cfm.breakeven(cfm.build_inputs(deal, schedule, va.timing, s), j, step=step)
-                    res = cache[key]
-                    add_row(t, r, s, res.bdr, res.state, res.evaluations)
+                        inp = cfm.build_inputs(deal, schedule, va.timing, s)
+                        res = cfm.breakeven(inp, j, step=step)
+                        pool_out = cfm.run_arrays(inp, res.bdr)[0]
+                        cache[key] = res, float(pool_out[-1, POOL_COLUMNS.index("cumulative_default_ratio")])
+                    res, applied = cache[key]
+                    add_row(t, r, s, res.bdr, res.state, res.evaluations, applied)
                     done += 1
                     if done % 25 == 0:
                         tick(0.2 + 0.7 * done / n_tasks, f"stress tests {done}/{n_tasks}")
@@ -225,6 +234,7 @@ def rate_consumer(deal, progress=None) -> ConsumerRating:
                             model_indicated=model_indicated([cap]))
         ratings.append(apply_adjustments(row, deal.rating_adjustments))
     notes += untested_below_notes({r.tranche: r.caps["cash flow"] for r in ratings}, tested, "cash-flow stress")
+    notes += applied_default_notes(stress_df, {r.tranche: r.caps["cash flow"] for r in ratings}, tested)
     if wf is not None:
         base_cf = run_waterfall(prog, scenario_arrays(wf), min(base_cdr, 1.0))
     else:

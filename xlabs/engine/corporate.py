@@ -29,6 +29,7 @@ from .amortisation import pool_schedule
 from .portfolio import build_model_inputs, key_obligor_test, simulate_pool
 from .rating_map import (
     TrancheRating,
+    applied_default_notes,
     apply_adjustments,
     model_indicated,
     untested_below_notes,
@@ -37,7 +38,7 @@ from .rating_map import (
 from .ratings import BELOW_SCALE, SCALE, notch
 from .waterfall import compile_deal, scenario_arrays
 from .waterfall import run as run_waterfall
-from .waterfall.bdr import BDR_GRID_STEP, breakeven_table, protection_table
+from .waterfall.bdr import BDR_GRID_STEP, applied_cdr, breakeven_table, protection_table
 from .waterfall.compile import pro_rata_classes
 
 TESTED = SCALE[:16]
@@ -255,9 +256,10 @@ def rate_corporate(deal, progress=None, client=None) -> CorporateRating:
     bt = breakeven_table(prog, scenarios, tranches=[tr.name for tr in rated],
                          step=getattr(deal, "bdr_grid_step", BDR_GRID_STEP))
     stress_parts = []
+    applied = applied_cdr(prog, bt)
     for tr in rated:
         trdr = targets[targets.tranche == tr.name].set_index("rating")["trdr"].to_dict()
-        part = protection_table(bt, trdr)
+        part = protection_table(bt, trdr, applied)
         stress_parts.append(part[part.tranche == tr.name])
     stress = pd.concat(stress_parts, ignore_index=True) if stress_parts else pd.DataFrame()
     timings["stress BDR search"] = time.perf_counter() - t
@@ -296,6 +298,7 @@ def rate_corporate(deal, progress=None, client=None) -> CorporateRating:
         ratings.append(apply_adjustments(row, deal.rating_adjustments))
     notes += untested_below_notes({r.tranche: r.caps["cash flow"] for r in ratings}, list(stress.rating.unique())
                                   if len(stress) else [], "cash-flow stress")
+    notes += applied_default_notes(stress, {r.tranche: r.caps["cash flow"] for r in ratings}, TESTED)
     timings["total"] = time.perf_counter() - t0
     tick(1.0, "done")
     return CorporateRating(inputs=inputs, mc=mc, targets=targets, stress=stress, key_obligor=key_df,

@@ -128,3 +128,48 @@ def apply_adjustments(row: TrancheRating, adjustments) -> TrancheRating:
         r = support if r == BELOW_SCALE or notch(support) < notch(r) else r
     row.final = r
     return row
+
+
+def applied_default_notes(stress, caps: dict, tested) -> list:
+    """Notes where a BDR states more defaults than the pool could take (METHODOLOGY §5.2, §6.1, §6.3).
+
+    Each period's defaults are CDR x B0 x timing_t capped at the performing balance (§5.2): where the
+    timing puts defaults after most of the pool has repaid (a stressed CDR several times the base on a
+    short pool), the cumulative default ratio actually applied is below the CDR searched.  ``stress`` has
+    one row per (tranche, rating, scenario) with columns ``bdr``, ``tdr`` (the target ratio), ``bdr_state`` (or ``state``), ``passes``
+    and ``applied_cdr`` (the pool's cumulative default ratio in the run at the BDR); ``caps``:
+    {tranche: cash-flow cap}; ``tested``: ratings best first.  One note on the shortfall (where it is
+    largest), and per tranche whose cash-flow test would give a lower rating on the defaults applied
+    than on the CDR stated, that rating (the ratings themselves follow §6.3 as written: BDR vs target).
+    """
+    if stress is None or not len(stress) or "applied_cdr" not in stress:
+        return []
+    short = stress.bdr - stress.applied_cdr
+    gap = stress[short > 1e-4]
+    if not len(gap):
+        return []
+    state = "bdr_state" if "bdr_state" in stress else "state"        # (consumer / corporate tables)
+    w = gap.loc[short[gap.index].idxmax()]
+    notes = [f"in {'all' if len(gap) == len(stress) else len(gap)} of {len(stress)} stress rows the defaults "
+             "applied fall short of the BDR: each "
+             "period's defaults are capped at the performing balance (§5.2), and the default timing puts part "
+             "of them after the pool has repaid; largest: "
+             f"{w.tranche} {w.rating} {w.scenario}, BDR {w.bdr:.2%} applies {w.applied_cdr:.2%} (Stress sheet, "
+             "column 'CDR applied at BDR')"]
+    for t, cap in caps.items():
+        sub = stress[stress.tranche == t]
+        alt = BELOW_SCALE
+        for r in tested:
+            g = sub[sub.rating == r]
+            if len(g) and bool(((g.applied_cdr >= g.tdr) & (g[state] != "defaults at 0% CDR")).all()):
+                alt = r
+                break
+        if cap is not None and alt != cap and (alt == BELOW_SCALE or cap != BELOW_SCALE and notch(alt) > notch(cap)):
+            worst = sub[(sub.rating == cap) & (sub.applied_cdr < sub.tdr)]       # why the given rating fails
+            x = worst.loc[(worst.tdr - worst.applied_cdr).idxmax()] if len(worst) else None
+            detail = (f" ({x.scenario} at {x.rating}: BDR {x.bdr:.2%} >= target {x.tdr:.2%}, but only "
+                      f"{x.applied_cdr:.2%} applied)" if x is not None else "")
+            notes.append(f"{t}: compared on the defaults applied rather than the CDR stated, the cash-flow test "
+                         f"would give {alt} instead of {cap}{detail}")
+    return notes
+

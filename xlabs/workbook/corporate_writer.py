@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .sheetout import Chart, Series, SheetOut
-from .writer import MONEY, PCT, PCT4, bdr_vs_target
+from .writer import APPLIED, MONEY, PCT, PCT4, bdr_vs_target
 
 
 def portfolio_sheet(res, deal) -> SheetOut:
@@ -77,14 +77,15 @@ def stress_sheet(res, deal) -> SheetOut:
     s = SheetOut("Stress")
     s.title(f"{deal.name}: cash-flow stress test, BDR vs TRDR (METHODOLOGY 6)")
     st = res.stress
-    fm = {"BDR": PCT, "TRDR": PCT, "protection distance": PCT, "relative distance": "0.00%"}
+    fm = {"BDR": PCT, "TRDR": PCT, "protection distance": PCT, "relative distance": "0.00%",
+          APPLIED: PCT}
     r = 3
     r = bdr_vs_target(s, r, st, res.ratings, "TRDR")
     s.table(r, 1, "Every tranche x scenario (BDR by grid scan + bisection to 1e-4)",
             ["tranche", "rating", "scenario", "BDR", "TRDR", "protection distance", "relative distance", "passes",
-             "search result", "evaluations"],
+             "search result", "evaluations", APPLIED],
             st[["tranche", "rating", "scenario", "bdr", "tdr", "protection", "relative_protection", "passes", "state",
-                "evaluations"]].itertuples(index=False), fm)
+                "evaluations", "applied_cdr"]].itertuples(index=False), fm)
     return s
 
 

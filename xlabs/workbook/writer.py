@@ -113,7 +113,7 @@ def stress_sheet(res, deal) -> SheetOut:
     s.title(f"{deal.name}: breakeven default rates under rating stresses (METHODOLOGY 6, Pengyuan Table 3)")
     st = res.stress
     r = 3
-    fm = {"BDR": PCT, "TDR": PCT, "protection distance": PCT, "relative distance": "0.00%"}
+    fm = {"BDR": PCT, "TDR": PCT, "protection distance": PCT, "relative distance": "0.00%", APPLIED: PCT}
     for tr in res.ratings:
         rating = tr.caps["cash flow"]
         if rating not in set(st.rating):
@@ -125,10 +125,16 @@ def stress_sheet(res, deal) -> SheetOut:
     r = bdr_vs_target(s, r, st, res.ratings, "TDR")
     s.table(r, 1, "All tranches x target ratings x scenarios (BDR by grid scan + bisection to 1e-4)",
             ["tranche", "rating", "scenario", "BDR", "TDR", "protection distance", "relative distance", "passes",
-             "search result", "evaluations"],
+             "search result", "evaluations", APPLIED],
             st[["tranche", "rating", "scenario", "bdr", "tdr", "distance", "relative_distance", "passes",
-                "bdr_state", "evaluations"]].itertuples(index=False), fm)
+                "bdr_state", "evaluations", "applied_cdr"]].itertuples(index=False), fm)
     return s
+
+
+APPLIED = "CDR applied at BDR"
+"""Stress-sheet column: the pool's cumulative default ratio in the run at the BDR, below the BDR where the
+default timing puts defaults after the pool has repaid (each period's defaults are capped at the performing
+balance, METHODOLOGY §5.2)."""
 
 
 def bdr_vs_target(s: SheetOut, r: int, st, ratings, target: str) -> int:

@@ -2,12 +2,14 @@
 (xlabs/engine/waterfall/bdr.py, METHODOLOGY §6.1–6.3)."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from wf_builders import tiny
 
+from xlabs.engine.rating_map import applied_default_notes
 from xlabs.engine.stress import shipped_scenarios
 from xlabs.engine.waterfall import compile_deal, run_arrays, scenario_arrays
-from xlabs.engine.waterfall.bdr import breakeven_table, cdr_applies, protection_table
+from xlabs.engine.waterfall.bdr import applied_cdr, breakeven_table, cdr_applies, protection_table
 from xlabs.engine.waterfall.examples import consumer_revolving_deal, corporate_clo_deal
 from xlabs.engine.waterfall.reference import reference_run
 from xlabs.errors import ValidationError
@@ -213,3 +215,39 @@ def test_the_fine_scan_finds_a_failing_window_the_bisection_would_step_over():
     assert high - 1e-4 <= plain < high                            # bisection steps over the window
     assert low - 1e-4 <= fine < low                               # the fine scan does not (found to 1e-4)
     assert not run_arrays(prog, arrs, fine).status[j, 0]
+
+
+def test_applied_cdr_is_what_the_pool_takes_when_the_timing_outlives_it():
+    """All defaults timed in period 3 (timing 0, 0, 1), when only a third of the pool is left: period 3's
+    defaults are min(1000 c, 333.33) (§5.2 cap).  B (400; A 500 takes periods 1-2's principal first, B 166.67
+    of period 2) is owed 233.33 in period 3 out of 333.33 - d: it fails once d > 100, so BDR 10 %, all of it
+    applied.  A is repaid by period 2 and never fails: BDR 100 % ("no default up to 100%"), of which the
+    pool can take only 333.33 / 1000 = 1/3."""
+    deal = tiny([TrancheSpec("A", 500, "none", 0.0, "deferrable"), TrancheSpec("B", 400, "none", 0.0, "deferrable")],
+                [Step("principal", "pay_principal", "A>B"), Step("interest", "pay_residual", "equity", "all")],
+                timing=[0.0, 0.0, 1.0])
+    prog = compile_deal(deal)
+    bt = breakeven_table(prog, [None], tranches=["A", "B"])
+    assert list(bt.state[0]) == [1, 0] and bt.bdr[0, 0] == 1.0
+    assert 0.1 - 1e-4 <= bt.bdr[0, 1] <= 0.1
+    applied = applied_cdr(prog, bt)
+    assert applied[0] == pytest.approx([1 / 3, bt.bdr[0, 1]], abs=1e-12)
+    tab = protection_table(bt, {"": 0.2}, applied)
+    assert list(tab.applied_cdr) == pytest.approx([1 / 3, bt.bdr[0, 1]], abs=1e-12)
+
+
+def test_applied_default_notes_give_the_rating_on_the_defaults_applied():
+    """A tranche passing AA on BDR (30 % >= 25 %) but with 22 % applied passes only A on applied defaults
+    (22 % >= 20 %): the note names A instead of AA and the row that fails; a table without a shortfall
+    gives no note."""
+    rows = [("T", "AAsf", "base", 0.30, 0.25, 0.22), ("T", "AAsf", "back", 0.35, 0.25, 0.30),
+            ("T", "Asf", "base", 0.30, 0.20, 0.22)]
+    st = pd.DataFrame(rows, columns=["tranche", "rating", "scenario", "bdr", "tdr", "applied_cdr"])
+    st["state"] = "found"
+    st["passes"] = st.bdr >= st.tdr
+    notes = applied_default_notes(st, {"T": "AAsf"}, ["AAAsf", "AAsf", "Asf"])
+    assert len(notes) == 2 and notes[0].startswith("in all of 3 stress rows")
+    assert notes[1] == ("T: compared on the defaults applied rather than the CDR stated, the cash-flow test would "
+                        "give Asf instead of AAsf (base at AAsf: BDR 30.00% >= target 25.00%, but only 22.00% applied)")
+    st["applied_cdr"] = st.bdr
+    assert applied_default_notes(st, {"T": "AAsf"}, ["AAAsf", "AAsf", "Asf"]) == []

@@ -29,9 +29,10 @@ from numba import njit
 
 from ...errors import ProblemList
 from ..borrow import borrow
-from .codes import ACT_PURCHASE, IPAR_MAX_COHORTS, IPAR_REV_END, PAR_B0, S_DEFAULTED, SI_ACT
+from .codes import ACT_PURCHASE, IPAR_MAX_COHORTS, IPAR_REV_END, P_CDR, PAR_B0, S_DEFAULTED, SI_ACT
 from .compile import Program, scenario_arrays_memo
 from .kernel import run_waterfall_ws, workspace
+from .run import allocate, run_arrays
 
 BDR_GRID_STEP = 0.02
 BDR_FINE_STEP = 0.001
@@ -368,7 +369,27 @@ def breakeven_table(prog: Program, scenarios, tranches=None, step: float = BDR_G
     return BDRTable(scenarios, list(tranches), bdr[which], n_eval[which], state[which], tol, which)
 
 
-def protection_table(table: BDRTable, tdr: dict) -> pd.DataFrame:
+def applied_cdr(prog: Program, table: BDRTable) -> np.ndarray:
+    """(NSc, T) the pool's cumulative default ratio at the end of a run at each BDR of ``table``.
+
+    Each period's defaults are capped at the performing balance (METHODOLOGY §5.2), so where the
+    timing puts defaults after the pool has repaid, fewer than the CDR searched are applied: this is
+    what the pool actually takes at the breakeven (cumulative defaults / initial pool and purchases).
+    One full evaluation per distinct (scenario, BDR)."""
+    arrs = scenario_arrays_of(prog.deal, table.scenarios)
+    out = np.empty(table.bdr.shape)
+    buf = allocate(prog)
+    memo: dict = {}
+    for i, a in enumerate(arrs):
+        for k in range(out.shape[1]):
+            key = (id(a), float(table.bdr[i, k]))
+            if key not in memo:
+                memo[key] = float(run_arrays(prog, a, key[1], buf).pool[-1, P_CDR])
+            out[i, k] = memo[key]
+    return out
+
+
+def protection_table(table: BDRTable, tdr: dict, applied: np.ndarray | None = None) -> pd.DataFrame:
     """Pengyuan Table 3 (§6.2): BDR, TDR, BDR − TDR and (BDR − TDR)/TDR for each
     (scenario, tranche), with TDR looked up by the scenario's rating in ``tdr``
     ({rating: TDR}); a scenario without a rating uses ``tdr[""]`` if given.
@@ -379,8 +400,10 @@ def protection_table(table: BDRTable, tdr: dict) -> pd.DataFrame:
     that confidence level (§4.5).  The relative distance is then undefined (NaN).
     A NaN TDR (not determined, e.g. a rating whose target probability is 0 or 1)
     gives NaN distances and never passes.
+    ``applied``: :func:`applied_cdr` of the table, shown as column ``applied_cdr`` (NaN when not given).
     """
     df = table.frame()
+    df["applied_cdr"] = np.nan if applied is None else np.asarray(applied, dtype=float).reshape(-1)
     probs = ProblemList()
     for r in sorted(set(df["rating"])):
         if r not in tdr:
