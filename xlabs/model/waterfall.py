@@ -223,7 +223,8 @@ class WaterfallDeal:
     (default: ``timing``) fitted to their term.
     ``benchmark`` is the annual floating benchmark per period.
     Reserve target = max(``reserve_floor``, ``reserve_multiple`` x (next
-    period's fees + interest of the first tranche with principal outstanding)) (§5.3).
+    period's fees + interest of the first tranche with principal outstanding, together with the tranches
+    paid interest pro rata with it: one class)) (§5.3).
     """
 
     name: str

@@ -383,6 +383,23 @@ def test_reserve_target_uses_the_interest_of_the_first_tranche_still_owing_princ
     np.testing.assert_allclose(raw.accounts, ref[1], atol=1e-9)
 
 
+@pytest.mark.parametrize("rows", [("A1", "A2"), ("A2", "A1")])
+def test_reserve_target_counts_the_whole_pari_passu_senior_class(rows):
+    """§5.3: the target covers next period's senior interest.  A1 (400, 1 % a period) and A2 (400, 2 % a
+    period) are paid interest pro rata: one senior class, whichever row comes first.  p1 target =
+    1 x (400 x 1 % + 400 x 2 %) = 12; principal 333.33 pro rata leaves 233.33 each, so p2 target =
+    233.33 x 3 % = 7; p3 (last) 0.  (Counting only the first row's tranche gave 4 or 8.)"""
+    spec = {"A1": 0.12, "A2": 0.24}
+    deal = tiny([TrancheSpec(n, 400, "fixed", spec[n], "timely") for n in rows] + [TrancheSpec("B", 200, "none")],
+                [Step("interest", "pay_interest", "A1+A2"), Step("interest", "top_up_reserve", "", "target_balance"),
+                 Step("principal", "pay_principal", "A1+A2"), Step("principal", "pay_principal", "B"),
+                 Step("interest", "pay_residual", "equity", "all")], reserve_multiple=1.0)
+    prog, raw = evaluate(deal, 0.0)
+    assert raw.accounts[:, c.A_RES_TARGET] == approx([12, 7, 0])
+    ref = reference_arrays(deal, scenario_arrays(deal, None), 0.0)
+    np.testing.assert_allclose(raw.accounts, ref[1], atol=1e-9)
+
+
 def test_replacement_servicer_fee_and_prepayment_stress():
     deal = tiny([TrancheSpec("A", 1000, "none")],
                 [Step("interest", "pay_fee", "svc"), Step("principal", "pay_principal", "A"),

@@ -19,8 +19,8 @@ Each period t (0-based here, period t+1 in outputs):
    period = (interest - current fees/taxes - current tranche interest) /
    pool balance at the start x frequency.  Reserve target = max(floor,
    k x (next-period fees on the end-of-period pool + fixed fees + next-period
-   interest of the first tranche with principal outstanding)); 0 in the last
-   period.
+   interest of the first tranche with principal outstanding and of the tranches
+   paid interest pro rata with it: one class)); 0 in the last period.
 3. **Triggers**, in order, set their state (tests see the cumulative default
    ratio = cumulative defaults / (initial pool + principal bought so far),
    the reserve at the start of the period against this period's target, the
@@ -538,10 +538,13 @@ def run_waterfall_ws(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
         xs_avg /= t + 1 - t0
         target = 0.0
         if t < H - 1:
-            sen_next = 0.0      # next period's interest accrues on principal: the first tranche still owing it
-            for j in range(J):
+            sen_next = 0.0      # next period's interest accrues on principal: the class of the first tranche still
+            for j in range(J):  # owing it (tranches paid interest pro rata with it rank as one class, §5.3)
                 if bal[j] > tol[j]:
-                    sen_next = bal[j] * coupon[j, t + 1]
+                    ncls = tr_int[j, TI_CLASS]
+                    for jj in range(J):
+                        if tr_int[jj, TI_CLASS] == ncls:
+                            sen_next += bal[jj] * coupon[jj, t + 1]
                     break
             target = par[PAR_RESK] * (next_fees + sen_next)
             if target < par[PAR_RESFLOOR]:

@@ -161,7 +161,8 @@ def reference_run(deal, sc, cdr, obligor_defaults=None):
         target = 0.0
         if t < H - 1:
             first = next((n for n in names if tr[n]["bal"] > tr[n]["tol"]), None)     # next period's interest
-            sen_next = tr[first]["bal"] * coupon[first][t + 1] if first else 0.0
+            # ... of its whole interest class (pari-passu tranches rank together, §5.3)
+            sen_next = sum(tr[n]["bal"] * coupon[n][t + 1] for n in klass[first]) if first else 0.0
             target = max(deal.reserve_floor, deal.reserve_multiple * (next_fees + sen_next))
 
         effects = set()
