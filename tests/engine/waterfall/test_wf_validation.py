@@ -9,7 +9,7 @@ from xlabs.model.waterfall import FeeSpec, Step, TrancheSpec, Trigger, Waterfall
 
 
 def _deal(steps, triggers=(), **kw):
-    return WaterfallDeal("bad", 3, [TrancheSpec("A", 900, "fixed", 0.05), TrancheSpec("B", 100, "none")], steps,
+    return WaterfallDeal("bad", 3, [TrancheSpec("A", 900, "none"), TrancheSpec("B", 100, "none")], steps,
                          fees=[FeeSpec("svc", "pool_balance", 0.01)], triggers=list(triggers), pool_balance=1000,
                          pool_amort=[0.5, 0.5, 1], pool_yield=[0.01] * 3, **kw)
 
@@ -319,6 +319,41 @@ def test_a_date_trigger_level_is_a_whole_period_of_the_deal(level, ok):
     want = [] if ok else [("Triggers row 1", "level of a date trigger must be a whole period 1..3 (the first period "
                                               "in effect)")]
     assert [(p.where, p.rule) for p in probs] == want
+
+
+def test_a_tranche_whose_interest_no_step_pays_is_refused_at_its_row():
+    """B bears a 10 % coupon but no pay_interest step names it.  Run anyway, pool 1,000 repaid 500, 250, 250
+    at 1 % and no defaults: B (deferrable, repaid in period 3) is owed 100 x 10 % / 12 = 0.8333 a period, never
+    paid, and loses 0.8333 x (1.00833^2 + 1.00833 + 1) = 2.5209 of interest (interest on interest at the
+    coupon) at its legal final in every scenario, CDR 0 included, while equity takes the interest; a timely B
+    would default in period 1.  Refused at B's row."""
+    steps = [Step("interest", "pay_fee", "svc"), Step("interest", "pay_interest", "A"), Step("principal", "pay_principal", "A>B"),
+             Step("interest", "pay_residual", "equity", "all")]
+    deal = _deal(steps)
+    deal.tranches = [TrancheSpec("A", 900, "fixed", 0.05), TrancheSpec("B", 100, "fixed", 0.10, "deferrable")]
+    got = [(p.where, p.value) for p in validate(deal).problems]
+    assert got == [("Tranches row 2", "B")]
+    assert "no Waterfall step pays this tranche's interest" in validate(deal).problems[0].rule
+    from xlabs.engine.waterfall import compile as cmod
+    from xlabs.engine.waterfall import run
+    orig = cmod.validate
+    cmod.validate = lambda d: orig(_deal(steps))        # the rule off: what it prevents
+    try:
+        r = run(compile_deal(deal), cmod.scenario_arrays(deal), 0.0)
+    finally:
+        cmod.validate = orig
+    g = 1 + 0.1 / 12
+    assert r.status.loc["B", "defaulted"] and r.status.loc["B", "loss"] == pytest.approx(100 * 0.1 / 12 * (g * g + g + 1))
+    # paying B's interest (in sequence after A, or pro rata with it) satisfies the rule; so does no coupon
+    for payees in ("A>B", "A+B"):
+        deal.steps = [steps[0], Step("interest", "pay_interest", payees)] + steps[2:]
+        assert not validate(deal).problems
+    deal.steps = steps
+    deal.tranches[1] = TrancheSpec("B", 100, "fixed", 0.0, "deferrable")
+    assert not validate(deal).problems
+    deal.tranches[1] = TrancheSpec("B", 100, "floating", 0.0, "deferrable")
+    deal.benchmark = [0.02] * 3
+    assert [p.where for p in validate(deal).problems] == ["Tranches row 2"]     # the benchmark still accrues
 
 
 def test_a_tranche_no_step_repays_is_refused_at_its_row():

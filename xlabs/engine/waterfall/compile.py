@@ -437,6 +437,20 @@ def validate(deal: m.WaterfallDeal) -> ProblemList:
             if t.name not in repaid and t.balance > 0:
                 P.add(f"Tranches row {i + 1}", "no Waterfall step pays this tranche's principal (action "
                       "pay_principal): it would never be repaid", t.name)
+    if deal.steps:
+        # a tranche bearing interest that no step pays would be short of all of it on every date: a timely
+        # tranche defaults in period 1 and a deferrable one loses its interest at its legal final, in every
+        # scenario, its rating "CCCsf or below" with nothing saying why (§5.3-5.4)
+        paid_int = set()
+        for s in deal.steps:
+            if s.action == "pay_interest" or s.action not in m.ACTIONS:
+                paid_int.update(x.strip() for x in re.split(r"[+>]", str(s.payees or "")) if x.strip())
+        for i, t in enumerate(deal.tranches):
+            bears = t.coupon_type == "floating" or (t.coupon_type == "fixed" and t.coupon != 0)
+            if bears and t.balance > 0 and t.name not in paid_int:
+                P.add(f"Tranches row {i + 1}", "coupon: no Waterfall step pays this tranche's interest (action "
+                      "pay_interest): it would never be paid, and the tranche would default (timely) or lose "
+                      "its interest (deferrable) in every scenario", t.name)
     if deal.revolving is not None:
         r = deal.revolving
         if not _is_int(r.end_period) or not (0 <= int(r.end_period) <= H):
