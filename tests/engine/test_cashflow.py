@@ -188,3 +188,24 @@ def test_bdr_is_below_the_first_failure_of_a_fine_scan(seed):
         for c in np.arange(lo, r.bdr + 1e-12, 1e-3):
             assert not cfm.run(inp, float(c)).defaulted(inp.names[j]), (seed, j, c, r.bdr)
         assert cfm.run(inp, r.bdr + r.tol).defaulted(inp.names[j])
+
+
+def test_loss_cover_is_net_of_recoveries():
+    """Hand-worked: pool 100, CDR 10 % all in period 1, recovered in full at once (rate 1, lag 0).  Period 1:
+    defaults 10, performing 90 pays 45 of principal and 9 of interest; the principal account holds 45 + 10
+    (the recovery) = 55, so the default is already made good and loss cover takes nothing: the 9 of interest
+    is residual, A (80, no coupon) gets 55.  Covering the gross default again moved the 9 to principal
+    (A 64) and paid the residual nothing.  Period 2: the last 45 -> A's 25, the rest (20 + 4.5) residual."""
+    H = 2
+    inp = cfm.CashflowInputs(
+        b0=100.0, timing=np.array([1.0, 0.0]), amort=np.array([0.5, 1.0]), yld=np.array([0.1, 0.1]),
+        smm=np.zeros(H), rec_rate=1.0, rec_lag=0, tr_bal0=np.array([80.0]),
+        tr_coupon=np.zeros((1, H)), tr_timely=np.array([1], dtype=np.int64), n_cover=1,
+        tax_rate=0.0, fee_rate=0.0, fee_fixed=0.0, reserve0=0.0, reserve_k=0.0, trigger=np.full(H, 2.0),
+        names=("A",))
+    r = cfm.run(inp, 0.1)
+    assert r.accounts.loss_cover_transfer.tolist() == pytest.approx([0.0, 0.0], abs=1e-12)
+    assert r.tranches["A"].principal_paid.tolist() == pytest.approx([55.0, 25.0])
+    assert r.accounts.residual.tolist() == pytest.approx([9.0, 24.5])
+    ref = cashflow_reference(0.1, inp)[0]
+    assert [p["loss_cover"] for p in ref] == pytest.approx([0.0, 0.0], abs=1e-12)

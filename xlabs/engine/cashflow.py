@@ -15,7 +15,8 @@ Interest account (normal mode), in order
     4. reserve top-up to ``k x (next period fees + senior interest)``; any
        reserve above target is released to the principal account,
     5. excess interest to the principal account up to the defaults not yet
-       covered (loss cover),
+       made good (loss cover; a default's recovery, which reaches the principal
+       account, makes it good in part),
     6. the rest to the residual tranche.
 Principal account: tranche principal sequentially, senior first; what is
 left after every tranche is repaid goes to the residual tranche.
@@ -123,7 +124,9 @@ def waterfall(cdr, b0, timing, amort, yld, smm, rec_rate, rec_lag,
             rec_sched[t + rec_lag] += rec_rate * d
         rec = rec_sched[t]
         cum_def += d
-        uncovered += d
+        uncovered += d - rec          # defaults not yet made good: recoveries reach the principal account
+        if uncovered < 0.0:
+            uncovered = 0.0
         cdr_now = cum_def / b0
         if (not accel) and cdr_now > trigger[t]:
             accel = True

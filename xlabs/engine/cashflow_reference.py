@@ -40,7 +40,7 @@ def cashflow_reference(cdr, inp):
         if t + inp.rec_lag < H:
             recoveries[t + inp.rec_lag] += inp.rec_rate * defaults
         cum_defaults += defaults
-        uncovered += defaults
+        uncovered = max(uncovered + defaults - recoveries[t], 0.0)     # net of recoveries (principal account)
         if not accelerated and cum_defaults / inp.b0 > inp.trigger[t]:
             accelerated = True
         due = {"tax": inp.tax_rate * interest + arrears["tax"],

@@ -113,7 +113,8 @@ class Step:
         ``capped`` (at most ``cap`` yuan this step), ``target_balance``
         (principal: down to ``schedule`` x initial balance; reserve: up to
         its target), ``all`` (everything available), ``pdl`` (transfer: up
-        to the uncovered defaults, the principal deficiency ledger),
+        to the uncovered defaults, the principal deficiency ledger: defaults
+        less their recoveries, which reach the principal account),
         ``excess`` (transfer from the reserve: the part above target).
     condition : str
         ``always``, ``before`` / ``after`` (trigger ``trigger`` not yet /

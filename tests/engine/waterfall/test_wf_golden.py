@@ -312,6 +312,24 @@ def test_turbo_under_stop_subordinated_pays_the_senior_class_principal():
     np.testing.assert_allclose(raw.status, ref[5], atol=1e-9)
 
 
+def test_the_principal_deficiency_is_net_of_recoveries():
+    """A pdl transfer makes good defaults *less their recoveries*, which reach the principal account
+    themselves.  CDR 5 % in period 1 (50), recovered in full at once (rate 1, lag 0): the principal account
+    holds 950/3 + 50 = 366.67 for A, nothing is owed to the ledger and the 9.5 of interest is equity.
+    Counting the gross default moved the 9.5 to principal too (A 376.17, equity 0, a ledger of 40.5 left)."""
+    deal = tiny([TrancheSpec("A", 1000, "none", 0.0, "deferrable")],
+                [Step("interest", "transfer", "", "pdl", to="principal"), Step("principal", "pay_principal", "A"),
+                 Step("interest", "pay_residual", "equity", "all")],
+                recovery_rate=1.0, recovery_lag=0)
+    prog, raw = evaluate(deal, 0.05)
+    assert raw.tranches[0, 0, c.T_PRIN] == approx(950 / 3 + 50)
+    assert raw.accounts[0, c.A_EQUITY] == approx(9.5) and raw.accounts[0, c.A_PDL] == approx(0)
+    ref = reference_arrays(deal, scenario_arrays(deal, None), 0.05)
+    np.testing.assert_allclose(raw.accounts, ref[1], atol=1e-9)
+    cin, cout, left = cash_balance(prog, raw)
+    assert cin == approx(cout + left)
+
+
 def test_pari_passu_seniors_are_one_class_for_timely_when_senior_and_the_shortfall_trigger():
     """A1 and A2 paid interest pro rata are one class (§5.3-5.4).  A2 is timely_when_senior: a shortfall of
     A2 while A1 is outstanding is a default (it was not: only A1 counted as senior), and it fires the

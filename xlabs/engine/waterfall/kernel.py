@@ -484,7 +484,9 @@ def run_waterfall_ws(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
             ppsum += pp
         rec = rec_sched[t]
         cum_def += dsum
-        pdl += dsum
+        pdl += dsum - rec       # the principal deficiency: defaults not made good by their recoveries
+        if pdl < 0.0:
+            pdl = 0.0
         cdr_ratio = cum_def / orig_total if orig_total > 0.0 else 0.0
         a0 += itsum
         a1 += spsum + ppsum + rec
