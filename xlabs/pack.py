@@ -30,6 +30,8 @@ MAX_ECHO_ROWS = 2000
 class _CaptureBook:
     """Reads from the input workbook; keeps the output sheets instead of writing them into it."""
 
+    writes_into_workbook = False      # the input's own sheets named like output sheets are never in the way
+
     def __init__(self, src: OpenpyxlBook, progress=None):
         self.src = src
         self.sheets: list[SheetOut] = []

@@ -136,7 +136,15 @@ class FakeSheet:
 
     @property
     def used_range(self):
-        return FakeUsedRange(self._rows)
+        """The sheet's rows with the values written since (as Excel shows them after a run)."""
+        rows = [list(r) for r in self._rows]
+        for key, cell in self.cells.items():
+            if isinstance(key, tuple) and len(key) == 2 and "value" in cell:
+                r, c = key
+                rows.extend([] for _ in range(r - len(rows)))
+                rows[r - 1].extend([None] * (c - len(rows[r - 1])))
+                rows[r - 1][c - 1] = cell["value"]
+        return FakeUsedRange(rows)
 
     def range(self, a, b=None):
         if isinstance(a, str):
@@ -315,3 +323,14 @@ def test_values_keep_their_cell_addresses_when_the_used_range_starts_below_a1():
     book.sheets._list.append(FakeSheet(book, "Deal", rows))
     got = XlwingsBook(book).values("Deal")
     assert got[4][2] == 3 and got[2][1] == "Deal" and len(got) == 5
+
+
+def test_rate_deal_in_excel_leaves_a_user_sheet_named_rating_alone(deal_path):
+    """A user's own 'Rating' sheet was cleared in place and overwritten by the output sheet."""
+    from xlabs.errors import ValidationError
+    fake = FakeBook(deal_path)
+    fake.sheets._list.append(FakeSheet(fake, "Rating", [("my notes",), (None, 42)]))
+    with pytest.raises(ValidationError, match="Rating!A1"):
+        macros.rate_deal(XlwingsBook(fake))
+    assert ("clear",) not in fake.sheets["Rating"].log and not fake.sheets["Rating"].cells
+    assert "TDR" not in [s.name for s in fake.sheets]

@@ -15,11 +15,12 @@ Entry points
 
 from __future__ import annotations
 
+import re
 import time
 
 from ..engine.consumer import check_deal, rate_consumer
 from ..engine.static_pool import VintageError
-from ..errors import ValidationError
+from ..errors import Problem, ValidationError
 from ..workbook import schema as S
 from ..workbook import writer as W
 from ..workbook.reader import read_consumer, vintage_problems
@@ -34,6 +35,50 @@ CONSUMER_NOTE = ("Consumer method (CSPY Pengyuan): model-indicated rating = high
 def _protected(book):
     from ..workbook import corporate_schema as CS
     return tuple(n for n in book.sheet_names() if n in S.INPUT_SHEETS or n in CS.INPUT_SHEETS)
+
+
+_XLABS_TITLE = re.compile(r"\(METHODOLOGY [0-9][^()]*\)$")
+"""The end of the A1 title xlabs writes on an output sheet (``<deal>: ratings (METHODOLOGY 8)``)."""
+
+
+def written_by_xlabs(book, name: str) -> bool:
+    """Whether sheet ``name`` of ``book`` is one an xlabs run wrote: its A1 holds the title xlabs gives it
+    ("Run record" on Run, "Input validation" or "<deal>: Monte Carlo" on Validation, a title ending in
+    "(METHODOLOGY ...)" on every other output sheet)."""
+    rows = book.values(name)
+    a1 = rows[0][0] if rows and rows[0] else None
+    if not isinstance(a1, str):
+        return False
+    if name == "Run":
+        return a1 == "Run record"
+    if name == VALIDATION_SHEET:
+        return a1 == "Input validation" or a1.endswith(": Monte Carlo")
+    return bool(_XLABS_TITLE.search(a1.strip()))
+
+
+def user_sheets_in_the_way(book, names) -> list:
+    """A problem for each sheet of ``book`` named like an output sheet in ``names`` that xlabs did not
+    write: a run would replace it, and the user's content with it.  None for a book whose output goes
+    elsewhere (the committee pack)."""
+    if not getattr(book, "writes_into_workbook", True):
+        return []
+    present = set(book.sheet_names())
+    return [Problem(f"{n}!A1", f"this sheet was not written by xlabs, and a run writes its '{n}' output sheet under "
+                               "this name: rename the sheet (nothing in it was changed)")
+            for n in names if n in present and not written_by_xlabs(book, n)]
+
+
+def _read_before_writing(book, read, names):
+    """``read(book)``, with a problem for every user sheet that the output sheets ``names`` would
+    replace: all reported together, before any work."""
+    in_the_way = user_sheets_in_the_way(book, names)
+    try:
+        got = read(book)
+    except ValidationError as e:
+        raise ValidationError(in_the_way + e.problems) from None
+    if in_the_way:
+        raise ValidationError(in_the_way)
+    return got
 
 
 def read_deal(book):
@@ -82,7 +127,7 @@ def rate_corporate_deal(book, *, source_name: str = "", checksum: str = "", clie
     from ..workbook import corporate_schema as CS
     t0 = time.perf_counter()
     book.progress(0.0, "reading and validating inputs")
-    deal = read_corporate_deal(book)
+    deal = _read_before_writing(book, read_corporate_deal, CS.OUTPUT_SHEETS)
     t_read = time.perf_counter() - t0
     res = rate_corporate(deal, progress=book.progress, client=client)
     _clear_stale_validation(book)
@@ -140,7 +185,7 @@ def rate_deal(book, *, source_name: str = "", checksum: str = "") -> tuple:
         return rate_corporate_deal(book, source_name=source_name, checksum=checksum)
     t0 = time.perf_counter()
     book.progress(0.0, "reading and validating inputs")
-    deal, index = read_deal(book)
+    deal, index = _read_before_writing(book, read_deal, S.OUTPUT_SHEETS)
     t_read = time.perf_counter() - t0
     res = _rate(book, deal, index)
     _clear_stale_validation(book)
@@ -157,8 +202,9 @@ def rate_deal(book, *, source_name: str = "", checksum: str = "") -> tuple:
 
 
 def _clear_stale_validation(book) -> None:
-    """A Validation sheet left by an earlier run lists problems this run no longer has: say so instead."""
-    if VALIDATION_SHEET in book.sheet_names():
+    """A Validation sheet left by an earlier run lists problems this run no longer has: say so instead.
+    A user's own sheet of that name is left alone."""
+    if VALIDATION_SHEET in book.sheet_names() and written_by_xlabs(book, VALIDATION_SHEET):
         book.write_sheet(_validation_sheet([]), _protected(book))
 
 
@@ -185,14 +231,14 @@ def rerun_stress(book) -> tuple:
     if is_corporate(book):
         from ..engine.corporate import rate_corporate
         from ..workbook import corporate_schema as CS
-        deal = read_corporate_deal(book)
+        deal = _read_before_writing(book, read_corporate_deal, ("Stress", "Rating"))
         res = rate_corporate(deal, progress=book.progress)
         protected = tuple(n for n in book.sheet_names() if n in CS.INPUT_SHEETS)
         sheets = {sh.name: sh for sh in _corporate_sheets(res, deal)}
         book.write_sheet(sheets["Stress"], protected)
         book.write_sheet(sheets["Rating"], protected)
         return deal, res
-    deal, index = read_deal(book)
+    deal, index = _read_before_writing(book, read_deal, ("Stress", "Rating"))
     res = _rate(book, deal, index)
     protected = _protected(book)
     book.write_sheet(W.stress_sheet(res, deal), protected)
@@ -212,13 +258,13 @@ def run_monte_carlo(book):
 
         from ..engine.corporate import run_portfolio
         from ..workbook import corporate_writer as CW
-        deal = read_corporate_deal(book)
+        deal = _read_before_writing(book, read_corporate_deal, ("Portfolio",))
         inputs, mc, targets, _ = run_portfolio(deal, book.progress)
         book.write_sheet(CW.portfolio_sheet(SimpleNamespace(inputs=inputs, mc=mc, targets=targets), deal),
                          _protected(book))
         book.progress(1.0, "Monte Carlo done")
         return mc
-    deal, _ = read_deal(book)
+    deal, _ = _read_before_writing(book, read_deal, (VALIDATION_SHEET,))
     s = SheetOut(VALIDATION_SHEET)
     s.title(f"{deal.name}: Monte Carlo")
     s.note(3, 1, "This is a consumer deal: the Pengyuan method rates it from the static pool and cash flows; "
@@ -243,6 +289,9 @@ def validate_inputs(book, problems=None) -> list:
             problems = []
         except ValidationError as e:
             problems = e.problems
+    in_the_way = user_sheets_in_the_way(book, (VALIDATION_SHEET,))
+    if in_the_way:                      # nowhere to list them: raise them, with the sheet in the way first
+        raise ValidationError(in_the_way + [p for p in problems if p not in in_the_way])
     book.write_sheet(_validation_sheet(problems), _protected(book))
     book.progress(1.0, f"{len(problems)} problem(s)" if problems else "inputs valid")
     return problems
