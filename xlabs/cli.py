@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from .errors import ValidationError
 
@@ -35,6 +36,11 @@ def cmd_rate(args) -> int:
                                 in_place=args.in_place)
     except ValidationError as e:
         return _report(e)
+    if summary.not_carried:         # shown even with -q: the saved workbook lacks part of the user's content
+        kept = "the input workbook is unchanged" if summary.output != Path(args.workbook) else \
+            "they are gone from the workbook saved in place"
+        sys.stderr.write(f"xlabs: warning: {summary.output} lacks what openpyxl cannot keep ({kept}):\n"
+                         + "".join(f"  - {line}\n" for line in summary.not_carried))
     if not args.quiet:
         print(f"rated {args.workbook} -> {summary.output}  ({summary.timings['total (s)']:.2f} s)")
         print(f"{'tranche':<12}{'CE':>9}  {'model-indicated':<16}{'final':<16}")

@@ -59,3 +59,79 @@ def test_a_user_validation_sheet_is_left_alone_by_a_run(make_workbook, tmp_path)
     out = rate_workbook(path, out=tmp_path / "r.xlsx").output
     ws = openpyxl.load_workbook(out)["Validation"]
     assert ws["A1"].value == "我的校验 checks" and ws["B2"].value == 42
+
+
+_PIC = ('<oneCellAnchor><from><col>4</col><colOff>0</colOff><row>12</row><rowOff>0</rowOff></from>'
+        '<ext cx="381000" cy="381000"/><pic><nvPicPr><cNvPr id="9" name="Logo"/><cNvPicPr/></nvPicPr>'
+        '<blipFill><a:blip r:embed="rIdImg9"/><a:stretch><a:fillRect/></a:stretch></blipFill>'
+        '<spPr><a:prstGeom prst="rect"><a:avLst/></a:prstGeom></spPr></pic><clientData/></oneCellAnchor>')
+_TEXT_BOX = ('<oneCellAnchor><from><col>4</col><colOff>0</colOff><row>20</row><rowOff>0</rowOff></from>'
+             '<ext cx="981000" cy="381000"/><sp macro="" textlink=""><nvSpPr><cNvPr id="10" name="TextBox 1"/>'
+             '<cNvSpPr txBox="1"/></nvSpPr><spPr><a:prstGeom prst="rect"><a:avLst/></a:prstGeom></spPr>'
+             '<txBody><a:bodyPr/><a:p><a:r><a:t>审批意见</a:t></a:r></a:p></txBody></sp><clientData/></oneCellAnchor>')
+
+
+def _with_drawing(path, *anchors):
+    """A chart on the Deal sheet (openpyxl), then ``anchors`` (a picture: a 1x1 PNG) added to its drawing part."""
+    import re
+    import struct
+    import zipfile
+    import zlib
+
+    from openpyxl.chart import BarChart, Reference
+    wb = openpyxl.load_workbook(path)
+    ch = BarChart()
+    ch.add_data(Reference(wb["Tranches"], min_col=3, min_row=2, max_row=4), titles_from_data=True)
+    wb["Deal"].add_chart(ch, "J3")
+    wb.save(path)
+
+    def chunk(t, d):
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00")) + chunk(b"IEND", b""))
+    with zipfile.ZipFile(path) as z:
+        parts = {n: z.read(n) for n in z.namelist()}
+    d, rels = "xl/drawings/drawing1.xml", "xl/drawings/_rels/drawing1.xml.rels"
+    parts[d] = re.sub(rb"</(\w+:)?wsDr>", lambda m: "".join(anchors).encode() + m.group(0), parts[d])
+    parts[rels] = parts[rels].replace(b"</Relationships>", b'<Relationship Id="rIdImg9" Type="http://schemas.'
+                                      b'openxmlformats.org/officeDocument/2006/relationships/image" '
+                                      b'Target="/xl/media/logo.png"/></Relationships>')
+    parts["xl/media/logo.png"] = png
+    parts["[Content_Types].xml"] = parts["[Content_Types].xml"].replace(
+        b"<Default ", b'<Default Extension="png" ContentType="image/png"/><Default ', 1)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for n, b in parts.items():
+            z.writestr(n, b)
+    return path
+
+
+def _run_notes(path):
+    return [r[1] for r in openpyxl.load_workbook(path)["Run"].iter_rows(values_only=True)
+            if isinstance(r[0], str) and r[0].startswith("not carried")]
+
+
+def test_a_picture_the_rated_copy_cannot_carry_is_said_not_dropped_silently(make_workbook, tmp_path, capsys):
+    """openpyxl (without Pillow) drops every picture of a workbook it loads: the rated copy lost the
+    user's logo on the Deal sheet without a word.  The chart beside it is carried and not mentioned."""
+    path = _with_drawing(make_workbook(), _PIC)
+    before = _sha(path)
+    out = tmp_path / "rated.xlsx"
+    assert main(["rate", str(path), "-o", str(out), "-q"]) == 0
+    err = capsys.readouterr().err
+    line = "sheet 'Deal': 1 picture not carried into the saved workbook (openpyxl cannot keep them)"
+    assert line in err and "the input workbook is unchanged" in err and _sha(path) == before
+    assert _run_notes(out) == [line]
+
+
+def test_a_text_box_the_rated_copy_cannot_carry_is_said(make_workbook, tmp_path):
+    """openpyxl keeps the charts of a drawing and drops its shapes: the committee's text box is lost."""
+    path = _with_drawing(make_workbook(), _TEXT_BOX)
+    s = rate_workbook(path, out=tmp_path / "rated.xlsx")
+    assert s.not_carried == ["sheet 'Deal': 1 shape or text box not carried into the saved workbook "
+                             "(openpyxl cannot keep them)"]
+
+
+def test_nothing_is_said_when_everything_is_carried(make_workbook, tmp_path, capsys):
+    path = _with_drawing(make_workbook())          # a chart only: openpyxl carries it
+    assert main(["rate", str(path), "-o", str(tmp_path / "r.xlsx"), "-q"]) == 0
+    assert "warning" not in capsys.readouterr().err and _run_notes(tmp_path / "r.xlsx") == []

@@ -137,6 +137,7 @@ def rate_corporate_deal(book, *, source_name: str = "", checksum: str = "", clie
         book.write_sheet(sh, protected)
     info = corporate_run_info(source_name, checksum, deal, res, t_read)
     info["write (s)"] = round(time.perf_counter() - t1, 3)
+    _record_not_carried(book, info)
     book.write_sheet(W.run_sheet(info), protected)
     book.progress(1.0, "rated")
     return deal, res, info
@@ -196,9 +197,17 @@ def rate_deal(book, *, source_name: str = "", checksum: str = "") -> tuple:
     from ..workbook.run import run_info
     info = run_info(source_name, checksum, deal, res, t_read)
     info["write (s)"] = round(time.perf_counter() - t1, 3)
+    _record_not_carried(book, info)
     book.write_sheet(W.run_sheet(info), protected)
     book.progress(1.0, "rated")
     return deal, res, info
+
+
+def _record_not_carried(book, info: dict) -> None:
+    """What the saved workbook will lack of the user's sheets (pictures, shapes: see
+    ``OpenpyxlBook.not_carried``) goes on the Run sheet; in Excel nothing is lost."""
+    for k, line in enumerate(book.not_carried() if hasattr(book, "not_carried") else []):
+        info[f"not carried {k + 1}"] = line
 
 
 def _clear_stale_validation(book) -> None:

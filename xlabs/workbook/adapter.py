@@ -61,6 +61,30 @@ class OpenpyxlBook:
     def sheet_names(self) -> list:
         return list(self.wb.sheetnames)
 
+    def not_carried(self) -> list:
+        """What a save of this book leaves out of the sheets a run did not write, one line per sheet:
+        the pictures, shapes and charts of the file's drawings that openpyxl did not load (it loads
+        charts, and pictures only with Pillow; shapes, text boxes and every drawing object beside a
+        shape it drops).  [] when nothing is lost."""
+        if not hasattr(self, "_drawings"):
+            self._drawings = _drawing_objects(self.path)
+        written = getattr(self, "_written", set())
+        lines = []
+        for name, kinds in self._drawings.items():
+            if name in written or name not in self.wb.sheetnames:
+                continue
+            ws = self.wb[name]
+            lost = {"picture": kinds.get("picture", 0) - len(ws._images),
+                    "chart": kinds.get("chart", 0) - len(ws._charts),
+                    "shape or text box": kinds.get("shape or text box", 0),
+                    "other drawing object": kinds.get("other drawing object", 0)}
+            said = [f"{n} {k}{'es' if k.endswith('box') and n > 1 else 's' if n > 1 else ''}"
+                    for k, n in lost.items() if n > 0]
+            if said:
+                lines.append(f"sheet '{name}': {', '.join(said)} not carried into the saved workbook "
+                             "(openpyxl cannot keep them)")
+        return lines
+
     def values(self, name: str) -> list:
         """Cell values of sheet ``name``, row 1 first.  A formula cell gives the value Excel (or
         LibreOffice) stored with it when it last calculated, as Excel would show it (None for an empty
@@ -195,6 +219,63 @@ class OpenpyxlBook:
         if not per_sheet:
             return
         _inject_cached_values(saved, per_sheet, self.wb.epoch)
+
+
+_XDR = "{http://schemas.openxmlformats.org/drawingml/2006/spreadsheetDrawing}"
+
+
+def _drawing_objects(path) -> dict:
+    """Sheet name -> {kind: count} of the objects anchored in each sheet's drawing part of the package
+    ``path``: "picture", "chart", "shape or text box", "other drawing object" (e.g. SmartArt)."""
+    out = {}
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = set(z.namelist())
+            wbx = ET.fromstring(z.read("xl/workbook.xml"))
+            rels = ET.fromstring(z.read("xl/_rels/workbook.xml.rels"))
+            target = {r.get("Id"): _part(r.get("Target"), "xl") for r in rels.findall("p:Relationship", _NS)}
+            for sh in wbx.find("m:sheets", _NS):
+                part = target.get(sh.get("{%s}id" % _NS["r"]))
+                if part is None:
+                    continue
+                srels = part.rsplit("/", 1)[0] + "/_rels/" + part.rsplit("/", 1)[1] + ".rels"
+                if srels not in names:
+                    continue
+                for r in ET.fromstring(z.read(srels)).findall("p:Relationship", _NS):
+                    if not r.get("Type", "").endswith("/drawing"):
+                        continue
+                    d = _part(r.get("Target"), part.rsplit("/", 1)[0])
+                    if d not in names:
+                        continue
+                    kinds = out.setdefault(sh.get("name"), {})
+                    for anchor in ET.fromstring(z.read(d)):
+                        obj = next((c for c in anchor if c.tag[len(_XDR):] in ("pic", "sp", "grpSp", "cxnSp",
+                                                                               "graphicFrame")), None)
+                        if obj is None:
+                            continue
+                        tag = obj.tag[len(_XDR):]
+                        if tag == "graphicFrame":
+                            kind = "chart" if "/chart" in ET.tostring(obj, encoding="unicode") else \
+                                "other drawing object"
+                        else:
+                            kind = "picture" if tag == "pic" else "shape or text box"
+                        kinds[kind] = kinds.get(kind, 0) + 1
+    except (KeyError, ET.ParseError, zipfile.BadZipFile):
+        return {}
+    return out
+
+
+def _part(target: str, base: str) -> str:
+    """The package part a relationship ``target`` names, relative to folder ``base`` (or absolute)."""
+    if target.startswith("/"):
+        return target.lstrip("/")
+    parts = base.split("/") if base else []
+    for seg in target.split("/"):
+        if seg == "..":
+            parts.pop()
+        elif seg not in ("", "."):
+            parts.append(seg)
+    return "/".join(parts)
 
 
 def _cached_xml(v, epoch=None):

@@ -28,6 +28,7 @@ class RunSummary:
     timings: dict
     deal_name: str = ""
     balances: dict = None  # tranche -> initial balance
+    not_carried: list = None  # what the saved workbook lacks of the input's sheets (pictures, shapes), one line a sheet
 
 
 def default_output(path: Path) -> Path:
@@ -121,7 +122,7 @@ def rate_workbook(path, out=None, progress=None, in_place: bool = False) -> RunS
     timings = {k: v for k, v in info.items() if k.endswith("(s)")}
     timings["total (s)"] = round(time.perf_counter() - t0, 3)
     return RunSummary(output=out, ratings=res.ratings, result=res, timings=timings, deal_name=deal.name,
-                      balances={t.name: t.balance for t in deal.tranches})
+                      balances={t.name: t.balance for t in deal.tranches}, not_carried=book.not_carried())
 
 
 def waterfall_note(deal) -> str:
