@@ -135,3 +135,14 @@ def test_nothing_is_said_when_everything_is_carried(make_workbook, tmp_path, cap
     path = _with_drawing(make_workbook())          # a chart only: openpyxl carries it
     assert main(["rate", str(path), "-o", str(tmp_path / "r.xlsx"), "-q"]) == 0
     assert "warning" not in capsys.readouterr().err and _run_notes(tmp_path / "r.xlsx") == []
+
+
+def test_a_user_sheet_named_like_an_output_sheet_in_another_case_is_refused(make_workbook, tmp_path):
+    """Excel sheet names ignore case: with a user sheet 'stress', openpyxl wrote the output as 'Stress1',
+    and rating that copy again added 'Stress2' beside it — output sheets stacked under names no one asked for."""
+    path = _with_user_sheet(make_workbook(), "stress")
+    with pytest.raises(ValidationError) as e:
+        rate_workbook(path, out=tmp_path / "r.xlsx")
+    assert [p.where for p in e.value.problems] == ["stress!A1"]
+    assert "does not tell sheet names apart by case" in e.value.problems[0].rule
+    assert not (tmp_path / "r.xlsx").exists()

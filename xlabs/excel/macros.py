@@ -62,10 +62,13 @@ def user_sheets_in_the_way(book, names) -> list:
     elsewhere (the committee pack)."""
     if not getattr(book, "writes_into_workbook", True):
         return []
-    present = set(book.sheet_names())
-    return [Problem(f"{n}!A1", f"this sheet was not written by xlabs, and a run writes its '{n}' output sheet under "
-                               "this name: rename the sheet (nothing in it was changed)")
-            for n in names if n in present and not written_by_xlabs(book, n)]
+    # Excel (and openpyxl, which would add the output as 'Stress1', then 'Stress2' ...) takes 'stress' and
+    # 'Stress' for the same sheet name
+    return [Problem(f"{s}!A1", f"this sheet was not written by xlabs, and a run writes its '{n}' output sheet under "
+                               + ("this name" if s == n else "the same name (Excel does not tell sheet names apart by "
+                                                             "case)") + ": rename the sheet (nothing in it was changed)")
+            for n in names for s in book.sheet_names()
+            if s.casefold() == n.casefold() and not (s == n and written_by_xlabs(book, n))]
 
 
 def _read_before_writing(book, read, names):
@@ -212,7 +215,7 @@ def _record_not_carried(book, info: dict) -> None:
 
 def _clear_stale_validation(book) -> None:
     """A Validation sheet left by an earlier run lists problems this run no longer has: say so instead.
-    A user's own sheet of that name is left alone."""
+    A user's own sheet of that name (in any case) is left alone."""
     if VALIDATION_SHEET in book.sheet_names() and written_by_xlabs(book, VALIDATION_SHEET):
         book.write_sheet(_validation_sheet([]), _protected(book))
 
