@@ -312,6 +312,24 @@ def test_turbo_under_stop_subordinated_pays_the_senior_class_principal():
     np.testing.assert_allclose(raw.status, ref[5], atol=1e-9)
 
 
+@pytest.mark.parametrize("effects, a1, a2", [("turbo", 5.0, 5.0), ("turbo+sequential", 10.0, 0.0)])
+def test_turbo_shares_by_balance_within_a_pro_rata_principal_class(effects, a1, a2):
+    """A1 400 + A2 400 paid principal pro rata, B 200 below, turbo from period 1, CDR 0: principal 333.33 goes
+    166.67 to each; the 10 of interest turboed is shared by balance too (5 each; it went all to A1, the
+    first row).  Under 'sequential' the class is paid in row order: A1 takes the 10."""
+    deal = tiny([TrancheSpec("A1", 400, "none"), TrancheSpec("A2", 400, "none"), TrancheSpec("B", 200, "none")],
+                [Step("principal", "pay_principal", "A1+A2"), Step("principal", "pay_principal", "B"),
+                 Step("interest", "pay_residual", "equity", "all")],
+                triggers=[Trigger("t", "date", level=1, effects=effects)])
+    _, raw = evaluate(deal, 0.0)
+    T = raw.tranches
+    p1 = [1000 / 6, 1000 / 6] if effects == "turbo" else [1000 / 3, 0.0]
+    assert T[0, 0, c.T_PRIN] == approx(p1[0] + a1) and T[0, 1, c.T_PRIN] == approx(p1[1] + a2)
+    assert raw.accounts[0, c.A_EQUITY] == approx(0)
+    ref = reference_arrays(deal, scenario_arrays(deal, None), 0.0)
+    np.testing.assert_allclose(raw.tranches, ref[2], atol=1e-9)
+
+
 def test_the_principal_deficiency_is_net_of_recoveries():
     """A pdl transfer makes good defaults *less their recoveries*, which reach the principal account
     themselves.  CDR 5 % in period 1 (50), recovered in full at once (rate 1, lag 0): the principal account

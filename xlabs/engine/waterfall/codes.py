@@ -25,7 +25,7 @@ SI_COND, SI_TRIG, SI_SRC, SI_ACT, SI_P0, SI_NP, SI_MODE, SI_AMT, SI_TO, SI_SCHED
 N_SI = 10
 # tranche int columns: interest rule, legal final period (1-based), interest class (the first tranche of the
 # pro-rata interest group it belongs to: tranches paid interest pro rata together rank as one class)
-TI_RULE, TI_LEGAL, TI_CLASS = range(3)
+TI_RULE, TI_LEGAL, TI_CLASS, TI_PCLASS = range(4)
 # fee int columns: basis, kind, tranche index
 FI_BASIS, FI_KIND, FI_TRANCHE = range(3)
 # trigger int columns: test, curable, schedule index (-1 none), effects bitmask

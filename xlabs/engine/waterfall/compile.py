@@ -580,8 +580,9 @@ def compile_deal(deal: m.WaterfallDeal) -> Program:
         fee_int[i] = (m.FEE_BASES.index(x.basis), m.FEE_KINDS.index(x.kind),
                       tr_names.index(x.tranche) if x.basis == "tranche_balance" else -1)
     cls = interest_classes(deal)
-    tr_int = np.array([[m.INTEREST_RULES.index(t.interest), int(t.legal_final) or H, cls[t.name]]
-                       for t in deal.tranches], dtype=np.int64).reshape(len(deal.tranches), 3)
+    pcls = pro_rata_classes(deal.tranches, deal.steps, "pay_principal")     # the turbo's classes
+    tr_int = np.array([[m.INTEREST_RULES.index(t.interest), int(t.legal_final) or H, cls[t.name], pcls[t.name]]
+                       for t in deal.tranches], dtype=np.int64).reshape(len(deal.tranches), 4)
     par = np.array([deal.pool_balance, deal.reserve_initial, deal.reserve_multiple, deal.reserve_floor,
                     rev.price if rev is not None else 1.0, float(f)])
     n_buy = sum(1 for st in deal.steps if st.action == "purchase_assets")

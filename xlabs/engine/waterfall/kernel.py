@@ -39,9 +39,9 @@ Each period t (0-based here, period t+1 in outputs):
    sequence of the same step, no longer counts; a pro-rata group holding
    that tranche is paid as one class) and every payment to a residual
    payee; ``turbo`` makes a residual step pay principal, senior first,
-   before the residual payee (with ``stop_subordinated`` too: principal to
-   the class still owed, the next once it owes nothing, and the rest stays
-   in the account).
+   before the residual payee, a pro-rata principal class sharing by balance
+   (with ``stop_subordinated`` too: principal to the class still owed, the
+   next once it owes nothing, and the rest stays in the account).
    Cash left in an account stays there for the next period.
 5. **Tranche default (§5.4)**: unpaid interest of a tranche whose interest
    is timely (``timely``, or ``timely_when_senior`` while it is in the most
@@ -143,6 +143,7 @@ from .codes import (
     TEST_XS,
     TI_CLASS,
     TI_LEGAL,
+    TI_PCLASS,
     TI_RULE,
 )
 
@@ -270,6 +271,38 @@ def _clear_ahead(r, q, p0, payees, need, bal, due, ipaid, tol):
     return True
 
 
+@njit(cache=True, inline="always")
+def _turbo(x, bal, ppaid, due, ipaid, tol, tr_int, seq, stop_sub):
+    """Turbo: principal out of ``x``, senior class first; the tranches of a pro-rata principal class
+    (``TI_PCLASS``; each tranche alone under ``sequential``) share by balance.  Under ``stop_sub`` it stops
+    after a class still owed principal or interest.  Returns what it paid."""
+    J = bal.shape[0]
+    paid = 0.0
+    for j in range(J):
+        cls = j if seq else tr_int[j, TI_PCLASS]
+        if cls != j:
+            continue                    # paid with the first tranche of its class
+        owed = 0.0
+        for jj in range(j, J):
+            if jj == j or (not seq and tr_int[jj, TI_PCLASS] == cls):
+                owed += bal[jj]
+        pay = min(x - paid, owed)
+        if pay > 0.0:
+            for jj in range(j, J):
+                if jj == j or (not seq and tr_int[jj, TI_PCLASS] == cls):
+                    y = pay * bal[jj] / owed
+                    bal[jj] -= y
+                    ppaid[jj] += y
+            paid += pay
+        if stop_sub:
+            for jj in range(j, J):
+                if (jj == j or (not seq and tr_int[jj, TI_PCLASS] == cls)) and bal[jj] + due[jj] - ipaid[jj] > tol[jj]:
+                    return paid
+        if paid >= x:
+            break
+    return paid
+
+
 @njit(cache=True, error_model="numpy")
 def run_waterfall_ws(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
                      par, ipar, amort_tab, yld_tab,
@@ -296,7 +329,7 @@ def run_waterfall_ws(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
     ob_bal0, ob_rate, ob_rec : (N,) float64; ob_lag, ob_def : (N,) int64
         obligor balance, periodic rate, recovery, lag, default period (0-based, -1 none).
     ob_sched : (N, H+1) float64  scheduled balance as a fraction of ``ob_bal0``.
-    tr_bal0 : (J,); tr_int : (J, 3) int64 [interest rule, legal final period, interest class].
+    tr_bal0 : (J,); tr_int : (J, 4) int64 [interest rule, legal final period, interest class, principal class].
     fee_int : (F, 3) int64 [basis, kind, tranche]; fee_fixed : (F,) yuan per period.
     step_int : (S, 10) int64; step_cap : (S,) yuan; payees : (P,) int64.
     trig_int : (K, 4) int64; trig_level : (K,); sched : (NS, H) float64.
@@ -733,24 +766,11 @@ def run_waterfall_ws(cdr, timing, smm, sc_f, sc_i, coupon, fee_rate,
                 if stop_sub:
                     # turbo under stop_subordinated: principal to the class still owed, the next one once it
                     # owes nothing (principal or interest); the residual payee gets nothing, the rest stays
-                    paid = 0.0
-                    for j in range(J):
-                        y = min(x, bal[j])
-                        bal[j] -= y
-                        ppaid[j] += y
-                        x -= y
-                        paid += y
-                        if bal[j] + due[j] - ipaid[j] > tol[j]:
-                            break
-                    a0, a1, a2 = _withdraw(a0, a1, a2, src, paid)
+                    a0, a1, a2 = _withdraw(a0, a1, a2, src, _turbo(x, bal, ppaid, due, ipaid, tol, tr_int, seq, True))
                     continue
                 a0, a1, a2 = _withdraw(a0, a1, a2, src, x)
                 if turbo:
-                    for j in range(J):
-                        y = min(x, bal[j])
-                        bal[j] -= y
-                        ppaid[j] += y
-                        x -= y
+                    x -= _turbo(x, bal, ppaid, due, ipaid, tol, tr_int, seq, False)
                 r = payees[p0]
                 if r >= 0:
                     resid[_u(r)] += x

@@ -33,6 +33,37 @@ def reference_run(deal, sc, cdr, obligor_defaults=None):
             group = set().union(*(klass[p.strip()] for p in s.payees.split("+") if p.strip() in klass))
             for n in group:
                 klass[n] = group
+    # principal classes (the turbo's): tranches paid principal pro rata together, in the order of their rows
+    pclass = {n: [n] for n in names}
+    for s in deal.steps:
+        if s.action == "pay_principal" and "+" in s.payees:
+            group = sorted(set().union(*(pclass[p.strip()] for p in s.payees.split("+") if p.strip() in pclass)),
+                           key=names.index)
+            for n in group:
+                pclass[n] = group
+
+    def turbo(x, seq, stop):
+        """Principal out of ``x``, senior class first, a pro-rata class by balance (each tranche alone under
+        ``sequential``); with ``stop`` it ends after a class still owed anything.  Returns what it paid."""
+        paid = 0.0
+        for n in names:
+            group = [n] if seq else pclass[n]
+            if group[0] != n:
+                continue
+            owed = sum(tr[g]["bal"] for g in group)
+            pay = min(x - paid, owed)
+            if pay > 0:
+                for g in group:
+                    y = pay * tr[g]["bal"] / owed
+                    tr[g]["bal"] -= y
+                    tr[g]["ppaid"] += y
+                paid += pay
+            if stop and any(tr[g]["bal"] + tr[g]["due"] - tr[g]["ipaid"] > tr[g]["tol"] for g in group):
+                break
+            if paid >= x:
+                break
+        return paid
+
     tr = {t.name: {"bal": float(t.balance), "bal0": float(t.balance), "deferred": 0.0, "defaulted": False,
                    "period": 0, "kind": 0, "rule": t.interest, "legal": int(t.legal_final) or H,
                    "tol": 1e-9 * max(float(t.balance), 1.0) + 1e-9} for t in deal.tranches}
@@ -278,24 +309,11 @@ def reference_run(deal, sc, cdr, obligor_defaults=None):
                 if x <= 0:
                     continue
                 if stopped:     # turbo only, class by class; nothing to the residual payee
-                    paid = 0.0
-                    for n in names:
-                        y = min(x, tr[n]["bal"])
-                        tr[n]["bal"] -= y
-                        tr[n]["ppaid"] += y
-                        x -= y
-                        paid += y
-                        if tr[n]["bal"] + tr[n]["due"] - tr[n]["ipaid"] > tr[n]["tol"]:
-                            break
-                    withdraw(src, paid)
+                    withdraw(src, turbo(x, "sequential" in effects, True))
                     continue
                 withdraw(src, x)
                 if "turbo" in effects:
-                    for n in names:
-                        y = min(x, tr[n]["bal"])
-                        tr[n]["bal"] -= y
-                        tr[n]["ppaid"] += y
-                        x -= y
+                    x -= turbo(x, "sequential" in effects, False)
                 if plist[0] == "equity":
                     rec_out["equity"] += x
                 else:
