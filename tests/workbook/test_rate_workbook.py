@@ -818,3 +818,38 @@ def test_stress_multiples_that_fall_as_the_rating_rises_are_refused_at_their_cel
     twice = [(w, r) for w, r in probs if "AAAsf" in r]
     assert twice == [(f"RatingTables!A{row + 1}", f"rating AAAsf is listed twice in block 'Stress multiples' (also "
                       f"row {row}): one row per key")], twice
+
+
+def test_tdr_sheet_of_the_stress_multiple_method_shows_the_multiples_it_used(make_workbook, tmp_path):
+    """§3.5: TDR_r = base CDR x multiple_r.  The TDR sheet titled the table 'TDR = exp(sigma' N^-1(1 - P_A)
+    + mu')' and showed P_A next to each TDR, a lognormal rule the multiple method does not apply, and no
+    multiple: no TDR on the sheet followed from the numbers shown beside it."""
+    def multiple(kw):
+        kw["assumptions"]["method"] = "multiple"
+        kw.pop("fit_adjustments")
+    out = tmp_path / "m.xlsx"
+    rate_workbook(make_workbook(multiple), out=out)
+    rows = [r for r in openpyxl.load_workbook(out)["TDR"].iter_rows(values_only=True)]
+    fit = {r[0]: r[1] for r in rows[4:7]}
+    cdr_top = next(i for i, r in enumerate(rows) if r[0] == "Vintage CDR at the horizon")
+    cdrs = []
+    for r in rows[cdr_top + 2:]:
+        if r[0] is None:
+            break
+        cdrs.append(r[2])
+    base = sum(cdrs) / len(cdrs)                                   # §3.5: the mean vintage CDR
+    assert fit["base-case CDR"] == pytest.approx(base, rel=1e-12)
+    top = next(i for i, r in enumerate(rows) if r[0] and str(r[0]).startswith("Target default rate per tranche"))
+    assert rows[top][0] == "Target default rate per tranche and rating: TDR = base-case CDR x stress multiple " \
+                           "(METHODOLOGY 3.5)"
+    assert rows[top + 1][:5] == ("tranche", "rating", "term (years)", "stress multiple", "TDR")
+    shipped = {"AAAsf": 5.0, "AA+sf": 4.5, "AAsf": 4.0, "BBBsf": 2.5, "B-sf": 1.2}   # consumer_stress_multiples.csv
+    seen = set()
+    for r in rows[top + 2:]:
+        if r[0] is None:
+            break
+        assert r[4] == pytest.approx(min(1.0, base * r[3]), rel=1e-12)
+        if r[1] in shipped:
+            assert r[3] == shipped[r[1]]
+            seen.add(r[1])
+    assert seen == set(shipped)

@@ -146,7 +146,8 @@ def rate_consumer(deal, progress=None) -> ConsumerRating:
                     continue
                 raw = tdr_stress_multiple(base_cdr, {r: mult})[r]
             rows.append({"tranche": t.name, "rating": r, "term_years": years, "p_a": pa, "tdr": min(raw, 1.0),
-                         "tdr_uncapped": raw})
+                         "tdr_uncapped": raw,
+                         "multiple": None if a.method == "lognormal" else float(deal.stress_multiples[r])})
     probs.raise_if_any()
     tdr_df = pd.DataFrame(rows)
     capped = tdr_df[tdr_df.tdr_uncapped > 1.0]

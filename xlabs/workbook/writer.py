@@ -18,7 +18,9 @@ MONEY = "#,##0.00"
 
 def tdr_sheet(res, deal) -> SheetOut:
     s = SheetOut("TDR")
-    s.title(f"{deal.name}: static pool, lognormal fit and target default rates (METHODOLOGY 3)")
+    fitted = res.fit is not None
+    s.title(f"{deal.name}: static pool, {'lognormal fit' if fitted else 'stress multiples'} and target default "
+            "rates (METHODOLOGY 3)")
     va = res.vintages
     fit_rows = []
     if res.fit is not None:
@@ -47,10 +49,17 @@ def tdr_sheet(res, deal) -> SheetOut:
         for c in s.cells:           # the reason is prose at the right edge: it runs on, not widening column D
             if c.col == 4 and top + 2 <= c.row < r and isinstance(c.value, str):
                 c.fit = False
-    r = s.table(r, 1, "Target default rate per tranche and rating: TDR = exp(sigma' * N^-1(1 - P_A) + mu')",
-                ["tranche", "rating", "term (years)", "P_A", "TDR"],
-                res.tdr[["tranche", "rating", "term_years", "p_a", "tdr"]].itertuples(index=False),
-                {"P_A": PCT4, "TDR": PCT, "term (years)": "0.00"})
+    if fitted:      # §3.4: the lognormal quantile at P_A
+        r = s.table(r, 1, "Target default rate per tranche and rating: TDR = exp(sigma' * N^-1(1 - P_A) + mu')",
+                    ["tranche", "rating", "term (years)", "P_A", "TDR"],
+                    res.tdr[["tranche", "rating", "term_years", "p_a", "tdr"]].itertuples(index=False),
+                    {"P_A": PCT4, "TDR": PCT, "term (years)": "0.00"})
+    else:           # §3.5: P_A plays no part; the multiple is what the TDR is made of
+        r = s.table(r, 1, "Target default rate per tranche and rating: TDR = base-case CDR x stress multiple "
+                          "(METHODOLOGY 3.5)",
+                    ["tranche", "rating", "term (years)", "stress multiple", "TDR"],
+                    res.tdr[["tranche", "rating", "term_years", "multiple", "tdr"]].itertuples(index=False),
+                    {"stress multiple": "0.00", "TDR": PCT, "term (years)": "0.00"})
     if res.adjusted is not None:
         r = _density_block(s, r, res)
     labels = deal.static_pool.labels
