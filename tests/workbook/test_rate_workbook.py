@@ -853,3 +853,39 @@ def test_tdr_sheet_of_the_stress_multiple_method_shows_the_multiples_it_used(mak
             assert r[3] == shipped[r[1]]
             seen.add(r[1])
     assert seen == set(shipped)
+
+
+def test_cashflows_sheet_shows_the_reserve_released_above_its_target(make_workbook, tmp_path):
+    """§5.3: the reserve above its target goes to the principal account.  The CashFlows sheet showed
+    reserve_draw and reserve_topup only, so with a reserve funded above target the balance fell (period 1:
+    by reserve_initial - reserve_balance) with draw and top-up both 0, and the reserve account did not
+    reconcile.  By hand, every period: balance = previous - draw + top-up - release, and the cash
+    collected = what was paid + the change in the reserve."""
+    def big_reserve(kw):
+        kw["deal"]["reserve_initial"] = round(0.03 * float(np.sum(kw["loans"]["balance"])), 2)
+    path = make_workbook(big_reserve)
+    reserve0 = openpyxl.load_workbook(path)["Deal"]
+    reserve0 = next(r[1] for r in reserve0.iter_rows(values_only=True) if r[0] == "reserve_initial")
+    out = tmp_path / "r.xlsx"
+    rate_workbook(path, out=out)
+    rows = list(openpyxl.load_workbook(out)["CashFlows"].iter_rows(values_only=True))
+    h = next(i for i, r in enumerate(rows) if r[0] == "period")
+    per = []
+    for r in rows[h + 1:]:
+        if r[0] is None:
+            break
+        per.append(dict(zip(rows[h], r)))
+    tr = [k[:-len(" interest_paid")] for k in rows[h] if k and k.endswith(" interest_paid")]
+    first = per[0]
+    assert first["reserve_draw"] == 0 and first["reserve_topup"] == 0
+    assert first["reserve_release"] == pytest.approx(reserve0 - first["reserve_balance"], abs=1e-6)
+    assert first["reserve_release"] > 0.01 * reserve0
+    prev = reserve0
+    for p in per:
+        assert p["reserve_balance"] == pytest.approx(
+            prev - p["reserve_draw"] + p["reserve_topup"] - p["reserve_release"], abs=1e-6), p["period"]
+        collected = p["interest"] + p["scheduled_principal"] + p["prepayments"] + p["recoveries"]
+        paid = p["tax_paid"] + p["fees_paid"] + p["residual"] + sum(
+            p[f"{t} interest_paid"] + p[f"{t} principal_paid"] for t in tr)
+        assert collected == pytest.approx(paid + p["reserve_balance"] - prev, abs=1e-6), p["period"]
+        prev = p["reserve_balance"]

@@ -180,10 +180,26 @@ def run(inp: CashflowInputs, cdr: float) -> CashflowResult:
     return CashflowResult(
         cdr=float(cdr),
         pool=pd.DataFrame(pool_out, index=idx, columns=k.POOL_COLUMNS),
-        accounts=pd.DataFrame(acc_out, index=idx, columns=k.ACCOUNT_COLUMNS),
+        accounts=_accounts(acc_out, idx, float(inp.reserve0)),
         tranches={n: pd.DataFrame(tr_out[:, j, :], index=idx, columns=k.TRANCHE_COLUMNS) for j, n in enumerate(names)},
         status=st,
     )
+
+
+def _accounts(acc_out, idx, reserve0: float) -> pd.DataFrame:
+    """The account columns of the kernel, with ``reserve_release`` after ``reserve_topup``: the reserve
+    above its target paid to the principal account (METHODOLOGY §5.3), so that each period
+    ``reserve_balance = previous balance - reserve_draw + reserve_topup - reserve_release``.
+
+    The kernel does not record the release; it is that identity solved for it (in acceleration the
+    whole reserve is drawn and nothing is released)."""
+    acc = pd.DataFrame(acc_out, index=idx, columns=k.ACCOUNT_COLUMNS)
+    res = acc_out[:, k.A_RESERVE]
+    before = np.concatenate(([reserve0], res[:-1]))
+    release = before - acc_out[:, k.A_RES_DRAW] + acc_out[:, k.A_RES_TOPUP] - res
+    release[np.abs(release) <= 1e-9 * max(reserve0, 1.0)] = 0.0          # rounding of an unchanged reserve
+    acc.insert(acc.columns.get_loc("reserve_topup") + 1, "reserve_release", release)
+    return acc
 
 
 @dataclass(frozen=True)
