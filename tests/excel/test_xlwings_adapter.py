@@ -13,6 +13,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from openpyxl.utils import column_index_from_string
 
 from xlabs.excel import macros
 from xlabs.excel.xlwings_book import XlwingsBook
@@ -236,6 +237,19 @@ def test_rate_deal_through_xlwings_adapter_writes_what_openpyxl_writes(deal_path
     # charts created with a type and a source range
     assert {c.chart_type for c in fake.sheets["TDR"].charts.items} == {"xy_scatter_lines_no_markers", "line"}
     assert any(e[0] == "chart_source" for e in fake.sheets["CashFlows"].log)
+    # the tranche-balance chart charts the period column and the balance columns only: a block from the
+    # first to the last also charted every pool, account and interest column between them
+    src = [e[1] for e in fake.sheets["CashFlows"].log if e[0] == "chart_source"]
+    assert len(src) == 1 and isinstance(src[0], str), src
+    cf = ob.wb["CashFlows"]
+    heads = []
+    for area in src[0].split(","):
+        a, b = area.split(":")
+        c0 = column_index_from_string(a.rstrip("0123456789"))
+        c1 = column_index_from_string(b.rstrip("0123456789"))
+        row = int(a[len(a.rstrip("0123456789")):])
+        heads += [cf.cell(row, c).value for c in range(c0, c1 + 1)]
+    assert heads == ["period", "A balance", "B balance", "C balance"], heads
     # status bar reported progress and was cleared at the end
     assert len(fake.app.status) >= 3 and fake.app.status[-1] is False
     assert [t.final for t in res_xl.ratings] == [t.final for t in res_op.ratings]

@@ -14,7 +14,7 @@ adapter call                 xlwings calls
                              ``sheet.range((r, c)).value / .number_format / .font.bold``,
                              ``sheet.range(col:col).column_width``,
                              ``sheet.charts.add(left, top, width, height)``,
-                             ``chart.chart_type``, ``chart.set_source_data(range)``,
+                             ``chart.chart_type``, ``chart.set_source_data(sheet.range("A4:A40,AF4:AG40"))``,
                              ``chart.api[1]`` (Windows) or ``chart.api`` title only
 ``progress(f, msg)``         ``book.app.status_bar = text`` (cleared at 1.0)
 ``save()``                   nothing: the user saves the open workbook
@@ -28,10 +28,26 @@ and title (dashes, widths) is left to Excel's defaults here.
 
 from __future__ import annotations
 
+from openpyxl.utils import get_column_letter
+
 from ..workbook.sheetout import SheetOut
 
 _CHART_TYPES = {"line": "line", "bar": "column_clustered", "scatter": "xy_scatter_lines_no_markers"}
 _CM_TO_PT = 28.3465
+
+
+def source_address(cat_col: int, cols, first_row: int, last_row: int) -> str:
+    """Excel address of the category column and the series columns ``cols`` (1-based) over rows
+    ``first_row..last_row``: one area per run of adjacent columns, e.g. ``"A4:A40,AF4:AG40"`` (Excel's
+    ``Range`` takes such a multi-area address, and a chart's source data may be one)."""
+    cs = sorted({cat_col, *cols})
+    runs = [[cs[0], cs[0]]]
+    for c in cs[1:]:
+        if c == runs[-1][1] + 1:
+            runs[-1][1] = c
+        else:
+            runs.append([c, c])
+    return ",".join(f"{get_column_letter(a)}{first_row}:{get_column_letter(b)}{last_row}" for a, b in runs)
 
 
 class XlwingsBook:
@@ -86,8 +102,9 @@ class XlwingsBook:
             cat_col, first, last = ch.categories
             cols = [s.col for s in ch.series]
             title_row = ch.series[0].title_row if ch.series else first - 1
-            # Source: the category column and the series columns' block, header row included.
-            chart.set_source_data(sheet.range((title_row, min([cat_col] + cols)), (last, max([cat_col] + cols))))
+            # Source: the category column and the series columns only, header row included (a block from the
+            # first to the last would chart every column between them)
+            chart.set_source_data(sheet.range(source_address(cat_col, cols, title_row, last)))
             chart.name = ch.title[:31]
 
     def save(self, path=None):
