@@ -362,3 +362,25 @@ def test_floating_coupon_with_benchmark_stress_tax_on_interest_and_reserve_relea
         [0.9 * interest[t] - a[t] * cp[t] for t in range(2)] + [0.9 * interest[2] - a[2] * cp[2] + sub - 100])
     assert r.accounts.iloc[2][["interest_account", "principal_account", "reserve"]].sum() == approx(0)
     assert not r.status.defaulted.any()
+
+
+def test_a_quarterly_deal_keeps_the_monthly_schedule_of_its_assets(tmp_path):
+    """Paid quarterly, assets amortising monthly (terms in months, as in the Monte Carlo, §4.5, §5.1):
+    OB1 1,200 yuan at 12 % equal principal over 10 months repays 120 a month, 1 % interest a month on
+    the balance at the start of the month; OB2 1,000 yuan at 12 % bullet matures in month 5, the middle
+    of quarter 2, and earns interest for months 1..5 only.
+
+    quarter 1: principal 3 x 120 = 360;        interest 1 % x (1200 + 1080 + 960) + 3 x 10 = 32.4 + 30
+    quarter 2: principal 360 + 1,000 (OB2);    interest 1 % x (840 + 720 + 600) + 2 x 10 = 21.6 + 20
+    quarter 3: principal 360;                  interest 1 % x (480 + 360 + 240) = 10.8
+    quarter 4: principal 120 (month 10);       interest 1 % x 120 = 1.2
+    (Whole quarters per term would repay OB1 over 4 quarters at 300 and pay OB2 two full quarters of
+    interest: 36 + 30, 27 + 30, 18, 9.)"""
+    obs = [obligor(1, balance=1200.0, term=10), obligor(2, balance=1000.0, term=5, amortisation="bullet")]
+    path = workbook(tmp_path / "quarterly.xlsx", tranches=[tranche("A", 2200, legal_final=4)], obligors=obs,
+                    steps=[PAY_SVC, {"source": "principal", "action": "pay_principal", "payees": "A"}, RESIDUAL],
+                    payment_frequency=4, periods=4)
+    r = evaluate(path, timing=(1.0, 0.0, 0.0, 0.0))
+    assert list(r.pool.scheduled_principal) == approx([360, 1360, 360, 120])
+    assert list(r.pool.interest) == approx([62.4, 41.6, 10.8, 1.2])
+    assert col(r, "A", "principal_paid") == approx([360, 1360, 360, 120])

@@ -25,7 +25,7 @@ import pandas as pd
 from ..errors import ProblemList
 from ..model import waterfall as wm
 from ..model.corporate import FREQUENCIES
-from .amortisation import pool_schedule
+from .amortisation import PoolSchedule, pool_schedule
 from .portfolio import build_model_inputs, key_obligor_test, simulate_pool
 from .rating_map import (
     TrancheRating,
@@ -98,18 +98,41 @@ def months_to_periods(months, frequency: int):
     return (m * int(frequency) + 11) // 12
 
 
+def period_schedule(balance, annual_rate, term_months, kind, frequency: int, periods: int) -> PoolSchedule:
+    """Pool schedule per payment period of assets that amortise monthly (METHODOLOGY §5.1).
+
+    The monthly schedule (annual rate / 12, terms in months, as the Monte Carlo's exposure schedule)
+    over ``periods x 12 / frequency`` months, read at the end of each period of ``12 / frequency``
+    months; a period's interest is the interest of its months, so an asset repaid inside a period
+    earns interest only for the months it is outstanding and a level or equal-principal asset keeps
+    its monthly amortisation.  ``amort_fraction`` and ``interest_yield`` are per period, shape (periods,).
+    """
+    step = 12 // int(frequency)
+    m = pool_schedule(balance, annual_rate, np.asarray(term_months, dtype=np.int64), kind, 12,
+                      periods=int(periods) * step)
+    sb = m.balance[::step]
+    interest = m.interest.reshape(int(periods), step).sum(axis=1)
+    principal = sb[:-1] - sb[1:]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        a = np.where(sb[:-1] > 0, principal / sb[:-1], 0.0)
+        y = np.where(sb[:-1] > 0, interest / sb[:-1], 0.0)
+    return PoolSchedule(balance=sb, principal=principal, interest=interest, amort_fraction=a, interest_yield=y)
+
+
 def waterfall_deal(deal, inputs, timing) -> wm.WaterfallDeal:
     """The cash-flow model of the pool: obligors aggregated into one schedule (§5.1) so
     CDR stresses apply, balance-weighted recovery and lag (§4.2), timing from the Monte Carlo.
 
     Obligor terms and recovery lags are in months; the cash-flow model runs in payment periods
-    (``deal.frequency`` a year): terms and the lag become whole periods (:func:`months_to_periods`),
-    ``timing`` is already per period (:func:`_timing_curve`)."""
+    (``deal.frequency`` a year): the pool schedule is the obligors' monthly schedule (the one the
+    Monte Carlo's exposures follow, §4.5) read at the period ends, with the interest of the months of
+    each period added up (:func:`period_schedule`); the lag becomes whole periods
+    (:func:`months_to_periods`), ``timing`` is already per period (:func:`_timing_curve`)."""
     obs = deal.obligors
     f = int(deal.frequency)
     bal = np.array([o.balance for o in obs])
-    ps = pool_schedule(bal, [o.rate for o in obs], months_to_periods([o.remaining_term for o in obs], f),
-                       [o.amortisation for o in obs], f, periods=deal.periods)
+    ps = period_schedule(bal, [o.rate for o in obs], [o.remaining_term for o in obs],
+                         [o.amortisation for o in obs], f, deal.periods)
     w = bal / bal.sum()
     lag_months = int(round(float(w @ inputs.recovery_lag)))
     return wm.WaterfallDeal(
