@@ -384,3 +384,20 @@ def test_a_quarterly_deal_keeps_the_monthly_schedule_of_its_assets(tmp_path):
     assert list(r.pool.scheduled_principal) == approx([360, 1360, 360, 120])
     assert list(r.pool.interest) == approx([62.4, 41.6, 10.8, 1.2])
     assert col(r, "A", "principal_paid") == approx([360, 1360, 360, 120])
+
+
+def test_the_pool_recovers_after_the_lag_of_the_recovered_amounts(tmp_path):
+    """Two obligors of 1,000 (manufacturing, BBB: base recovery 0.30 + 0): OB1 unsecured (lag 0);
+    OB2 secured by real estate appraised at 1,000 (haircut 0.4, lag 18 months, senior secured +0.05):
+    recovery 0.30 + 1000 x 0.6 / 1000 + 0.05 = 0.95.  Pool recovery (1000 x 0.30 + 1000 x 0.95) / 2000
+    = 0.625; the money recovered arrives on average after (300 x 0 + 950 x 18) / 1250 = 13.68 -> 14
+    months (weighting the lags by balance alone would say 9, before any collateral is realised).
+    CDR 10 % in period 1: 200 defaults, 125 recovered in period 1 + 14 = 15."""
+    secured = dict(obligor(2), collateral_type="real_estate", appraised_value=1000.0, seniority="senior_secured")
+    path = workbook(tmp_path / "lag.xlsx", tranches=[tranche("A", 2000, legal_final=20)],
+                    obligors=[obligor(1), secured], periods=20,
+                    steps=[PAY_SVC, {"source": "principal", "action": "pay_principal", "payees": "A"}, RESIDUAL])
+    r = evaluate(path, cdr=0.1, timing=(1.0,) + (0.0,) * 19)
+    assert list(r.pool.defaults)[0] == approx(200)
+    rec = list(r.pool.recoveries)
+    assert rec[14] == approx(125) and sum(rec) == approx(125)

@@ -121,7 +121,8 @@ def period_schedule(balance, annual_rate, term_months, kind, frequency: int, per
 
 def waterfall_deal(deal, inputs, timing) -> wm.WaterfallDeal:
     """The cash-flow model of the pool: obligors aggregated into one schedule (§5.1) so
-    CDR stresses apply, balance-weighted recovery and lag (§4.2), timing from the Monte Carlo.
+    CDR stresses apply, the balance-weighted recovery (§4.2) received after the lag of the recovered
+    amounts (each obligor's lag weighted by balance x recovery), timing from the Monte Carlo.
 
     Obligor terms and recovery lags are in months; the cash-flow model runs in payment periods
     (``deal.frequency`` a year): the pool schedule is the obligors' monthly schedule (the one the
@@ -134,7 +135,11 @@ def waterfall_deal(deal, inputs, timing) -> wm.WaterfallDeal:
     ps = period_schedule(bal, [o.rate for o in obs], [o.remaining_term for o in obs],
                          [o.amortisation for o in obs], f, deal.periods)
     w = bal / bal.sum()
-    lag_months = int(round(float(w @ inputs.recovery_lag)))
+    # the lag of the recovered money: each obligor's lag weighted by what it recovers (balance x recovery),
+    # so an obligor that recovers little does not pull the pool's recoveries forward to its own short lag
+    rec_w = w * inputs.recovery
+    rec_w = rec_w / rec_w.sum() if rec_w.sum() > 0 else w
+    lag_months = int(round(float(rec_w @ inputs.recovery_lag)))
     return wm.WaterfallDeal(
         name=deal.name, periods=deal.periods, tranches=deal.tranches, steps=deal.steps, fees=deal.fees,
         triggers=deal.triggers, schedules=deal.schedules, pool_balance=float(bal.sum()),
