@@ -146,3 +146,97 @@ def test_a_user_sheet_named_like_an_output_sheet_in_another_case_is_refused(make
     assert [p.where for p in e.value.problems] == ["stress!A1"]
     assert "does not tell sheet names apart by case" in e.value.problems[0].rule
     assert not (tmp_path / "r.xlsx").exists()
+
+
+_X14 = ('xmlns:x14="http://schemas.microsoft.com/office/spreadsheetml/2009/9/main"',
+        'xmlns:xm="http://schemas.microsoft.com/office/excel/2006/main"')
+_DV_LIST = (f'<ext uri="{{CCE6A557-97BC-4B89-ADB6-D9C93CAAB3DF}}" {_X14[0]}><x14:dataValidations count="1" {_X14[1]}>'
+            '<x14:dataValidation type="list" allowBlank="1"><x14:formula1><xm:f>Deal!$H$1:$H$2</xm:f></x14:formula1>'
+            '<xm:sqref>D3:D5</xm:sqref></x14:dataValidation></x14:dataValidations></ext>')
+_SPARKLINES = (f'<ext uri="{{05C60535-1F16-4FD2-B633-F4F36F0B64E0}}" {_X14[0]}><x14:sparklineGroups {_X14[1]}>'
+               '<x14:sparklineGroup><x14:colorSeries rgb="FF376092"/><x14:sparklines>'
+               '<x14:sparkline><xm:f>Tranches!B3:C3</xm:f><xm:sqref>H3</xm:sqref></x14:sparkline>'
+               '<x14:sparkline><xm:f>Tranches!B4:C4</xm:f><xm:sqref>H4</xm:sqref></x14:sparkline>'
+               '</x14:sparklines></x14:sparklineGroup></x14:sparklineGroups></ext>')
+_DATA_BAR_ID = "{00000000-0000-0000-0000-000000000001}"
+_DATA_BAR = (f'<ext uri="{{78C0D931-6437-407D-A8EE-F0AAD7539E65}}" {_X14[0]}><x14:conditionalFormattings>'
+             f'<x14:conditionalFormatting {_X14[1]}><x14:cfRule type="dataBar" id="{_DATA_BAR_ID}">'
+             '<x14:dataBar minLength="0" maxLength="100"><x14:cfvo type="autoMin"/><x14:cfvo type="autoMax"/>'
+             '</x14:dataBar></x14:cfRule><xm:sqref>B3:B5</xm:sqref></x14:conditionalFormatting>'
+             '</x14:conditionalFormattings></ext>')
+_DATA_BAR_2007 = ('<conditionalFormatting sqref="B3:B5"><cfRule type="dataBar" priority="1"><dataBar><cfvo type="min"/>'
+                  '<cfvo type="max"/><color rgb="FF638EC6"/></dataBar><extLst><ext '
+                  f'uri="{{B025F937-C7B1-47D3-B67F-A62EFF666E3E}}" {_X14[0]}><x14:id>{_DATA_BAR_ID}</x14:id></ext>'
+                  '</extLst></cfRule></conditionalFormatting>')
+_SLICER = (f'<ext uri="{{A8765BA9-456A-4DAB-B4F3-ACF838C121DE}}" {_X14[0]}><x14:slicerList><x14:slicer '
+           'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships" r:id="rId99"/>'
+           '</x14:slicerList></ext>')
+
+
+def _sample_with_extensions(tmp_path, per_sheet, before_margins=None):
+    """A copy of the shipped consumer sample with ``per_sheet[part]`` as the Excel 2010+ extension list
+    (``<extLst>``) of sheet part ``part`` (and ``before_margins[part]`` put before its page margins), as
+    Excel writes them."""
+    import zipfile
+    from pathlib import Path
+    src = Path(__file__).resolve().parents[2] / "workbooks" / "consumer_sample.xlsx"
+    with zipfile.ZipFile(src) as z:
+        parts = {n: z.read(n) for n in z.namelist()}
+    for part, exts in per_sheet.items():
+        xml = parts[part].decode()
+        xml = xml.replace("<pageMargins", (before_margins or {}).get(part, "") + "<pageMargins")
+        parts[part] = xml.replace("</worksheet>", f"<extLst>{exts}</extLst></worksheet>").encode()
+    path = tmp_path / "deal.xlsx"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for n, b in parts.items():
+            z.writestr(n, b)
+    return path
+
+
+def test_excel_2010_extensions_the_rated_copy_cannot_carry_are_said_per_sheet(tmp_path, capsys):
+    """openpyxl drops a sheet's Excel 2010+ extensions (a data-validation list whose source is on another
+    sheet, a data bar, sparklines, a slicer): the rated copy lost them and a run only let openpyxl print a
+    raw UserWarning naming no sheet — once per kind, so the second sheet's lost list was not even mentioned."""
+    import warnings
+    import zipfile
+    path = _sample_with_extensions(tmp_path, {"xl/worksheets/sheet2.xml": _DV_LIST + _SPARKLINES + _DATA_BAR,
+                                              "xl/worksheets/sheet4.xml": _SLICER,
+                                              "xl/worksheets/sheet6.xml": _DV_LIST},
+                                   {"xl/worksheets/sheet2.xml": _DATA_BAR_2007})
+    out = tmp_path / "rated.xlsx"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["rate", str(path), "-o", str(out), "-q"]) == 0
+    assert [str(w.message) for w in caught if "openpyxl" in w.filename] == []     # said by xlabs, not raw
+    lines = ["sheet 'Tranches': 1 data validation, 2 sparklines, 1 data-bar or icon-set format not carried into "
+             "the saved workbook (openpyxl cannot keep them)",
+             "sheet 'Pool': 1 slicer not carried into the saved workbook (openpyxl cannot keep them)",
+             "sheet 'Assumptions': 1 data validation not carried into the saved workbook (openpyxl cannot keep them)"]
+    err = capsys.readouterr().err
+    assert all(f"  - {line}\n" in err for line in lines)
+    assert _run_notes(out) == lines
+    with zipfile.ZipFile(out) as z:             # what is said is what the rated copy lacks
+        assert not any(b"x14:" in z.read(n) for n in z.namelist() if n.startswith("xl/worksheets/"))
+
+
+def test_any_other_loss_openpyxl_warns_of_on_loading_is_passed_on(tmp_path):
+    """A page header openpyxl cannot parse is dropped with a raw UserWarning: it is passed on with the
+    rest of what the saved workbook lacks, not printed raw."""
+    import warnings
+    import zipfile
+
+    from xlabs.workbook.adapter import OpenpyxlBook
+    path = _sample_with_extensions(tmp_path, {})
+    with zipfile.ZipFile(path) as z:
+        parts = {n: z.read(n) for n in z.namelist()}
+    parts["xl/worksheets/sheet1.xml"] = parts["xl/worksheets/sheet1.xml"].replace(
+        b"</worksheet>", "<headerFooter><oddHeader>机密 Confidential</oddHeader></headerFooter></worksheet>".encode())
+    with zipfile.ZipFile(path, "w") as z:
+        for n, b in parts.items():
+            z.writestr(n, b)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        book = OpenpyxlBook(path)
+    assert not caught
+    assert book.not_carried() == ["openpyxl on loading the workbook: Cannot parse header or footer so it will be "
+                                  "ignored"]

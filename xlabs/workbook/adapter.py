@@ -21,6 +21,7 @@ import functools
 import os
 import re
 import tempfile
+import warnings
 import zipfile
 from pathlib import Path
 from xml.etree import ElementTree as ET
@@ -51,9 +52,13 @@ class OpenpyxlBook:
         if not self.path.exists():
             raise ValidationError([Problem(str(path), "file not found")])
         try:
-            self.wb = openpyxl.load_workbook(self.path, keep_vba=self.path.suffix.lower() == ".xlsm")
+            # openpyxl's load warnings (what it drops) are kept for not_carried(), not printed raw
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                self.wb = openpyxl.load_workbook(self.path, keep_vba=self.path.suffix.lower() == ".xlsm")
         except Exception as e:  # openpyxl raises many types for a bad file
             raise ValidationError([Problem(str(path), f"not a readable .xlsx/.xlsm workbook ({e})")]) from None
+        self._load_warnings = list(dict.fromkeys(str(w.message) for w in caught))
         self._values = {}
         self._cached = None
         self._is_calculated = None
@@ -65,24 +70,33 @@ class OpenpyxlBook:
         """What a save of this book leaves out of the sheets a run did not write, one line per sheet:
         the pictures, shapes and charts of the file's drawings that openpyxl did not load (it loads
         charts, and pictures only with Pillow; shapes, text boxes and every drawing object beside a
-        shape it drops).  [] when nothing is lost."""
+        shape it drops) and the Excel 2010+ extensions of the sheet it drops (data validations such as
+        a list from another sheet, data bars and icon sets, sparklines, slicers); then, one line each,
+        any other warning openpyxl gave on loading the file.  [] when nothing is lost."""
         if not hasattr(self, "_drawings"):
             self._drawings = _drawing_objects(self.path)
+            self._extensions = _extension_objects(self.path)
         written = getattr(self, "_written", set())
         lines = []
-        for name, kinds in self._drawings.items():
-            if name in written or name not in self.wb.sheetnames:
+        for name in self.wb.sheetnames:
+            if name in written:
                 continue
             ws = self.wb[name]
+            kinds = self._drawings.get(name, {})
             lost = {"picture": kinds.get("picture", 0) - len(ws._images),
                     "chart": kinds.get("chart", 0) - len(ws._charts),
                     "shape or text box": kinds.get("shape or text box", 0),
-                    "other drawing object": kinds.get("other drawing object", 0)}
+                    "other drawing object": kinds.get("other drawing object", 0),
+                    **self._extensions.get(name, {})}
             said = [f"{n} {k}{'es' if k.endswith('box') and n > 1 else 's' if n > 1 else ''}"
                     for k, n in lost.items() if n > 0]
             if said:
                 lines.append(f"sheet '{name}': {', '.join(said)} not carried into the saved workbook "
                              "(openpyxl cannot keep them)")
+        # said sheet by sheet above: the extensions and the drawing objects openpyxl drops
+        explained = ("extension is not supported and will be removed", "DrawingML support is incomplete")
+        lines += [f"openpyxl on loading the workbook: {w}" for w in getattr(self, "_load_warnings", [])
+                  if not any(e in w for e in explained)]
         return lines
 
     def values(self, name: str) -> list:
@@ -109,14 +123,16 @@ class OpenpyxlBook:
     def _cached_values(self, name: str) -> list:
         """The stored results of the formulas of sheet ``name`` (a second, value-only read of the file)."""
         if self._cached is None:
-            wb = openpyxl.load_workbook(self.path, data_only=True, read_only=True)
-            try:
-                # a string result stored empty (t="str", <v></v>: e.g. =IF(..., "")) is the empty string
-                self._cached = {ws.title: [tuple("" if c.value is None and c.data_type == "str" else c.value
-                                                 for c in r) for r in ws.iter_rows(min_row=1)]
-                                for ws in wb.worksheets}
-            finally:
-                wb.close()                  # read-only mode keeps the file open until closed
+            with warnings.catch_warnings():     # the first load's warnings again: kept already (not_carried)
+                warnings.simplefilter("ignore")
+                wb = openpyxl.load_workbook(self.path, data_only=True, read_only=True)
+                try:
+                    # a string result stored empty (t="str", <v></v>: e.g. =IF(..., "")) is the empty string
+                    self._cached = {ws.title: [tuple("" if c.value is None and c.data_type == "str" else c.value
+                                                     for c in r) for r in ws.iter_rows(min_row=1)]
+                                    for ws in wb.worksheets}
+                finally:
+                    wb.close()              # read-only mode keeps the file open until closed
         return self._cached.get(name, [])
 
     def _calculated(self) -> bool:
@@ -260,6 +276,51 @@ def _drawing_objects(path) -> dict:
                         else:
                             kind = "picture" if tag == "pic" else "shape or text box"
                         kinds[kind] = kinds.get(kind, 0) + 1
+    except (KeyError, ET.ParseError, zipfile.BadZipFile):
+        return {}
+    return out
+
+
+_X14_CF_LINK = "{B025F937-C7B1-47D3-B67F-A62EFF666E3E}"
+"""The extension of a 2007 conditional-format rule pointing at its Excel 2010 part (counted with that part)."""
+_EXT_KINDS = {"{CCE6A557-97BC-4B89-ADB6-D9C93CAAB3DF}": ("data validation", "dataValidation"),
+              "{78C0D931-6437-407D-A8EE-F0AAD7539E65}": ("data-bar or icon-set format", "cfRule"),
+              "{05C60535-1F16-4FD2-B633-F4F36F0B64E0}": ("sparkline", "sparkline"),
+              "{A8765BA9-456A-4DAB-B4F3-ACF838C121DE}": ("slicer", "slicer"),
+              "{3A4CF648-6AED-40F4-86FF-DC5316D8AED3}": ("slicer", "slicer"),
+              "{7E03D99C-DC04-49D9-9315-930204A7B6E9}": ("timeline", "timelineRef"),
+              "{FC87AEE6-9EDD-4A0A-B7FB-166176984837}": ("protected range", "protectedRange"),
+              "{01252117-D84E-4E92-8308-4BE1C098FCBB}": ("ignored-error rule", "ignoredError"),
+              "{F7C9EE02-42E1-4005-9D12-6889AFFD525C}": ("web extension", "webExtension")}
+"""Extension uri -> (what it holds, the element counted), of the worksheet extensions openpyxl drops."""
+
+
+def _extension_objects(path) -> dict:
+    """Sheet name -> {kind: count} of the Excel 2010+ extensions (``<extLst>``) of each sheet of the
+    package ``path``, all of which openpyxl drops on loading: data validations (a list whose source is
+    on another sheet), conditional formats (data bars, icon sets), sparklines, slicers, ...; an
+    extension of another kind counts as one "other Excel extension"."""
+    out = {}
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = set(z.namelist())
+            wbx = ET.fromstring(z.read("xl/workbook.xml"))
+            rels = ET.fromstring(z.read("xl/_rels/workbook.xml.rels"))
+            target = {r.get("Id"): _part(r.get("Target"), "xl") for r in rels.findall("p:Relationship", _NS)}
+            for sh in wbx.find("m:sheets", _NS):
+                part = target.get(sh.get("{%s}id" % _NS["r"]))
+                if part not in names:
+                    continue
+                kinds = {}
+                for ext in ET.fromstring(z.read(part)).iter("{%s}ext" % _NS["m"]):
+                    uri = (ext.get("uri") or "").upper()
+                    if uri == _X14_CF_LINK:
+                        continue
+                    kind, element = _EXT_KINDS.get(uri, ("other Excel extension", None))
+                    n = sum(1 for e in ext.iter() if e.tag.rsplit("}", 1)[-1] == element) if element else 1
+                    kinds[kind] = kinds.get(kind, 0) + max(n, 1)
+                if kinds:
+                    out[sh.get("name")] = kinds
     except (KeyError, ET.ParseError, zipfile.BadZipFile):
         return {}
     return out
