@@ -20,7 +20,7 @@ __version__ = "0.1.0"
 from .engine.default_table import default_probability
 from .engine.lognormal import fit_lognormal, target_default_rate
 from .engine.static_pool import extrapolate_vintages
-from .errors import Problem, ValidationError, XlabsError
+from .errors import Problem, SaveError, ValidationError, XlabsError
 
 _PORTFOLIO = (
     "simulate_defaults", "simulate_pool", "PortfolioResult", "QuantileEstimate", "simulate_waterfall",
@@ -35,7 +35,7 @@ _PORTFOLIO = (
 
 __all__ = [
     "__version__", "default_probability", "fit_lognormal", "target_default_rate", "extrapolate_vintages",
-    "rate_workbook", "Problem", "ValidationError", "XlabsError", *_PORTFOLIO,
+    "rate_workbook", "Problem", "ValidationError", "SaveError", "XlabsError", *_PORTFOLIO,
 ]
 
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .errors import ValidationError
+from .errors import SaveError, ValidationError
 
 
 def _progress_printer(quiet: bool):
@@ -152,6 +152,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("xlabs: interrupted; nothing was written.\n")
         return 130
+    except SaveError as e:          # a full disk ...: the user's to fix, not an xlabs defect
+        sys.stderr.write(f"xlabs: {e}\n")
+        return 4
     except Exception as e:  # an xlabs defect, not a user error: say so plainly
         if getattr(args, "debug", False):
             raise

@@ -50,6 +50,19 @@ class XlabsError(Exception):
     """Base class of every error xlabs raises on purpose."""
 
 
+class SaveError(XlabsError):
+    """A workbook could not be saved (a full disk, a read-only or vanished folder ...).
+
+    Saves are atomic: a file already at ``path`` (an earlier rated copy, or the input saved in
+    place) is left as it was.
+    """
+
+    def __init__(self, path, error: OSError):
+        self.path = str(path)
+        self.reason = error.strerror or str(error)
+        super().__init__(f"could not save {self.path}: {self.reason}")
+
+
 class ValidationError(XlabsError, ValueError):
     """One or more input problems, reported together."""
 

@@ -569,6 +569,34 @@ def test_read_only_output_folder_is_an_input_problem(make_workbook, tmp_path, mo
         rate_workbook(path, out=ro / "out.xlsx")
 
 
+def test_a_full_disk_while_saving_is_said_in_one_line_and_leaves_the_earlier_file(make_workbook, tmp_path,
+                                                                                    monkeypatch, capsys):
+    """A full disk (any OSError) while saving was reported as an xlabs defect: 'internal error (OSError: ...)
+    ... report it', exit code 3.  It is the user's to fix: one line naming the file and the reason, exit
+    code 4, and the rated copy of an earlier run (or the input saved in place) is left as it was."""
+    import errno
+    import os
+
+    from xlabs.errors import SaveError
+    path = make_workbook()
+    out = tmp_path / "deal.rated.xlsx"
+    rate_workbook(path, out=out)
+    earlier, before = out.read_bytes(), path.read_bytes()
+
+    def full_disk(self, filename):
+        Path(filename).write_bytes(b"PK\x03\x04 half a workbook")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(openpyxl.Workbook, "save", full_disk)
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert main(["rate", str(path), "-o", str(out), "-q"]) == 4
+    assert capsys.readouterr().err == f"xlabs: could not save {out}: {os.strerror(errno.ENOSPC)}\n"
+    assert out.read_bytes() == earlier and sorted(p.name for p in tmp_path.iterdir()) == files
+    assert main(["rate", str(path), "--in-place", "-q"]) == 4
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == files
+    with pytest.raises(SaveError, match="could not save"):
+        rate_workbook(path, out=out)
+
+
 def test_a_successful_run_replaces_the_problems_of_an_earlier_validation(make_workbook, tmp_path):
     """a Validation sheet from an earlier failed run must not survive a successful rating
     still saying 'N problem(s): fix these cells'."""

@@ -32,7 +32,7 @@ from openpyxl.chart import BarChart, LineChart, Reference, ScatterChart
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils.datetime import to_excel
 
-from ..errors import Problem, ValidationError
+from ..errors import Problem, SaveError, ValidationError
 from .blocks import Uncalculated
 from .sheetout import SheetOut
 
@@ -190,12 +190,16 @@ class OpenpyxlBook:
         return self.save_atomic(path or self.path)
 
     def save_atomic(self, path) -> Path:
-        """Save to ``path`` through a temporary file in the same folder and an atomic rename."""
+        """Save to ``path`` through a temporary file in the same folder and an atomic rename.
+
+        Raises :class:`~xlabs.errors.SaveError` when the file system refuses (a full disk, ...); a file
+        already at ``path`` is then left as it was."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".xlabs-", suffix=path.suffix, dir=path.parent)
-        os.close(fd)
+        tmp = None
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".xlabs-", suffix=path.suffix, dir=path.parent)
+            os.close(fd)
             self.wb.calculation.fullCalcOnLoad = True     # formulas referring to output sheets: fresh on opening
             self.wb.save(tmp)
             self._restore_cached_values(tmp)
@@ -203,8 +207,10 @@ class OpenpyxlBook:
             os.umask(umask)
             os.chmod(tmp, 0o666 & ~umask)   # mkstemp makes 0600; a saved workbook gets the usual mode
             os.replace(tmp, path)
+        except OSError as e:
+            raise SaveError(path, e) from None
         finally:
-            if os.path.exists(tmp):
+            if tmp is not None and os.path.exists(tmp):
                 os.unlink(tmp)
         return path
 

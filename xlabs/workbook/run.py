@@ -110,6 +110,8 @@ def rate_workbook(path, out=None, progress=None, in_place: bool = False) -> RunS
     ------
     ValidationError
         Every input problem with its Sheet!Cell; nothing is written.
+    SaveError
+        The rated workbook could not be saved (a full disk, ...); a file already at ``out`` is unchanged.
     """
     t0 = time.perf_counter()
     path = Path(path)
