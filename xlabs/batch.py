@@ -19,7 +19,7 @@ from pathlib import Path
 
 SUMMARY_COLUMNS = ("deal_file", "deal", "tranche", "balance", "credit_enhancement", "cash_flow_cap",
                    "model_indicated", "final", "lowest_bdr_at_indicated", "target_ratio_at_indicated", "output",
-                   "run_seconds", "error")
+                   "not_carried", "run_seconds", "error")
 SUMMARY_XLSX = "summary.xlsx"
 """The summary workbook a batch writes into its output folder (beside ``summary.csv``)."""
 
@@ -90,7 +90,9 @@ def rate_one(path: str, outdir: str, rel: str | None = None) -> list[dict]:
     folders never write the same output.  ``lowest_bdr_at_indicated`` and
     ``target_ratio_at_indicated`` are taken at the model-indicated rating: the lowest stressed BDR of
     that rating's scenarios and its target ratio (TDR for a consumer deal, TRDR for a corporate one).
-    Runs on a Dask worker; imports stay inside so the task pickles small.
+    ``not_carried``: what the rated workbook lacks of the input's sheets (pictures, shapes, Excel 2010+
+    extensions openpyxl cannot keep: ``RunSummary.not_carried``), its lines joined by "; ", on every
+    row of the deal.  Runs on a Dask worker; imports stay inside so the task pickles small.
     """
     from .errors import ValidationError
     from .workbook.run import rate_workbook
@@ -118,7 +120,8 @@ def rate_one(path: str, outdir: str, rel: str | None = None) -> list[dict]:
                          model_indicated=t.model_indicated, final=t.final,
                          lowest_bdr_at_indicated=round(float(sub.bdr.min()), 6) if len(sub) else "",
                          target_ratio_at_indicated=round(float(sub.tdr.iloc[0]), 6) if len(sub) else "",
-                         output=str(out), run_seconds=round(time.perf_counter() - t0, 3)))
+                         output=str(out), not_carried="; ".join(s.not_carried or []),
+                         run_seconds=round(time.perf_counter() - t0, 3)))
     return rows
 
 

@@ -189,3 +189,36 @@ def test_a_deal_that_fails_on_a_rerun_leaves_no_stale_rated_workbook(make_workbo
     assert len(rows) == 1 and "Tranches!" in rows[0]["error"] and "deal_r.rated.xlsx was removed" in rows[0]["error"]
     rows = rate_one(str(src), str(out))                 # nothing left to remove: no note
     assert "removed" not in rows[0]["error"]
+
+
+def test_the_summary_says_what_each_rated_workbook_lacks(make_workbook, tmp_path):
+    """`xlabs rate` names what a rated copy lacks of the input (openpyxl drops a data-validation list whose
+    source is on another sheet), but a batch said nothing of it, per deal or at all."""
+    import zipfile
+    lost, clean = make_workbook(name="deal_dv.xlsx"), make_workbook(name="deal_ok.xlsx")
+    with zipfile.ZipFile(lost) as z:
+        parts = {n: z.read(n) for n in z.namelist()}
+    parts["xl/worksheets/sheet2.xml"] = parts["xl/worksheets/sheet2.xml"].replace(b"</worksheet>", (  # Tranches
+        b'<extLst><ext uri="{CCE6A557-97BC-4B89-ADB6-D9C93CAAB3DF}" '
+        b'xmlns:x14="http://schemas.microsoft.com/office/spreadsheetml/2009/9/main"><x14:dataValidations count="1" '
+        b'xmlns:xm="http://schemas.microsoft.com/office/excel/2006/main"><x14:dataValidation type="list">'
+        b'<x14:formula1><xm:f>Deal!$H$1:$H$2</xm:f></x14:formula1><xm:sqref>D3:D5</xm:sqref></x14:dataValidation>'
+        b'</x14:dataValidations></ext></extLst></worksheet>'))
+    with zipfile.ZipFile(lost, "w") as z:
+        for n, b in parts.items():
+            z.writestr(n, b)
+    line = "sheet 'Tranches': 1 data validation not carried into the saved workbook (openpyxl cannot keep them)"
+    c = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+                                 host="127.0.0.1")
+    try:
+        with distributed.Client(c) as client:
+            res = rate_many([lost, clean], tmp_path / "out", client=client)
+    finally:
+        c.close()
+    assert res.n_failed == 0
+    rows = list(csv.DictReader(open(res.summary_csv, encoding="utf-8-sig")))
+    assert [(r["deal_file"], r["tranche"], r["not_carried"]) for r in rows] == [
+        ("deal_dv.xlsx", "A", line), ("deal_dv.xlsx", "B", line), ("deal_ok.xlsx", "A", ""), ("deal_ok.xlsx", "B", "")]
+    ws = openpyxl.load_workbook(res.summary_xlsx)["Summary"]
+    col = [c.value for c in ws[4]].index("not_carried") + 1
+    assert [ws.cell(r, col).value for r in range(5, 9)] == [line, line, None, None]
