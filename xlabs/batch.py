@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import glob
 import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,7 +95,7 @@ def rate_one(path: str, outdir: str, rel: str | None = None) -> list[dict]:
     extensions openpyxl cannot keep: ``RunSummary.not_carried``), its lines joined by "; ", on every
     row of the deal.  Runs on a Dask worker; imports stay inside so the task pickles small.
     """
-    from .errors import ValidationError
+    from .errors import SaveError, ValidationError
     from .workbook.run import rate_workbook
     t0 = time.perf_counter()
     src = Path(path)
@@ -107,6 +108,8 @@ def rate_one(path: str, outdir: str, rel: str | None = None) -> list[dict]:
     except ValidationError as e:
         err = "; ".join(str(p) for p in e.problems[:20]) + (" ..." if len(e.problems) > 20 else "")
         return [dict(base, run_seconds=round(time.perf_counter() - t0, 3), error=err + _drop_stale(out))]
+    except SaveError as e:          # a full disk ...: not an xlabs defect
+        return [dict(base, run_seconds=round(time.perf_counter() - t0, 3), error=str(e) + _drop_stale(out))]
     except Exception as e:  # a defect must be visible in the summary, not kill the batch
         return [dict(base, run_seconds=round(time.perf_counter() - t0, 3),
                      error=f"internal error: {type(e).__name__}: {e}" + _drop_stale(out))]
@@ -205,14 +208,34 @@ def rate_many(paths, outdir, *, scheduler: str | None = None, workers: int | Non
     rows = [r for p in paths for r in by_path[p]]
     res = BatchResult(rows=rows, n_workbooks=len(paths), n_failed=sum(1 for p in paths if by_path[p][0]["error"]),
                       seconds=time.perf_counter() - t0, workers=n_workers)
-    res.summary_csv = outdir / "summary.csv"
-    # utf-8-sig: the byte-order mark makes Excel read the file as UTF-8 (Chinese deal names), not the ANSI code page
-    with open(res.summary_csv, "w", newline="", encoding="utf-8-sig") as f:
-        w = csv.DictWriter(f, fieldnames=SUMMARY_COLUMNS)
-        w.writeheader()
-        w.writerows(rows)
+    res.summary_csv = _write_summary_csv(outdir / "summary.csv", rows)
     res.summary_xlsx = _write_summary_xlsx(outdir / SUMMARY_XLSX, rows, res)
     return res
+
+
+def _write_summary_csv(path: Path, rows) -> Path:
+    """The summary as CSV, saved atomically like the workbooks (a temporary file, then a rename): an
+    earlier run's summary is replaced whole or, on a full disk (SaveError), left as it was."""
+    from .errors import SaveError
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".xlabs-", suffix=".csv", dir=path.parent)
+        # utf-8-sig: the byte-order mark makes Excel read the file as UTF-8 (Chinese deal names), not the ANSI
+        # code page
+        with open(fd, "w", newline="", encoding="utf-8-sig") as f:
+            w = csv.DictWriter(f, fieldnames=SUMMARY_COLUMNS)
+            w.writeheader()
+            w.writerows(rows)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)       # mkstemp makes 0600; the summary gets the usual mode
+        os.replace(tmp, path)
+    except OSError as e:
+        raise SaveError(path, e) from None
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
 
 
 def _write_summary_xlsx(path: Path, rows, res: BatchResult) -> Path:

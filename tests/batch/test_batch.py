@@ -222,3 +222,37 @@ def test_the_summary_says_what_each_rated_workbook_lacks(make_workbook, tmp_path
     ws = openpyxl.load_workbook(res.summary_xlsx)["Summary"]
     col = [c.value for c in ws[4]].index("not_carried") + 1
     assert [ws.cell(r, col).value for r in range(5, 9)] == [line, line, None, None]
+
+
+def test_a_full_disk_is_said_as_such_and_leaves_the_earlier_summary(make_workbook, tmp_path, monkeypatch, capsys):
+    """A deal whose rated workbook could not be saved (a full disk) was reported as 'internal error:
+    SaveError: ...'; a summary.csv that could not be written was an internal error of the batch (exit
+    code 3) and, written in place, the earlier run's summary was left cut short after its header."""
+    import errno
+    import os
+
+    from xlabs.batch import rate_one
+    deal = make_workbook(name="deal_a.xlsx")
+    out = tmp_path / "out"
+    reason = os.strerror(errno.ENOSPC)
+
+    def full_disk(*args):
+        raise OSError(errno.ENOSPC, reason)
+    with monkeypatch.context() as m:
+        m.setattr(openpyxl.Workbook, "save", full_disk)
+        rows = rate_one(str(deal), str(out))
+    assert rows[0]["error"] == f"could not save {out / 'deal_a.rated.xlsx'}: {reason}"
+    c = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+                                 host="127.0.0.1")
+    try:
+        with distributed.Client(c):
+            args = ["batch", str(deal), "-o", str(out), "--scheduler", c.scheduler.address, "-q"]
+            assert main(args) == 0
+            earlier = (out / "summary.csv").read_bytes()
+            files = sorted(p.name for p in out.iterdir())
+            monkeypatch.setattr(csv.DictWriter, "writerows", lambda self, rows: full_disk())
+            assert main(args) == 4
+    finally:
+        c.close()
+    assert capsys.readouterr().err == f"xlabs: could not save {out / 'summary.csv'}: {reason}\n"
+    assert (out / "summary.csv").read_bytes() == earlier and sorted(p.name for p in out.iterdir()) == files
