@@ -37,7 +37,7 @@ def cmd_rate(args) -> int:
     except ValidationError as e:
         return _report(e)
     if summary.not_carried:         # shown even with -q: the saved workbook lacks part of the user's content
-        kept = "the input workbook is unchanged" if summary.output != Path(args.workbook) else \
+        kept = "the input workbook is unchanged" if summary.output.resolve() != Path(args.workbook).resolve() else \
             "they are gone from the workbook saved in place"
         sys.stderr.write(f"xlabs: warning: {summary.output} lacks what openpyxl cannot keep ({kept}):\n"
                          + "".join(f"  - {line}\n" for line in summary.not_carried))

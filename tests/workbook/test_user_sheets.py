@@ -240,3 +240,14 @@ def test_any_other_loss_openpyxl_warns_of_on_loading_is_passed_on(tmp_path):
     assert not caught
     assert book.not_carried() == ["openpyxl on loading the workbook: Cannot parse header or footer so it will be "
                                   "ignored"]
+
+
+def test_saved_in_place_under_another_spelling_of_its_path_the_loss_is_not_called_unchanged(make_workbook,
+                                                                                          monkeypatch, capsys):
+    """`xlabs rate deal.xlsx -o /abs/deal.xlsx --in-place` rewrites the input, yet the warning said 'the
+    input workbook is unchanged': the output path was compared with the input's as typed."""
+    path = _with_drawing(make_workbook(), _TEXT_BOX)
+    monkeypatch.chdir(path.parent)
+    assert main(["rate", path.name, "-o", str(path), "--in-place", "-q"]) == 0
+    err = capsys.readouterr().err
+    assert "they are gone from the workbook saved in place" in err and "unchanged" not in err
