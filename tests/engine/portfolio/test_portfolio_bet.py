@@ -102,3 +102,19 @@ def test_mbet_single_pool_is_bet_and_two_pools_match_enumeration():
     for value, pr in brute.items():
         assert probs[np.argmin(np.abs(losses - value))] == pytest.approx(pr)
     assert probs.sum() == pytest.approx(1.0)
+
+
+def test_bet_tranche_expected_loss_hand_value_and_refuses_percents():
+    # D = 2, p = 0.1, tranche [0.3, 0.6), R = 0: L_1 = (0.5 - 0.3) / 0.3 = 2/3, L_2 = 1,
+    # EL = 2 * 0.1 * 0.9 * 2/3 + 0.1**2 * 1 = 0.13
+    assert bet_tranche_expected_loss(2, 0.1, 0.3, 0.6) == pytest.approx(0.13)
+    # percents (30, 60, 40) and an inverted tranche are refused, all problems at once
+    with pytest.raises(ValidationError) as e:
+        bet_tranche_expected_loss(2, 0.1, 30, 60, 40)
+    assert [p.where for p in e.value.problems] == ["attach", "detach", "recovery"]
+    with pytest.raises(ValidationError, match="below detach"):
+        bet_tranche_expected_loss(2, 0.1, 0.6, 0.3)
+    with pytest.raises(ValidationError, match="attach"):
+        bet_tranche_expected_loss(2, 0.1, 0.3, 0.3)
+    with pytest.raises(ValidationError, match="recovery"):
+        bet_tranche_expected_loss(2, 0.1, 0.3, 0.6, float("nan"))

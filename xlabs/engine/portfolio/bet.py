@@ -129,7 +129,25 @@ def bet_tranche_expected_loss(d: int, p: float, attach: float, detach: float, re
     L_j = min(max(j/D (1 - R) - A, 0), D - A) / (D - A): the pool loses j/D of
     par times (1 - R) when j of D equal assets default.  (The cash-flow model
     of §5 gives L_j including excess spread; pass those to :func:`bet_expected_loss`.)
+
+    ``attach``, ``detach`` and ``recovery`` are fractions (METHODOLOGY conventions):
+    ``0 <= attach < detach <= 1`` and ``0 <= recovery <= 1``, else ValidationError
+    (a percent such as 30 would otherwise put every loss below the tranche).
     """
+    probs = ProblemList()
+    vals = {}
+    for name, v in (("attach", attach), ("detach", detach), ("recovery", recovery)):
+        try:
+            vals[name] = float(v)
+        except (TypeError, ValueError):
+            probs.add(name, "must be a number (a fraction)", v)
+            continue
+        if not 0.0 <= vals[name] <= 1.0:
+            probs.add(name, "must be a fraction in [0, 1]", v)
+    if len(vals) == 3 and not probs and not vals["attach"] < vals["detach"]:
+        probs.add("attach", "must be below detach (0 <= attach < detach <= 1)", (attach, detach))
+    probs.raise_if_any()
+    attach, detach, recovery = vals["attach"], vals["detach"], vals["recovery"]
     j = np.arange(int(d) + 1)
     pool = j / int(d) * (1.0 - recovery)
     lj = np.clip(pool - attach, 0.0, detach - attach) / (detach - attach)
