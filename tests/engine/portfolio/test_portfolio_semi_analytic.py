@@ -14,6 +14,7 @@ from xlabs.engine.portfolio import (
     vasicek_cdf,
     vasicek_quantile,
 )
+from xlabs.errors import ValidationError
 
 
 def _hull_white_spreads(rho, n=100, hazard=0.01, recovery=0.4, years=5, r=0.05, freq=4):
@@ -106,3 +107,18 @@ def test_tranche_expected_loss_hand_calculation():
     # Losses 0, 5 %, 20 % with probabilities .5, .3, .2; tranche 3-10 %:
     # tranche losses 0, 2 %, 7 % of pool -> EL = (.3*.02 + .2*.07) / .07.
     assert tranche_expected_loss([0, 0.05, 0.2], [0.5, 0.3, 0.2], 0.03, 0.10) == pytest.approx(0.02 / 0.07)
+
+
+def test_vasicek_refuses_percents_and_correlations_outside_0_1():
+    # closed form (§7.2): Phi((Phi^-1(0.02) + sqrt(0.2) Phi^-1(0.999)) / sqrt(0.8))
+    ref = stats.norm.cdf((stats.norm.ppf(0.02) + np.sqrt(0.2) * stats.norm.ppf(0.999)) / np.sqrt(0.8))
+    assert vasicek_quantile(0.999, 0.02, 0.2) == pytest.approx(ref, rel=1e-12)
+    with pytest.raises(ValidationError) as e:
+        vasicek_quantile(99.9, 2, 20)                      # percents: was NaN / a math domain error
+    assert [p.where for p in e.value.problems] == ["q", "pd", "rho"]
+    with pytest.raises(ValidationError, match="rho"):
+        vasicek_quantile(0.999, 0.02, -0.1)
+    with pytest.raises(ValidationError, match="pd"):
+        vasicek_cdf(0.1, float("nan"), 0.2)
+    with pytest.raises(ValidationError, match="x"):
+        vasicek_cdf(5, 0.02, 0.2)

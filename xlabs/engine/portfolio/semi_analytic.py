@@ -186,6 +186,29 @@ def tranche_expected_loss(losses, probs, attach, detach):
     return float(np.dot(tl, probs) / (detach - attach))
 
 
+def _vasicek_args(first, pd, rho):
+    """Check the arguments of :func:`vasicek_cdf` / :func:`vasicek_quantile` (all problems at once).
+
+    ``first`` is ``(name, value, closed)``: the level x or q, a fraction in [0, 1]; ``pd`` and ``rho``
+    are fractions strictly inside (0, 1), as the closed forms of §7.2 need (a percent such as 2 would
+    otherwise come back as NaN).
+    """
+    probs = ProblemList()
+    out = []
+    for name, v, closed in (first, ("pd", pd, False), ("rho", rho, False)):
+        a = as_float_array(v, name, probs, (0, 1))
+        if a is None:
+            out.append(None)
+            continue
+        bad = (a < 0) | (a > 1) if closed else (a <= 0) | (a >= 1)
+        if np.any(bad):
+            probs.add(name, "must be a fraction in " + ("[0, 1]" if closed else "(0, 1)"),
+                      float(a[bad][0]) if a.ndim else float(a))
+        out.append(a)
+    probs.raise_if_any()
+    return out
+
+
 def vasicek_cdf(x, pd, rho):
     """Vasicek large-pool CDF of the default fraction (METHODOLOGY §7.2).
 
@@ -200,9 +223,9 @@ def vasicek_cdf(x, pd, rho):
     rho : float
         Asset correlation, 0 < rho < 1.
     """
-    x = np.asarray(x, dtype=float)
+    x, pd, rho = _vasicek_args(("x", x, True), pd, rho)
     with np.errstate(divide="ignore"):
-        out = stats.norm.cdf((math.sqrt(1 - rho) * ndtri(x) - ndtri(pd)) / math.sqrt(rho))
+        out = stats.norm.cdf((np.sqrt(1 - rho) * ndtri(x) - ndtri(pd)) / np.sqrt(rho))
     return float(out) if out.ndim == 0 else out
 
 
@@ -213,6 +236,6 @@ def vasicek_quantile(q, pd, rho):
     target default probability P_A use ``q = 1 - P_A`` (the TRDR of §4.5 in
     the large-pool limit).
     """
-    q = np.asarray(q, dtype=float)
-    out = stats.norm.cdf((ndtri(pd) + math.sqrt(rho) * ndtri(q)) / math.sqrt(1 - rho))
+    q, pd, rho = _vasicek_args(("q", q, True), pd, rho)
+    out = stats.norm.cdf((ndtri(pd) + np.sqrt(rho) * ndtri(q)) / np.sqrt(1 - rho))
     return float(out) if out.ndim == 0 else out
