@@ -40,4 +40,23 @@ def test_shipped_table_and_bad_inputs():
     assert t["AAAsf"] >= t["BBBsf"] >= 1
     with pytest.raises(ValidationError) as e:
         key_obligor_test(["a"], [-1.0], ["XYZ"], [1.5], 2.0)
-    assert len(e.value.problems) == 4
+    assert len(e.value.problems) == 5          # with the initial principal (sum of exposures) of -1
+
+
+def test_haircut_keys_without_sf_apply_and_bad_haircuts_principal_and_targets_are_refused():
+    ids, exposure, ratings, recovery = ["a", "b", "c", "d"], [40, 30, 20, 10], ["BBB", "A", "BB", "AA"], \
+        [0.5, 0.2, 0.0, 0.4]
+    # AAA (k = 5): all four default; haircut 0.5 on recoveries 20, 6, 0, 4 -> loss 100 - 15 = 85
+    for key in ("AAAsf", "AAA"):                 # 'sf' may be omitted (METHODOLOGY §1): was ignored, loss 70
+        [out] = key_obligor_test(ids, exposure, ratings, recovery, 0.3, table={"AAA": 5},
+                                 recovery_haircut={key: 0.5})
+        assert out.loss == pytest.approx(85.0) and out.loss_ratio == pytest.approx(0.85)
+    with pytest.raises(ValidationError) as e:   # a percent haircut gave a loss of 1570 (15.7x the pool)
+        key_obligor_test(ids, exposure, ratings, recovery, 0.3, table={"AAA": 5},
+                         recovery_haircut={"AAA": 50, "XYZ": 0.1}, initial_principal=-1, targets=["BBB"])
+    assert [p.where for p in e.value.problems] == ["recovery_haircut[AAA]", "recovery_haircut", "targets",
+                                                   "initial_principal"]
+    with pytest.raises(ValidationError, match="initial pool principal"):   # was ZeroDivisionError
+        key_obligor_test(ids, [0, 0, 0, 0], ratings, recovery, 0.3, table={"AAA": 5})
+    with pytest.raises(ValidationError, match="one value per asset"):       # was a numpy broadcast error
+        key_obligor_test(ids, exposure, ratings, [0.1, 0.2], 0.3, table={"AAA": 5})

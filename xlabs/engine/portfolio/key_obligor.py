@@ -54,6 +54,21 @@ class KeyObligorOutcome:
     passed: bool
 
 
+def _finite_number(v) -> bool:
+    try:
+        return bool(np.isfinite(float(v)))
+    except (TypeError, ValueError):
+        return False
+
+
+def _fraction(v) -> bool:
+    return _finite_number(v) and 0.0 <= float(v) <= 1.0
+
+
+def _whole(v) -> bool:
+    return _finite_number(v) and float(v) == int(float(v))
+
+
 def credit_enhancement(junior_principal: float, overcollateral: float, initial_pool: float) -> float:
     """CE = (principal of all tranches junior + overcollateral) / initial pool principal (§4.8)."""
     if initial_pool <= 0:
@@ -83,9 +98,17 @@ def key_obligor_test(ids, exposure, ratings, recovery, credit_enhancement, table
     initial_principal : float, optional
         Default: ``sum(exposure)``.
     recovery_haircut : dict, optional
-        ``{target rating: haircut}``: recovery is multiplied by ``1 - haircut`` at that rating (§2.3).
+        ``{target rating: haircut}`` (fraction in [0, 1]; ``sf`` may be omitted from the rating):
+        recovery is multiplied by ``1 - haircut`` at that rating (§2.3).
     targets : sequence of str, optional
-        Ratings to test (default: every rating in the table).
+        Ratings to test (default: every rating in the table); each must be in the table.
+
+    Raises
+    ------
+    ValidationError
+        Every bad input at once: negative exposures, lengths that differ, ratings off the sf scale,
+        recoveries, haircuts or CE outside [0, 1], a table k that is not a whole number >= 0, a
+        target missing from the table, an initial principal that is not > 0.
 
     Returns
     -------
@@ -105,16 +128,42 @@ def key_obligor_test(ids, exposure, ratings, recovery, credit_enhancement, table
         probs.add("ratings", "not on the sf scale", bad[0])
     rec = as_float_array(recovery, "recovery", probs, (0, 1))
     if rec is not None:
-        rec = np.broadcast_to(rec, (n,)).astype(float)
-        check_fraction(rec, "recovery", probs)
-    if not 0 <= credit_enhancement <= 1:
+        if rec.ndim == 1 and rec.size != n:
+            probs.add("recovery", f"needs one value per asset ({n}) or a scalar", rec.size)
+            rec = None
+        else:
+            rec = np.broadcast_to(rec, (n,)).astype(float)
+            check_fraction(rec, "recovery", probs)
+    if not _fraction(credit_enhancement):
         probs.add("credit_enhancement", "must be a fraction in [0, 1]", credit_enhancement)
-    table = dict(shipped_key_obligor_table() if table is None else table)
-    for r, k in table.items():
-        if not is_rating(r) or int(k) != k or k < 0:
+    raw = dict(shipped_key_obligor_table() if table is None else table)
+    table, bad_rows = {}, set()
+    for r, k in raw.items():
+        if not is_rating(r) or not _whole(k) or k < 0:
             probs.add("key-obligor table", "rows need a rating and a whole number k >= 0", (r, k))
+            bad_rows.add(SCALE[notch(r)] if is_rating(r) else r)
+        else:
+            table[SCALE[notch(r)]] = int(k)
+    hair = {}
+    for r, h in (recovery_haircut or {}).items():
+        if not is_rating(r):
+            probs.add("recovery_haircut", "keys must be ratings of the sf scale", r)
+        elif not _fraction(h):
+            probs.add(f"recovery_haircut[{r}]", "must be a fraction in [0, 1]", h)
+        else:
+            hair[SCALE[notch(r)]] = float(h)
+    for r in targets or ():
+        if not is_rating(r):
+            probs.add("targets", "not a rating of the sf scale", r)
+        elif SCALE[notch(r)] not in table and SCALE[notch(r)] not in bad_rows:
+            probs.add("targets", "rating not in the key-obligor table (its k is unknown)", r)
+    init = None
+    if ex is not None:
+        init = float(ex.sum()) if initial_principal is None else initial_principal
+        if not (_finite_number(init) and init > 0):
+            probs.add("initial_principal", "initial pool principal must be > 0 (sum of exposures by default)", init)
     probs.raise_if_any()
-    init = float(ex.sum()) if initial_principal is None else float(initial_principal)
+    init = float(init)
     # Aggregate assets by obligor.
     agg: dict = {}
     for i, oid in enumerate(ids):
@@ -124,11 +173,10 @@ def key_obligor_test(ids, exposure, ratings, recovery, credit_enhancement, table
     targets = sorted((SCALE[notch(r)] for r in (targets or table)), key=notch)
     out = []
     for r in targets:
-        k = int(table.get(r, table.get(r[:-2], 0)))
+        k = table[r]
         below = [o for o in order if agg[o][2] > notch(r)][:k]
-        hair = 0.0 if not recovery_haircut else float(recovery_haircut.get(r, 0.0))
         amount = float(sum(agg[o][0] for o in below))
-        recovered = float(sum(agg[o][1] for o in below)) * (1.0 - hair)
+        recovered = float(sum(agg[o][1] for o in below)) * (1.0 - hair.get(r, 0.0))
         loss = amount - recovered
         lr = loss / init
         out.append(KeyObligorOutcome(r, k, tuple(below), amount, loss, lr, float(credit_enhancement),
