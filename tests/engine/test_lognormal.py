@@ -193,3 +193,15 @@ def test_cdrs_a_few_ulps_apart_are_refused_and_clearly_different_ones_fitted():
     x = np.array([0.05, 0.05 * (1 + 1e-6)])
     lx = np.log(x)
     assert fit_lognormal(x).sigma == pytest.approx(abs(lx[1] - lx[0]) / 2, rel=1e-3)
+
+
+def test_tdr_refuses_nan_and_lists_every_bad_argument():
+    # closed form (§3.4): exp(0.3 Phi^-1(0.99) - 3.5)
+    assert target_default_rate(-3.5, 0.3, 0.01) == pytest.approx(math.exp(0.3 * stats.norm.ppf(0.99) - 3.5))
+    for mu, sigma, p in ((-3.5, 0.3, float("nan")), (float("nan"), 0.3, 0.01), (-3.5, math.inf, 0.01),
+                         (-3.5, 0.3, [0.01, float("nan")])):
+        with pytest.raises(ValidationError):       # was a silent NaN / inf TDR
+            target_default_rate(mu, sigma, p)
+    with pytest.raises(ValidationError) as e:
+        target_default_rate("x", -1.0, 5.0)
+    assert [q.where for q in e.value.problems] == ["p", "mu", "sigma"]

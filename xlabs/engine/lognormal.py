@@ -188,13 +188,33 @@ def target_default_rate(mu, sigma, p):
     float or ndarray
         TDR as a fraction of initial pool principal (may exceed 1 for extreme
         inputs; callers cap where a physical CDR is needed).
+
+    Raises
+    ------
+    ValidationError
+        Every bad argument at once: mu not a finite number, sigma not a finite
+        number > 0, any p not a number strictly between 0 and 1 (NaN included).
     """
-    p = np.asarray(p, dtype=float)
-    if not sigma > 0:
-        raise ValueError("sigma must be > 0")
-    if np.any((p <= 0) | (p >= 1)):
-        raise ValueError("p must lie strictly between 0 and 1")
-    out = np.exp(sigma * ndtri(1.0 - p) + mu)
+    probs = ProblemList()
+    try:
+        p = np.asarray(p, dtype=float)
+    except (TypeError, ValueError):
+        probs.add("p", "must be numbers (fractions in (0, 1))", p)
+        p = None
+    if p is not None and not np.all((p > 0) & (p < 1)):
+        bad = p[~((p > 0) & (p < 1))] if p.ndim else p
+        probs.add("p", "must lie strictly between 0 and 1 (a fraction, not a percent)", float(np.ravel(bad)[0]))
+    for name, v, rule, ok in (("mu", mu, "must be a finite number", lambda x: True),
+                              ("sigma", sigma, "sigma must be > 0 (a finite number)", lambda x: x > 0)):
+        try:
+            x = float(v)
+        except (TypeError, ValueError):
+            probs.add(name, rule, v)
+            continue
+        if not (np.isfinite(x) and ok(x)):
+            probs.add(name, rule, v)
+    probs.raise_if_any()
+    out = np.exp(float(sigma) * ndtri(1.0 - p) + float(mu))
     return float(out) if out.ndim == 0 else out
 
 
