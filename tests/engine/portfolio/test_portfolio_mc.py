@@ -184,3 +184,23 @@ def test_bad_inputs_are_reported_together():
         simulate_defaults([0.1, 0.2], [[0.3]], n_paths=10)
     with pytest.raises(ValidationError, match="n_paths"):
         simulate_defaults([0.1], [[0.3]], n_paths=0)
+
+
+def test_counts_seeds_maturities_and_principal_that_are_not_numbers_are_reported():
+    # each of these raised a bare TypeError / ValueError / OverflowError from int() or astype()
+    pd, a = [0.1, 0.2], [[0.3], [0.3]]
+    with pytest.raises(ValidationError) as e:
+        simulate_defaults(pd, a, n_paths="x", seed=None, block_size=float("inf"))
+    assert [p.where for p in e.value.problems] == ["n_paths", "seed", "block_size"]
+    for bad in (float("nan"), None, "1000"):
+        with pytest.raises(ValidationError, match="n_paths"):
+            simulate_defaults(pd, a, n_paths=bad)
+    with pytest.raises(ValidationError, match="maturity"):
+        simulate_defaults(pd, a, n_paths=10, maturity=["a", "b"])
+    with pytest.raises(ValidationError, match="maturity"):
+        simulate_defaults(pd, a, n_paths=10, maturity=[None, 1])
+    with pytest.raises(ValidationError, match="initial_principal"):
+        simulate_defaults(pd, a, n_paths=10, initial_principal="abc")
+    # the largest seed is still accepted; one path of a PD-1 obligor defaults for certain
+    r = simulate_defaults([1.0], [[0.3]], n_paths=1, seed=2**63 - 1)
+    assert r.default_ratio.tolist() == [1.0] and r.seed == 2**63 - 1

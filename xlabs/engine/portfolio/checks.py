@@ -7,6 +7,8 @@ when it cannot be converted), so a caller reports all problems at once.
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from ...errors import ProblemList
@@ -26,6 +28,23 @@ def as_float_array(value, where: str, probs: ProblemList, ndim: tuple[int, ...])
         probs.add(where, "must be finite numbers (no NaN or inf)", int(np.sum(~np.isfinite(arr))))
         return None
     return arr
+
+
+def check_whole(value, where: str, probs: ProblemList, lo: int, hi: int | None = None) -> bool:
+    """``value`` a whole number in ``[lo, hi)`` (text, None, NaN and inf included in what is refused)."""
+    ok = False
+    if not isinstance(value, (str, bytes, bool)) and value is not None:
+        try:
+            f = float(value)
+            if np.isfinite(f) and f == int(f):
+                i = operator.index(value) if isinstance(value, (int, np.integer)) else int(f)   # exact for big ints
+                ok = i >= lo and (hi is None or i < hi)
+        except (TypeError, ValueError, OverflowError):
+            ok = False
+    if not ok:
+        probs.add(where, f"must be a whole number >= {lo}" if hi is None else
+                  f"must be a whole number in [{lo}, {'2**63' if hi == 2**63 else hi})", value)
+    return bool(ok)
 
 
 def check_fraction(arr, where: str, probs: ProblemList) -> None:

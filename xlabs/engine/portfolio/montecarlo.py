@@ -35,7 +35,7 @@ import numpy as np
 from numba import njit, prange
 
 from ...errors import ProblemList
-from .checks import as_float_array, check_fraction, check_loadings, check_pd_curves
+from .checks import as_float_array, check_fraction, check_loadings, check_pd_curves, check_whole
 from .results import PortfolioResult
 from .rng import fill_normals, norm_cdf, norm_ppf_fast, seed_state, uniform
 
@@ -198,17 +198,24 @@ def prepare_inputs(pd, loadings, exposure=None, recovery=None, maturity=None,
         mat = np.full(n, months, dtype=np.int64)
     else:
         mat = np.asarray(maturity)
-        if mat.shape != (n,) or not np.issubdtype(mat.dtype, np.number) or np.any(mat != np.round(mat)):
+        if mat.shape != (n,) or not np.issubdtype(mat.dtype, np.number) or mat.dtype == bool \
+                or not np.all(np.isfinite(mat)) or np.any(mat != np.round(mat)):
             probs.add("maturity", f"needs one whole number of months per obligor ({n})")
+            mat = None
         elif np.any(mat < 1) or np.any(mat > months):
             probs.add("maturity", f"months must be in 1..{months} (the PD curve length)",
                       int(mat.min()) if np.any(mat < 1) else int(mat.max()))
-        mat = mat.astype(np.int64) if mat.shape == (n,) else None
+        mat = mat.astype(np.int64) if mat is not None else None
     init = None
     if ex is not None and not probs:
-        init = float(ex[:, 0].sum()) if initial_principal is None else float(initial_principal)
+        init = float(ex[:, 0].sum()) if initial_principal is None else initial_principal
+        try:
+            init = float(init)
+        except (TypeError, ValueError):
+            init = float("nan")
         if not (init > 0 and math.isfinite(init)):
-            probs.add("initial_principal", "initial pool principal must be > 0", init)
+            probs.add("initial_principal", "initial pool principal must be > 0",
+                      init if initial_principal is None else initial_principal)
     probs.raise_if_any()
     return dict(pd=pdc, loadings=a, exposure=np.ascontiguousarray(ex), recovery=np.ascontiguousarray(rec),
                 maturity=np.ascontiguousarray(mat), initial=init)
@@ -303,12 +310,9 @@ def simulate_defaults(pd, loadings, exposure=None, recovery=None, n_paths=1_000_
         >= 1, wrong shapes, negative exposures, recoveries outside [0, 1].
     """
     probs = ProblemList()
-    if int(n_paths) != n_paths or n_paths < 1:
-        probs.add("n_paths", "must be a whole number >= 1", n_paths)
-    if int(seed) != seed or seed < 0 or seed >= 2**63:
-        probs.add("seed", "must be a whole number in [0, 2**63)", seed)
-    if int(block_size) != block_size or block_size < 1:
-        probs.add("block_size", "must be a whole number >= 1", block_size)
+    check_whole(n_paths, "n_paths", probs, 1)
+    check_whole(seed, "seed", probs, 0, 2**63)
+    check_whole(block_size, "block_size", probs, 1)
     probs.raise_if_any()
     x = prepare_inputs(pd, loadings, exposure, recovery, maturity, initial_principal, monthly_recovery=True)
     n_paths, seed, block_size = int(n_paths), int(seed), int(block_size)

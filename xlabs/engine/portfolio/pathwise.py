@@ -57,6 +57,7 @@ from ...errors import ProblemList
 from ..waterfall.codes import IPAR_MAX_COHORTS, PAR_B0, S_DEFAULTED, S_LOSS
 from ..waterfall.compile import compile_deal, scenario_arrays
 from ..waterfall.kernel import run_waterfall_ws, workspace
+from .checks import check_whole
 from .montecarlo import DEFAULT_BLOCK, _groups, draw_path_defaults, prepare_inputs
 from .rng import seed_state
 
@@ -366,12 +367,9 @@ def simulate_waterfall(deal, pd, loadings, n_paths: int = 1_000_000, seed: int =
         counts or seeds, and every input problem ``simulate_defaults`` reports.
     """
     probs = ProblemList()
-    if int(n_paths) != n_paths or n_paths < 1:
-        probs.add("n_paths", "must be a whole number >= 1", n_paths)
-    if int(seed) != seed or seed < 0 or seed >= 2**63:
-        probs.add("seed", "must be a whole number in [0, 2**63)", seed)
-    if int(block_size) != block_size or block_size < 1:
-        probs.add("block_size", "must be a whole number >= 1", block_size)
+    check_whole(n_paths, "n_paths", probs, 1)
+    check_whole(seed, "seed", probs, 0, 2**63)
+    check_whole(block_size, "block_size", probs, 1)
     if not getattr(deal, "obligors", None):
         probs.add("Deal", "the pathwise waterfall needs loan-level obligors")
     elif getattr(deal, "pool_balance", 0.0) > 0.0:
