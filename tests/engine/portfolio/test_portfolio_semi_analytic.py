@@ -122,3 +122,15 @@ def test_vasicek_refuses_percents_and_correlations_outside_0_1():
         vasicek_cdf(0.1, float("nan"), 0.2)
     with pytest.raises(ValidationError, match="x"):
         vasicek_cdf(5, 0.02, 0.2)
+
+
+def test_loss_distribution_reports_bad_recovery_length_unit_and_nodes():
+    # one obligor, loading 0.5: Bernoulli(0.3) loss of 1 unit
+    losses, probs = loss_distribution([0.3], 0.5)
+    assert losses.tolist() == [0.0, 1.0] and probs == pytest.approx([0.7, 0.3])
+    with pytest.raises(ValidationError) as e:      # were a numpy broadcast error / 'negative dimensions'
+        loss_distribution([0.1] * 3, 0.3, recovery=[0.1, 0.2], unit=0, n_nodes="a")
+    assert [p.where for p in e.value.problems] == ["recovery", "unit", "n_nodes"]
+    for unit in (-1.0, float("nan")):
+        with pytest.raises(ValidationError, match="unit"):
+            loss_distribution([0.1] * 3, 0.3, unit=unit)

@@ -23,7 +23,7 @@ from scipy import stats
 from scipy.special import ndtri
 
 from ...errors import ProblemList
-from .checks import as_float_array, check_fraction
+from .checks import as_float_array, check_fraction, check_whole
 
 DEFAULT_NODES = 256
 
@@ -139,10 +139,19 @@ def loss_distribution(pd, loading, exposure=None, recovery=None, unit=None, n_no
         probs.add("exposure", f"needs {n} values >= 0")
     r = np.zeros(n) if recovery is None else as_float_array(recovery, "recovery", probs, (0, 1))
     if r is not None:
-        r = np.broadcast_to(r, (n,)).astype(float)
-        check_fraction(r, "recovery", probs)
-    if int(n_nodes) < 2:
-        probs.add("n_nodes", "needs at least 2 nodes", n_nodes)
+        if r.ndim == 1 and r.size != n:
+            probs.add("recovery", f"needs one value per obligor ({n}) or a scalar", r.size)
+        else:
+            r = np.broadcast_to(r, (n,)).astype(float)
+            check_fraction(r, "recovery", probs)
+    if unit is not None:
+        try:
+            unit_ok = bool(np.isfinite(float(unit)) and float(unit) > 0)
+        except (TypeError, ValueError):
+            unit_ok = False
+        if not unit_ok:
+            probs.add("unit", "loss unit must be a number > 0 (currency)", unit)
+    check_whole(n_nodes, "n_nodes", probs, 2)
     probs.raise_if_any()
     amount = e * (1.0 - r)
     if unit is None:
@@ -151,6 +160,7 @@ def loss_distribution(pd, loading, exposure=None, recovery=None, unit=None, n_no
         ratio = amount / unit
         if np.any(np.abs(ratio - np.round(ratio)) > 1e-9):
             unit /= 20.0
+    unit = float(unit)
     units = np.round(amount / unit).astype(np.int64)
     total = int(units.sum())
     with np.errstate(divide="ignore"):
