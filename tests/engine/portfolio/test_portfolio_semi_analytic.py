@@ -134,3 +134,17 @@ def test_loss_distribution_reports_bad_recovery_length_unit_and_nodes():
     for unit in (-1.0, float("nan")):
         with pytest.raises(ValidationError, match="unit"):
             loss_distribution([0.1] * 3, 0.3, unit=unit)
+
+
+def test_tranche_expected_loss_refuses_currency_losses_and_mismatched_probs():
+    # loss_distribution gives losses in currency (here 0..10 obligors of 1): passed straight in, every
+    # loss >= 1 was clipped to the tranche width and the 10-20 % tranche showed P(L >= 1) as its EL
+    losses, probs = loss_distribution([0.1] * 10, 0.3)
+    with pytest.raises(ValidationError, match="fractions of the pool notional"):
+        tranche_expected_loss(losses, probs, 0.1, 0.2)
+    # divided by the notional, tranche [10 %, 20 %) of 10 equal names loses 1 at 2+ defaults, 0 at 1:
+    # EL = P(L >= 2)
+    assert tranche_expected_loss(losses / 10, probs, 0.1, 0.2) == pytest.approx(probs[2:].sum())
+    with pytest.raises(ValidationError) as e:      # were numpy 'shapes not aligned' / a clean ValueError alone
+        tranche_expected_loss([0, 0.5, 1], [0.5, 0.5], 0.2, 0.1)
+    assert [p.where for p in e.value.problems] == ["probs", "attach/detach"]

@@ -189,11 +189,35 @@ def tranche_expected_loss(losses, probs, attach, detach):
     -------
     float
         ``E[min(max(L - A, 0), D - A)] / (D - A)``.
+
+    Raises
+    ------
+    ValidationError
+        Every problem at once: losses not fractions in [0, 1] (e.g. the currency
+        losses of :func:`loss_distribution`, not yet divided by the pool notional),
+        probs not one probability >= 0 per loss summing to 1, attach/detach not
+        fractions with attach < detach.
     """
-    if not (0 <= attach < detach <= 1):
-        raise ValueError("need 0 <= attach < detach <= 1 (fractions)")
-    tl = np.clip(np.asarray(losses, float) - attach, 0.0, detach - attach)
-    return float(np.dot(tl, probs) / (detach - attach))
+    probs_ = ProblemList()
+    lv = as_float_array(losses, "losses", probs_, (1,))
+    if lv is not None and np.any((lv < 0) | (lv > 1)):
+        probs_.add("losses", "must be fractions of the pool notional in [0, 1] (divide currency losses by the "
+                             "pool notional)", float(lv.max() if np.any(lv > 1) else lv.min()))
+    pv = as_float_array(probs, "probs", probs_, (1,))
+    if pv is not None and lv is not None and pv.shape != lv.shape:
+        probs_.add("probs", f"needs one probability per loss ({lv.size})", pv.size)
+    elif pv is not None and (np.any(pv < -1e-12) or abs(pv.sum() - 1.0) > 1e-6):
+        probs_.add("probs", "must be probabilities >= 0 summing to 1", float(pv.sum()))
+    try:
+        a, d = float(attach), float(detach)
+        ok = 0 <= a < d <= 1
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        probs_.add("attach/detach", "need 0 <= attach < detach <= 1 (fractions)", (attach, detach))
+    probs_.raise_if_any()
+    tl = np.clip(lv - a, 0.0, d - a)
+    return float(np.dot(tl, pv) / (d - a))
 
 
 def _vasicek_args(first, pd, rho):
