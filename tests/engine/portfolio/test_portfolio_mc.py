@@ -204,3 +204,22 @@ def test_counts_seeds_maturities_and_principal_that_are_not_numbers_are_reported
     # the largest seed is still accepted; one path of a PD-1 obligor defaults for certain
     r = simulate_defaults([1.0], [[0.3]], n_paths=1, seed=2**63 - 1)
     assert r.default_ratio.tolist() == [1.0] and r.seed == 2**63 - 1
+
+
+def test_quantile_levels_and_confidence_must_be_fractions():
+    from xlabs.engine.portfolio.results import PortfolioResult
+    dr = np.array([0.3, 0.0, 0.1, 0.6, 0.2, 0.5, 0.4])          # 7 paths, sorted 0, .1, ..., .6
+    res = PortfolioResult(dr, dr, np.zeros(1), seed=0, n_paths=7, n_obligors=1, n_months=1, block_size=4096)
+    # empirical inverse CDF: level q -> the ceil(7 q)-th smallest
+    assert res.quantiles([0.5, 1.0]).tolist() == [0.3, 0.6]
+    assert res.trdr(1 / 7) == 0.5                              # (1 - 1/7) quantile: the 6th smallest
+    with pytest.raises(ValidationError, match="levels"):      # 99 (a percent) silently gave the maximum
+        res.quantiles([0.5, 99])
+    with pytest.raises(ValidationError, match="levels"):
+        res.quantiles([0.0])
+    with pytest.raises(ValidationError) as e:                 # 95 failed in int(NaN) inside scipy's binom.ppf
+        res.quantile_ci(0.01, confidence=95)
+    assert [p.where for p in e.value.problems] == ["confidence"]
+    with pytest.raises(ValidationError) as e:
+        res.quantile_ci(5, confidence=0)
+    assert [p.where for p in e.value.problems] == ["p", "confidence"]

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
+from ...errors import Problem, ProblemList, ValidationError
 from ..default_table import DefaultRateTable, shipped_table
 from ..ratings import SCALE
 
@@ -50,9 +51,21 @@ class QuantileEstimate:
 def quantile_estimate(sorted_values: np.ndarray, p: float, confidence: float = 0.95) -> QuantileEstimate:
     """(1 - p) empirical quantile of an ascending-sorted sample, with CI (see module doc)."""
     n = sorted_values.size
+    probs = ProblemList()
+    try:
+        ok_p = 0.0 < float(p) < 1.0
+    except (TypeError, ValueError):
+        ok_p = False
+    if not ok_p:
+        probs.add("p", "must be a probability in (0, 1) (a fraction, not a percent)", p)
+    try:
+        ok_c = 0.0 < float(confidence) < 1.0
+    except (TypeError, ValueError):
+        ok_c = False
+    if not ok_c:
+        probs.add("confidence", "must be a fraction in (0, 1), e.g. 0.95", confidence)
+    probs.raise_if_any()
     q = 1.0 - float(p)
-    if not (0.0 < p < 1.0):
-        raise ValueError("p must be a probability in (0, 1)")
     k = int(np.ceil(n * q - 1e-9))
     k = min(max(k, 1), n)
     value = float(sorted_values[k - 1])
@@ -131,6 +144,10 @@ class PortfolioResult:
         """Empirical quantiles (inverse CDF, no interpolation) at ``levels`` in (0, 1]."""
         s = self.sorted(which)
         lv = np.asarray(levels, dtype=float)
+        if not np.all((lv > 0) & (lv <= 1)):
+            bad = np.ravel(lv[~((lv > 0) & (lv <= 1))] if lv.ndim else lv)
+            raise ValidationError([Problem("levels", "quantile levels must be fractions in (0, 1] "
+                                           "(0.99, not 99)", float(bad[0]))])
         k = np.clip(np.ceil(lv * s.size - 1e-9).astype(int), 1, s.size)
         return s[k - 1]
 
