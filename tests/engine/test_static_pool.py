@@ -206,3 +206,19 @@ def test_a_gap_is_a_missing_month_not_a_fall_and_a_fall_across_it_is_found():
     assert found == {(0, 2, "missing"), (1, 2, "missing"), (1, 3, "cumulative")}
     (fall,) = [i for i in e.value.issues if i.rule.startswith("cumulative")]
     assert fall.value == 0.02
+
+
+def test_a_fractional_horizon_and_balances_of_the_wrong_shape_are_reported():
+    # T = 3 by hand (simple weights): C̄(3) = 0.04, C̄(2) = 0.03 -> CDR_V3 = 0.02 * 0.04 / 0.03
+    assert extrapolate_vintages(CUM, 3, weighting="simple").cdr[2] == pytest.approx(0.02 * 0.04 / 0.03)
+    # 3.7 months was truncated to 3 without a word; NaN / None / text raised from int()
+    for h in (3.7, NAN, None, "x"):
+        with pytest.raises(VintageError, match="horizon must be a whole number"):
+            extrapolate_vintages(CUM, h, weighting="simple")
+    # two balances for three vintages: a numpy broadcast error; a column of three: a misleading
+    # "average cumulative default rate at the horizon is 0"
+    for bal in (BAL[:2], BAL[:, None]):
+        with pytest.raises(VintageError, match="one original balance"):
+            extrapolate_vintages(CUM, 4, balances=bal)
+    with pytest.raises(VintageError, match="must hold numbers"):
+        extrapolate_vintages([["a", 0.1]], 2)

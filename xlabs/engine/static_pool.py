@@ -135,9 +135,16 @@ def check_vintages(cumulative, balances=None) -> list[VintageIssue]:
     if cum.ndim != 2 or cum.shape[0] == 0 or cum.shape[1] == 0:
         return [VintageIssue(None, None, "the vintage table must be a non-empty 2-D table (vintages x months)")]
     if balances is not None:
-        b = np.asarray(balances, dtype=float)
-        for v in np.flatnonzero(~(b > 0)):
-            issues.append(VintageIssue(int(v), None, "original balance must be > 0", float(b[v])))
+        try:
+            b = np.asarray(balances, dtype=float)
+        except (TypeError, ValueError):
+            b = None
+        if b is None or b.shape != (cum.shape[0],):
+            issues.append(VintageIssue(None, None, f"balances: needs one original balance (a number) per vintage "
+                                       f"({cum.shape[0]})", None if b is None else b.size))
+        else:
+            for v in np.flatnonzero(~(b > 0)):
+                issues.append(VintageIssue(int(v), None, "original balance must be > 0", float(b[v])))
     for v in range(cum.shape[0]):
         row = cum[v]
         obs = ~np.isnan(row)
@@ -175,7 +182,7 @@ def extrapolate_vintages(cumulative, horizon: int, balances=None, weighting: str
         Cumulative default rates (fractions of original principal), column
         ``m-1`` = month on book m, NaN where not yet observed.
     horizon : int
-        Analysis horizon T in months (>= 1).
+        Analysis horizon T in months, a whole number >= 1 (24.5 is refused, not truncated).
     balances : array_like, shape (n_vintages,), optional
         Original principal of each vintage (any currency unit).
     weighting : {"simple", "balance"}, optional
@@ -194,15 +201,23 @@ def extrapolate_vintages(cumulative, horizon: int, balances=None, weighting: str
         vintage whose C̄(a) = 0 with defaults to extrapolate, a vintage
         whose extrapolated CDR exceeds 1.
     """
-    cum = np.asarray(cumulative, dtype=float)
+    try:
+        cum = np.asarray(cumulative, dtype=float)
+    except (TypeError, ValueError):
+        raise VintageError([VintageIssue(None, None, "the vintage table must hold numbers (fractions; NaN where "
+                                         "not yet observed)")]) from None
     if weighting is None:
         weighting = "balance" if balances is not None else "simple"
     if weighting not in ("simple", "balance"):
         raise ValidationError([Problem("weighting", "must be 'simple' or 'balance'", weighting)])
     issues = check_vintages(cum, balances)
-    T = int(horizon)
-    if T < 1:
-        issues.append(VintageIssue(None, None, "horizon must be at least 1 month", horizon))
+    try:
+        h = float(horizon)
+    except (TypeError, ValueError):
+        h = float("nan")
+    T = int(h) if np.isfinite(h) and h == int(h) else 0
+    if not np.isfinite(h) or h != int(h) or T < 1:
+        issues.append(VintageIssue(None, None, "horizon must be a whole number of months, at least 1", horizon))
     if weighting == "balance" and balances is None:
         issues.append(VintageIssue(None, None, "balance weighting needs vintage balances"))
     if T >= 1 and cum.ndim == 2 and cum.size:
