@@ -167,3 +167,21 @@ def test_build_model_inputs_and_validation():
         build_model_inputs(obs, correlation=corr)
     assert any("read as a correlation matrix only when its diagonal is 1" in p.rule for p in e.value.problems)
     build_model_inputs(obs, correlation=np.full((5, 5), 0.3) + 0.7 * np.eye(5))        # diagonal 1: accepted
+
+
+def test_pd_curves_and_exposure_schedule_report_every_bad_argument():
+    # Baa2 = BBBsf: 0.17 % at 1 year (shipped table), 1.5 x -> 0.255 %
+    assert pd_curves(["BBB"], [12], multipliers=[1.5])[0, 11] == pytest.approx(1.5 * 0.0017)
+    with pytest.raises(ValidationError) as e:      # a one-element multiplier list was broadcast to every obligor
+        pd_curves(["A", "XYZ", "Q"], [12, 24, 3], multipliers=[1.2])
+    assert [p.where for p in e.value.problems] == ["ratings[1]", "ratings[2]", "multipliers"]
+    with pytest.raises(ValidationError, match="multipliers"):      # gave negative PDs
+        pd_curves(["A", "BBB"], [12, 24], multipliers=[-1.0, 1.0])
+    with pytest.raises(ValidationError, match="terms_months"):     # max() of an empty array
+        pd_curves([], [])
+    # level payment at 1 %/month over 3 months: balance after month 1 = 101 - 100 * .01 / (1 - 1.01**-3)
+    ex = exposure_schedule([100], [0.12], [3], "level")
+    assert ex[0, 1] == pytest.approx(101 - 1 / (1 - 1.01 ** -3))
+    with pytest.raises(ValidationError) as e:      # 12 (a percent) gave 100, 85.7, 57.1; [0.1] was broadcast
+        exposure_schedule([100, 50], [12], [3, 0], ["level", "bullet", "bullet"])
+    assert [p.where for p in e.value.problems] == ["rate", "terms_months", "amortisation"]

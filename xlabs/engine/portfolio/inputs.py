@@ -27,7 +27,7 @@ import numpy as np
 from ...errors import Problem, ProblemList, ValidationError
 from ..default_table import DefaultRateTable, shipped_table
 from ..ratings import SCALE, is_rating, notch
-from .checks import check_correlation_matrix, check_loadings
+from .checks import as_float_array, check_correlation_matrix, check_loadings, check_whole
 from .tables import read_rows
 
 AMORTISATION_TYPES = ("level", "equal_principal", "bullet")
@@ -181,25 +181,64 @@ def pd_curves(ratings, terms_months, months: int | None = None, table: DefaultRa
         ``PD_i(t)`` (fraction) at the end of months t = 1..months.
     """
     table = table or shipped_table()
-    terms = np.asarray(terms_months)
-    months = int(terms.max()) if months is None else int(months)
-    out = np.array([table.monthly_curve(r, months) for r in ratings]).reshape(len(ratings), months)
+    probs = ProblemList()
+    ratings = list(ratings)
+    n = len(ratings)
+    for i, r in enumerate(ratings):
+        if not is_rating(r):
+            probs.add(f"ratings[{i}]", "not a rating of the sf scale (AAAsf ... Csf; 'sf' may be omitted)", r)
+    months = _terms_and_months(terms_months, months, n, probs)
+    mult = None
     if multipliers is not None:
-        out = np.minimum(out * np.asarray(multipliers, dtype=float)[:, None], 1.0)
+        mult = as_float_array(multipliers, "multipliers", probs, (1,))
+        if mult is not None and (mult.shape != (n,) or np.any(mult < 0)):
+            probs.add("multipliers", f"needs one multiplier >= 0 per obligor ({n})", mult.size)
+    probs.raise_if_any()
+    out = np.array([table.monthly_curve(r, months) for r in ratings]).reshape(n, months)
+    if mult is not None:
+        out = np.minimum(out * mult[:, None], 1.0)
     return out
+
+
+def _terms_and_months(terms_months, months, n: int, probs: ProblemList):
+    """Check remaining terms (n whole months >= 1) and the curve length; return the length (or None)."""
+    terms = as_float_array(terms_months, "terms_months", probs, (1,))
+    if terms is not None and (terms.shape != (n,) or n == 0 or np.any(terms < 1)
+                              or np.any(terms != np.round(terms))):
+        probs.add("terms_months", f"needs one whole number of months >= 1 per obligor ({n})", terms.tolist())
+        terms = None
+    if months is None:
+        return None if terms is None else int(terms.max())
+    if not check_whole(months, "months", probs, 1):
+        return None
+    return int(months)
 
 
 def exposure_schedule(balance, rate, terms_months, amortisation, months: int | None = None) -> np.ndarray:
     """Scheduled balance outstanding at the start of each month (currency), shape (n, months).
 
     A default in month t loses the balance outstanding during month t.
-    ``"level"``: annuity at ``rate / 12``; ``"equal_principal"``: balance / term
+    ``balance`` (n,) currency >= 0, ``rate`` (n,) annual fractions in [0, 1), ``terms_months`` (n,) whole
+    months >= 1, ``amortisation`` one type per obligor (or one for all); every bad argument is reported
+    in one ValidationError.  ``"level"``: annuity at ``rate / 12``; ``"equal_principal"``: balance / term
     each month; ``"bullet"``: flat to maturity.  Zero after maturity.
     """
-    b = np.asarray(balance, dtype=float)
-    r = np.asarray(rate, dtype=float) / 12.0
-    n_t = np.asarray(terms_months, dtype=int)
-    months = int(n_t.max()) if months is None else int(months)
+    probs = ProblemList()
+    b = as_float_array(balance, "balance", probs, (1,))
+    n = 0 if b is None else b.size
+    if b is not None and np.any(b < 0):
+        probs.add("balance", "balances must be >= 0 (currency)", float(b.min()))
+    r = as_float_array(rate, "rate", probs, (1,))
+    if r is not None and (r.shape != (n,) or np.any((r < 0) | (r >= 1))):
+        probs.add("rate", f"needs one annual rate per obligor ({n}), a fraction in [0, 1) (0.06, not 6)",
+                  r.tolist())
+    months = _terms_and_months(terms_months, months, n, probs)
+    amortisation = [amortisation] * n if isinstance(amortisation, str) else list(amortisation)
+    if len(amortisation) != n:
+        probs.add("amortisation", f"needs one amortisation type per obligor ({n})", len(amortisation))
+    probs.raise_if_any()
+    r = r / 12.0
+    n_t = np.asarray(terms_months, dtype=float).astype(int)
     t = np.arange(months)[None, :]
     out = np.zeros((b.size, months))
     for i, kind in enumerate(amortisation):
