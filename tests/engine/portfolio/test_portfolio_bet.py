@@ -118,3 +118,16 @@ def test_bet_tranche_expected_loss_hand_value_and_refuses_percents():
         bet_tranche_expected_loss(2, 0.1, 0.3, 0.3)
     with pytest.raises(ValidationError, match="recovery"):
         bet_tranche_expected_loss(2, 0.1, 0.3, 0.6, float("nan"))
+
+
+def test_diversity_score_equal_par_by_hand_and_bad_industry_labels():
+    # equal par: F_i / F_bar = 1, so u_k = obligors in industry k; 4, 3, 3 -> G(4) + 2 G(3) = 2.3 + 2 * 2.0
+    assert diversity_score([1.0] * 10, list("aaaabbbccc")) == pytest.approx(6.3)
+    assert diversity_score([5.0], ["x"]) == pytest.approx(1.0)          # one obligor: G(1) = 1
+    with pytest.raises(ValidationError, match="sequence of labels"):     # "abc" was read as three industries
+        diversity_score([1.0, 1.0, 1.0], "abc")
+    with pytest.raises(ValidationError, match="sequence of labels"):     # was TypeError: not iterable
+        diversity_score([1.0, 1.0], None)
+    with pytest.raises(ValidationError) as e:                            # blanks were an industry of their own
+        diversity_score([1.0, -1.0, 1.0], ["a", None, " "])
+    assert [p.where for p in e.value.problems] == ["par", "industry"]

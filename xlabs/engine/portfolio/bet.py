@@ -63,8 +63,17 @@ def industry_unit_values(par, industry) -> dict:
     f = as_float_array(par, "par", probs, (1,))
     if f is not None and (f.size == 0 or np.any(f <= 0)):
         probs.add("par", "needs at least one obligor, all par amounts > 0")
-    ind = list(industry)
-    if f is not None and len(ind) != f.size:
+    if isinstance(industry, (str, bytes)) or not hasattr(industry, "__iter__"):
+        probs.add("industry", "must be a sequence of labels, one per obligor (a single text would be read "
+                              "letter by letter)", industry)
+        ind = None
+    else:
+        ind = list(industry)
+        blank = [i for i, k in enumerate(ind) if k is None or (isinstance(k, float) and k != k)
+                 or (isinstance(k, str) and not k.strip())]
+        if blank:
+            probs.add("industry", f"every obligor needs an industry label (blank at index {blank[0]})", len(blank))
+    if f is not None and ind is not None and len(ind) != f.size:
         probs.add("industry", f"needs one industry per obligor ({f.size})", len(ind))
     probs.raise_if_any()
     fbar = f.mean()
