@@ -185,3 +185,17 @@ def test_pd_curves_and_exposure_schedule_report_every_bad_argument():
     with pytest.raises(ValidationError) as e:      # 12 (a percent) gave 100, 85.7, 57.1; [0.1] was broadcast
         exposure_schedule([100, 50], [12], [3, 0], ["level", "bullet", "bullet"])
     assert [p.where for p in e.value.problems] == ["rate", "terms_months", "amortisation"]
+
+
+def test_obligor_fields_that_are_not_numbers_are_problems_at_their_row():
+    def ob(**k):
+        d = dict(id="A1", balance=5e7, remaining_term=36, shadow_rating="A", industry="utilities", region="east")
+        d.update(k)
+        return Obligor(**d)
+    # NaN appraised value gave a NaN recovery; text and None raised TypeError from a comparison or int()
+    with pytest.raises(ValidationError) as e:
+        build_model_inputs([ob(balance="5e7", remaining_term=None),
+                            ob(id="B", rate="0.05", appraised_value=float("nan"), collateral_type="real_estate")])
+    assert [(p.where, p.rule.split(" ")[0]) for p in e.value.problems] == [
+        ("obligors!row 1", "balance"), ("obligors!row 1", "remaining"),
+        ("obligors!row 2", "rate"), ("obligors!row 2", "appraised")]

@@ -603,6 +603,11 @@ def obligor_units(inputs: ModelInputs) -> dict:
             "loadings": np.ascontiguousarray(a[first]), "exposure": ex, "recovery": rec, "maturity": mat}
 
 
+def _number(v) -> bool:
+    """A finite real number (not text, None, a bool, NaN or inf)."""
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(v)
+
+
 def validate_obligors(obligors, tables: PortfolioTables) -> None:
     """Collect every problem in the obligor list (row = position) and raise once."""
     probs = ProblemList()
@@ -610,15 +615,15 @@ def validate_obligors(obligors, tables: PortfolioTables) -> None:
         probs.add("obligors", "needs at least one obligor")
     for i, o in enumerate(obligors):
         w = f"obligors!row {i + 1}"
-        if not (o.balance > 0):
+        if not (_number(o.balance) and o.balance > 0):
             probs.add(w, "balance must be > 0", o.balance)
-        if int(o.remaining_term) != o.remaining_term or o.remaining_term < 1:
+        if not _number(o.remaining_term) or int(o.remaining_term) != o.remaining_term or o.remaining_term < 1:
             probs.add(w, "remaining term must be a whole number of months >= 1", o.remaining_term)
         if not is_rating(o.shadow_rating):
             probs.add(w, "shadow rating is not on the sf scale", o.shadow_rating)
         if o.guarantor_rating not in (None, "") and not is_rating(o.guarantor_rating):
             probs.add(w, "guarantor rating is not on the sf scale", o.guarantor_rating)
-        if not 0 <= o.rate < 1:
+        if not (_number(o.rate) and 0 <= o.rate < 1):
             probs.add(w, "rate must be an annual fraction in [0, 1)", o.rate)
         if o.amortisation not in AMORTISATION_TYPES:
             probs.add(w, f"amortisation must be one of {', '.join(AMORTISATION_TYPES)}", o.amortisation)
@@ -626,8 +631,8 @@ def validate_obligors(obligors, tables: PortfolioTables) -> None:
             probs.add(w, "unknown guarantee type", o.guarantee_type)
         if o.collateral_type not in tables.collateral:
             probs.add(w, "unknown collateral type", o.collateral_type)
-        if o.appraised_value < 0:
-            probs.add(w, "appraised value must be >= 0", o.appraised_value)
+        if not (_number(o.appraised_value) and o.appraised_value >= 0):
+            probs.add(w, "appraised value must be a finite number >= 0 (currency)", o.appraised_value)
         if o.seniority not in tables.seniority:
             probs.add(w, "unknown seniority", o.seniority)
         if o.servicer not in tables.servicer:
