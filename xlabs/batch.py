@@ -145,7 +145,13 @@ def _client(scheduler: str | None, workers: int | None):
     except ImportError:
         raise RuntimeError("xlabs batch needs Dask: pip install 'xlabs[dask]'") from None
     if scheduler:
-        return Client(scheduler), None
+        try:
+            return Client(scheduler), None
+        except (OSError, ValueError, TypeError) as e:   # a bad address or no scheduler there: the user's input
+            raise RuntimeError(f"cannot connect to the Dask scheduler {scheduler!r} ({e}); give its address as "
+                               "tcp://host:port") from None
+    if workers is not None and (int(workers) != workers or workers < 1):
+        raise RuntimeError(f"workers must be a whole number >= 1 (got {workers!r})")
     n = workers or os.cpu_count() or 1
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
     return Client(cluster), cluster

@@ -62,6 +62,10 @@ def cmd_validate(args) -> int:
 
 def cmd_batch(args) -> int:
     from .batch import batch_inputs, find_workbooks, rate_many
+    if args.scheduler and args.workers is not None:
+        sys.stderr.write("xlabs: --workers sizes the local cluster; it cannot be combined with --scheduler "
+                         "(the scheduler's own workers run the deals)\n")
+        return 2
     try:
         paths = batch_inputs(find_workbooks(args.pattern), args.output)
     except ValueError as e:
@@ -109,6 +113,17 @@ def cmd_warm(args) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    """A whole number >= 1 (argparse type): 0 workers would be read as the default, fewer would never run."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1 (got {text!r})")
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
     p = argparse.ArgumentParser(prog="xlabs", description="Credit ratings for ABS from Excel workbooks.")
@@ -131,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("pattern", help="a folder or a glob such as 'deals/*.xlsx'")
     b.add_argument("-o", "--output", required=True, help="output folder (rated workbooks + summary.csv/.xlsx)")
     b.add_argument("--scheduler", help="tcp://host:port of an existing Dask scheduler (default: a local cluster)")
-    b.add_argument("--workers", type=int, help="workers of the local cluster (default: one per core)")
+    b.add_argument("--workers", type=_positive_int, help="workers of the local cluster (default: one per core)")
     b.add_argument("-q", "--quiet", action="store_true")
     b.set_defaults(func=cmd_batch)
     k = sub.add_parser("pack", parents=[dbg], help="rate a deal and write the committee pack (workbook + PDF)")

@@ -256,3 +256,20 @@ def test_a_full_disk_is_said_as_such_and_leaves_the_earlier_summary(make_workboo
         c.close()
     assert capsys.readouterr().err == f"xlabs: could not save {out / 'summary.csv'}: {reason}\n"
     assert (out / "summary.csv").read_bytes() == earlier and sorted(p.name for p in out.iterdir()) == files
+
+
+def test_cli_batch_refuses_bad_worker_counts_contradictory_flags_and_a_bad_scheduler(deals, tmp_path, capsys):
+    # --workers -1 started a LocalCluster with no workers and waited forever; 0 silently meant "one per core"
+    for bad in ("two", "0", "-1"):
+        with pytest.raises(SystemExit) as e:
+            main(["batch", str(deals[0]), "-o", str(tmp_path / "o"), "--workers", bad])
+        assert e.value.code == 2
+        assert "must be a whole number >= 1" in capsys.readouterr().err
+    # --workers sizes the local cluster: with --scheduler it was ignored without a word
+    assert main(["batch", str(deals[0]), "-o", str(tmp_path / "o"), "--scheduler", "tcp://127.0.0.1:1",
+                 "--workers", "3"]) == 2
+    assert "cannot be combined with --scheduler" in capsys.readouterr().err
+    # a malformed address is the user's input (exit 2, one line), not an internal error (exit 3)
+    assert main(["batch", str(deals[0]), "-o", str(tmp_path / "o"), "--scheduler", "notaurl", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot connect to the Dask scheduler 'notaurl'" in err and "internal error" not in err
