@@ -917,3 +917,14 @@ def test_cashflows_sheet_shows_the_reserve_released_above_its_target(make_workbo
             p[f"{t} interest_paid"] + p[f"{t} principal_paid"] for t in tr)
         assert collected == pytest.approx(paid + p["reserve_balance"] - prev, abs=1e-6), p["period"]
         prev = p["reserve_balance"]
+
+
+def test_in_place_with_another_output_is_refused(make_workbook, tmp_path, capsys):
+    # 'xlabs rate deal.xlsx --in-place -o other.xlsx' wrote other.xlsx and ignored --in-place without a word
+    path = make_workbook()
+    other = tmp_path / "other.xlsx"
+    with pytest.raises(ValidationError, match="cannot be combined"):
+        rate_workbook(path, out=other, in_place=True)
+    assert main(["rate", str(path), "--in-place", "-o", str(other), "-q"]) == 2
+    assert "--in-place saves into the input workbook" in capsys.readouterr().err
+    assert not other.exists()

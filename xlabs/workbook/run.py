@@ -61,6 +61,9 @@ def check_output(path: Path, out: Path, in_place: bool = False, what: str = "out
     if out.is_dir():
         raise ValidationError([Problem(str(out), f"the {what} path is a folder; give a file name such as "
                                                  f"{out / default_output(path).name}")])
+    if in_place and out.resolve() != path.resolve():
+        raise ValidationError([Problem(str(out), "--in-place saves into the input workbook; it cannot be combined "
+                                                 f"with another output ({path} was given as the input): drop one")])
     if out.resolve() == path.resolve() and not in_place:
         raise ValidationError([Problem(str(out), f"the {what} would overwrite the input workbook; choose another -o"
                                                  + (" or pass --in-place" if what == "output" else ""))])
@@ -98,7 +101,8 @@ def rate_workbook(path, out=None, progress=None, in_place: bool = False) -> RunS
         A consumer-deal workbook (.xlsx / .xlsm) in the documented schema.
     out : str or Path, optional
         Where to save; default ``<name>.rated.xlsx`` beside the input.
-        Saving over the input needs ``in_place=True``.
+        Saving over the input needs ``in_place=True``; ``in_place=True`` with another ``out`` is
+        refused (the two say different things).
     progress : callable, optional
         ``progress(fraction, message)``.
 
