@@ -205,3 +205,18 @@ def test_tdr_refuses_nan_and_lists_every_bad_argument():
     with pytest.raises(ValidationError) as e:
         target_default_rate("x", -1.0, 5.0)
     assert [q.where for q in e.value.problems] == ["p", "mu", "sigma"]
+
+
+def test_fit_refuses_a_table_and_a_floor_that_is_not_a_number():
+    # MLE by hand (§3.3): mu = mean ln x, sigma = population s.d. of ln x
+    x = np.array([0.021, 0.034, 0.027, 0.045])
+    f = fit_lognormal(x[:, None])                  # a column of vintage CDRs is still one per vintage
+    assert f.mu == pytest.approx(np.log(x).mean()) and f.sigma == pytest.approx(np.log(x).std())
+    # a vintages x months table was flattened and fitted as 4 "vintages" with no word
+    with pytest.raises(ValidationError, match="not a table"):
+        fit_lognormal([[0.01, 0.02], [0.03, 0.04]])
+    with pytest.raises(ValidationError) as e:      # were TypeError / ValueError from a comparison or float()
+        fit_lognormal([0.0, 0.1], floor="a")
+    assert [p.where for p in e.value.problems] == ["floor"]
+    with pytest.raises(ValidationError, match="must be numbers"):
+        fit_lognormal(["a", "b"])

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import ndtri
 
-from ..errors import ProblemList
+from ..errors import Problem, ProblemList, ValidationError
 from .default_table import DefaultRateTable, shipped_table
 from .ratings import canonical
 
@@ -83,7 +83,8 @@ def fit_lognormal(cdrs, floor: float | None = None) -> LognormalFit:
     Parameters
     ----------
     cdrs : array_like, shape (n,)
-        Vintage cumulative default rates at the horizon, fractions in (0, 1].
+        Vintage cumulative default rates at the horizon, fractions in (0, 1]
+        (a row or column of n is read as n; a table is refused).
     floor : float, optional
         Explicit replacement for zero CDRs (a fraction > 0).  Without it a
         zero CDR is an error, because ln 0 cannot enter the likelihood.
@@ -98,8 +99,22 @@ def fit_lognormal(cdrs, floor: float | None = None) -> LognormalFit:
         Fewer than 2 CDRs, NaN, negative or > 1 values, zeros without a floor,
         or all CDRs equal (sigma = 0).
     """
-    x = np.asarray(cdrs, dtype=float).ravel()
     probs = ProblemList()
+    try:
+        x = np.asarray(cdrs, dtype=float)
+    except (TypeError, ValueError):
+        raise ValidationError([Problem("cdrs", "must be numbers (vintage CDRs, fractions)", cdrs)]) from None
+    if sum(d > 1 for d in x.shape) > 1:
+        # a vintages x months table flattened would fit every monthly figure as if it were a vintage
+        probs.add("cdrs", "must be one CDR per vintage (a list, a row or a column), not a table", x.shape)
+    x = x.ravel()
+    floor_given = floor is not None
+    if floor is not None:
+        try:
+            floor = float(floor)
+        except (TypeError, ValueError):
+            probs.add("floor", "CDR floor must be a fraction in (0, 1)", floor)
+            floor = None
     if x.size < 2:
         probs.add("cdrs", "at least two vintage CDRs are needed for a fit", x.size)
     for i in np.flatnonzero(~np.isfinite(x)):
@@ -109,7 +124,7 @@ def fit_lognormal(cdrs, floor: float | None = None) -> LognormalFit:
     if floor is not None and not (0 < floor < 1):
         probs.add("floor", "CDR floor must be a fraction in (0, 1)", floor)
     zeros = np.flatnonzero(x == 0)
-    if zeros.size and floor is None:
+    if zeros.size and not floor_given:
         for i in zeros:
             probs.add(f"cdrs[{i}]", "CDR of 0 cannot enter the lognormal fit; set an explicit floor", 0.0)
     probs.raise_if_any()
