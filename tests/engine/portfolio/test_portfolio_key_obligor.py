@@ -60,3 +60,13 @@ def test_haircut_keys_without_sf_apply_and_bad_haircuts_principal_and_targets_ar
         key_obligor_test(ids, [0, 0, 0, 0], ratings, recovery, 0.3, table={"AAA": 5})
     with pytest.raises(ValidationError, match="one value per asset"):       # was a numpy broadcast error
         key_obligor_test(ids, exposure, ratings, [0.1, 0.2], 0.3, table={"AAA": 5})
+
+
+def test_credit_enhancement_refuses_negative_and_missing_amounts():
+    assert credit_enhancement(10, 5, 100) == pytest.approx(0.15)          # (10 + 5) / 100
+    # a negative junior principal gave CE -5 %, NaN a NaN CE, a NaN pool a NaN CE
+    with pytest.raises(ValidationError) as e:
+        credit_enhancement(-10, float("nan"), float("nan"))
+    assert [p.where for p in e.value.problems] == ["junior_principal", "overcollateral", "initial_pool"]
+    with pytest.raises(ValidationError, match="initial pool principal"):
+        credit_enhancement(10, 0, 0)

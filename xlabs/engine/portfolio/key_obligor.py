@@ -70,10 +70,19 @@ def _whole(v) -> bool:
 
 
 def credit_enhancement(junior_principal: float, overcollateral: float, initial_pool: float) -> float:
-    """CE = (principal of all tranches junior + overcollateral) / initial pool principal (§4.8)."""
-    if initial_pool <= 0:
-        raise ValueError("initial pool principal must be > 0")
-    return (junior_principal + overcollateral) / initial_pool
+    """CE = (principal of all tranches junior + overcollateral) / initial pool principal (§4.8).
+
+    All three are currency amounts: ``junior_principal`` and ``overcollateral`` finite and >= 0,
+    ``initial_pool`` > 0; anything else is reported (every problem at once) in a ValidationError.
+    """
+    probs = ProblemList()
+    for name, v in (("junior_principal", junior_principal), ("overcollateral", overcollateral)):
+        if not (_finite_number(v) and float(v) >= 0):
+            probs.add(name, "must be an amount >= 0 (currency)", v)
+    if not (_finite_number(initial_pool) and float(initial_pool) > 0):
+        probs.add("initial_pool", "initial pool principal must be > 0", initial_pool)
+    probs.raise_if_any()
+    return (float(junior_principal) + float(overcollateral)) / float(initial_pool)
 
 
 def key_obligor_test(ids, exposure, ratings, recovery, credit_enhancement, table: dict | None = None,
