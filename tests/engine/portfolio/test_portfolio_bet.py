@@ -131,3 +131,19 @@ def test_diversity_score_equal_par_by_hand_and_bad_industry_labels():
     with pytest.raises(ValidationError) as e:                            # blanks were an industry of their own
         diversity_score([1.0, -1.0, 1.0], ["a", None, " "])
     assert [p.where for p in e.value.problems] == ["par", "industry"]
+
+
+def test_bet_functions_report_bad_d_p_losses_and_subpools():
+    # EL = sum_j P_j L_j: D = 2, p = 0.1, L = (0, 0.5, 1) -> 0.18 * 0.5 + 0.01 = 0.1
+    assert bet_expected_loss(2, 0.1, [0, 0.5, 1]) == pytest.approx(0.1)
+    with pytest.raises(ValidationError, match="losses"):      # a NaN loss gave an EL of NaN
+        bet_expected_loss(2, 0.1, [0, float("nan"), 1])
+    with pytest.raises(ValidationError) as e:                 # int('a') raised ValueError
+        bet_tranche_expected_loss("a", 5, 0.1, 0.2)
+    assert [p.where for p in e.value.problems] == ["D", "p"]
+    with pytest.raises(ValidationError) as e:
+        bet_default_distribution(2.6, float("nan"))
+    assert [p.where for p in e.value.problems] == ["D", "p"]
+    with pytest.raises(ValidationError) as e:
+        mbet_loss_distribution([(2, 0.1, 100, 0.0), ("x", 0.1, -5, 40)])
+    assert [p.where for p in e.value.problems] == ["sub-pool 1 D", "sub-pool 1 par", "sub-pool 1 recovery"]

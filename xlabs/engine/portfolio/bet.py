@@ -18,7 +18,7 @@ import numpy as np
 from scipy import stats
 
 from ...errors import ProblemList
-from .checks import as_float_array, check_correlation_matrix, check_fraction
+from .checks import as_float_array, check_correlation_matrix, check_fraction, check_whole
 from .tables import read_rows
 
 DIVERSITY_FILE = "corporate_diversity_score.csv"
@@ -105,12 +105,28 @@ def diversity_score(par, industry, table: DiversityTable | None = None) -> float
 
 
 def bet_default_distribution(d: int, p: float) -> np.ndarray:
-    """P_j = C(D, j) p^j (1 - p)^(D - j), j = 0..D (ndarray (D + 1,))."""
-    if int(d) != d or d < 1:
-        raise ValueError("D must be a whole number >= 1 (round the diversity score first)")
-    if not 0.0 <= p <= 1.0:
-        raise ValueError("p must be a fraction in [0, 1]")
-    return stats.binom.pmf(np.arange(int(d) + 1), int(d), p)
+    """P_j = C(D, j) p^j (1 - p)^(D - j), j = 0..D (ndarray (D + 1,)).
+
+    ``d`` a whole number >= 1 (round the diversity score first), ``p`` a fraction in [0, 1];
+    both are checked and reported together in a ValidationError.
+    """
+    probs = ProblemList()
+    _check_d_p(d, p, probs)
+    probs.raise_if_any()
+    return stats.binom.pmf(np.arange(int(d) + 1), int(d), float(p))
+
+
+def _check_d_p(d, p, probs: ProblemList, where: str = "") -> bool:
+    """D a whole number >= 1 and p a fraction in [0, 1] (§7.1); add problems, True when both are good."""
+    n = len(probs)
+    check_whole(d, f"{where}D", probs, 1)
+    try:
+        ok = 0.0 <= float(p) <= 1.0
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        probs.add(f"{where}p", "must be a fraction in [0, 1]", p)
+    return len(probs) == n
 
 
 def bet_expected_loss(d: int, p: float, losses) -> float:
@@ -126,9 +142,12 @@ def bet_expected_loss(d: int, p: float, losses) -> float:
         L_j = loss (e.g. of a tranche, from the cash-flow model) when j of the
         D equal assets default (any unit; the result has the same unit).
     """
-    lj = np.asarray(losses, dtype=float)
-    if lj.shape != (int(d) + 1,):
-        raise ValueError(f"losses needs D + 1 = {int(d) + 1} values")
+    probs = ProblemList()
+    good = _check_d_p(d, p, probs)
+    lj = as_float_array(losses, "losses", probs, (1,))
+    if lj is not None and good and lj.shape != (int(d) + 1,):
+        probs.add("losses", f"needs D + 1 = {int(d) + 1} values (L_0 .. L_D)", lj.size)
+    probs.raise_if_any()
     return float(np.dot(bet_default_distribution(d, p), lj))
 
 
@@ -144,6 +163,7 @@ def bet_tranche_expected_loss(d: int, p: float, attach: float, detach: float, re
     (a percent such as 30 would otherwise put every loss below the tranche).
     """
     probs = ProblemList()
+    _check_d_p(d, p, probs)
     vals = {}
     for name, v in (("attach", attach), ("detach", detach), ("recovery", recovery)):
         try:
@@ -153,7 +173,7 @@ def bet_tranche_expected_loss(d: int, p: float, attach: float, detach: float, re
             continue
         if not 0.0 <= vals[name] <= 1.0:
             probs.add(name, "must be a fraction in [0, 1]", v)
-    if len(vals) == 3 and not probs and not vals["attach"] < vals["detach"]:
+    if len(vals) == 3 and all(0.0 <= v <= 1.0 for v in vals.values()) and not vals["attach"] < vals["detach"]:
         probs.add("attach", "must be below detach (0 <= attach < detach <= 1)", (attach, detach))
     probs.raise_if_any()
     attach, detach, recovery = vals["attach"], vals["detach"], vals["recovery"]
@@ -225,10 +245,28 @@ def mbet_loss_distribution(subpools, unit: float | None = None):
         Loss values (currency) on the grid and their probabilities.
     """
     sizes = []
-    for k, (d, p, par, rec) in enumerate(subpools):
-        if int(d) != d or d < 1 or not 0 <= p <= 1 or par <= 0 or not 0 <= rec <= 1:
-            raise ValueError(f"sub-pool {k}: need whole D >= 1, p and recovery in [0, 1], par > 0")
-        sizes.append(par / d * (1 - rec))
+    probs = ProblemList()
+    subpools = list(subpools)
+    for k, sp in enumerate(subpools):
+        try:
+            d, p, par, rec = sp
+        except (TypeError, ValueError):
+            probs.add(f"sub-pool {k}", "must be (D, p, par, recovery)", sp)
+            continue
+        good = _check_d_p(d, p, probs, f"sub-pool {k} ")
+        for name, v, lo_open in (("par", par, True), ("recovery", rec, False)):
+            try:
+                x = float(v)
+                ok = np.isfinite(x) and (x > 0 if lo_open else 0.0 <= x <= 1.0)
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                probs.add(f"sub-pool {k} {name}", "must be > 0 (currency)" if lo_open else
+                          "must be a fraction in [0, 1]", v)
+                good = False
+        if good:
+            sizes.append(float(par) / int(d) * (1 - float(rec)))
+    probs.raise_if_any()
     sizes = np.array(sizes)
     if unit is None:
         pos = sizes[sizes > 0]
