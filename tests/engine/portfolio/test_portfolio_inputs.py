@@ -199,3 +199,16 @@ def test_obligor_fields_that_are_not_numbers_are_problems_at_their_row():
     assert [(p.where, p.rule.split(" ")[0]) for p in e.value.problems] == [
         ("obligors!row 1", "balance"), ("obligors!row 1", "remaining"),
         ("obligors!row 2", "rate"), ("obligors!row 2", "appraised")]
+
+
+def test_concentration_refuses_nan_negative_balances_and_labels_of_another_length():
+    bands = {"obligor": [(0, 0.3, 1.0), (0.3, 1.0, 1.5)], "industry": [(0, 0.5, 1.0), (0.5, 1.0, 1.2)],
+             "region": [(0, 1.0, 1.1)]}
+    # a NaN balance made every share NaN, which falls in no band: multiplier 1 for all, silently
+    with pytest.raises(ValidationError, match="finite"):
+        concentration_multipliers([40, float("nan"), 30], ["x", "y", "z"], ["i", "i", "j"], ["r"] * 3, bands)
+    with pytest.raises(ValidationError, match="balances must be >= 0"):   # negative shares were banded
+        concentration_multipliers([40, -30, 30], ["x", "y", "z"], ["i", "i", "j"], ["r"] * 3, bands)
+    with pytest.raises(ValidationError) as e:                              # was a numpy broadcast error
+        concentration_multipliers([40, 30, 30], ["x", "y"], ["i", "i", "j"], ["r"], bands)
+    assert [p.where for p in e.value.problems] == ["obligor_id", "region"]

@@ -364,13 +364,25 @@ def concentration_multipliers(balance, obligor_id, industry, region, bands: dict
     multiplier), ...]`` (lower <= share < upper; the top band includes 1); the
     multiplier is their product.  The caller caps PD x multiplier at 1.
     A share is the key's summed balance / the pool balance; one within
-    :data:`SHARE_TOL` below a band's lower edge is at that edge.
+    :data:`SHARE_TOL` below a band's lower edge is at that edge.  Balances (finite, >= 0, total > 0)
+    and one label of each kind per asset are checked first (ValidationError, all problems at once).
     """
-    b = np.asarray(balance, dtype=float)
+    probs = ProblemList()
+    b = as_float_array(balance, "balance", probs, (1,))
+    if b is not None and (np.any(b < 0) or not np.any(b > 0)):
+        probs.add("balance", "balances must be >= 0 with a pool total > 0 (currency)", b.tolist()[:5])
+    n = 0 if b is None else b.size
+    labels = {}
+    for name, keys in (("obligor_id", obligor_id), ("industry", industry), ("region", region)):
+        keys = [keys] if isinstance(keys, (str, bytes)) else list(keys)
+        if b is not None and len(keys) != n:
+            probs.add(name, f"needs one label per asset ({n})", len(keys))
+        labels[name] = keys
+    probs.raise_if_any()
     total = math.fsum(b)
     out = np.ones(b.size)
-    for dim, keys in (("obligor", obligor_id), ("industry", industry), ("region", region)):
-        keys = list(keys)
+    for dim, keys in (("obligor", labels["obligor_id"]), ("industry", labels["industry"]),
+                      ("region", labels["region"])):
         parts: dict = {}
         for k, x in zip(keys, b):
             parts.setdefault(k, []).append(x)
