@@ -212,3 +212,17 @@ def test_concentration_refuses_nan_negative_balances_and_labels_of_another_lengt
     with pytest.raises(ValidationError) as e:                              # was a numpy broadcast error
         concentration_multipliers([40, 30, 30], ["x", "y"], ["i", "i", "j"], ["r"], bands)
     assert [p.where for p in e.value.problems] == ["obligor_id", "region"]
+
+
+def test_correlation_model_reports_missing_or_bad_parameters_and_labels_of_another_length():
+    params = dict(base=0.1, same_industry=0.1, same_region=0.05, same_group=0.2)
+    m = correlation_model(["a", "a", "b"], ["x", "y", "y"], ["g", None, "g"], params)
+    # rho_01 = base + industry = 0.2, rho_02 = base + group = 0.3, rho_12 = base + region = 0.15 (§4.4)
+    assert m.matrix[0, 1] == pytest.approx(0.2) and m.matrix[0, 2] == pytest.approx(0.3)
+    assert m.matrix[1, 2] == pytest.approx(0.15)
+    with pytest.raises(ValidationError) as e:      # were KeyError 'same_industry' / ValueError from float('x')
+        correlation_model(["a"], ["x"], [None], dict(base="x"))
+    assert [p.where for p in e.value.problems] == ["correlation.base", "correlation.same_industry",
+                                                   "correlation.same_region", "correlation.same_group"]
+    with pytest.raises(ValidationError, match="region"):   # was a numpy broadcast error
+        correlation_model(["a", "a", "b"], ["x", "y"], ["g", None, "g"], params)

@@ -426,12 +426,26 @@ def correlation_model(industry, region, group, params: dict) -> CorrelationModel
     few factors.  Otherwise rho_ij is capped and the matrix goes through
     :func:`loadings_from_matrix`.
     """
+    probs = ProblemList()
     ind, reg = list(industry), list(region)
     grp = [g if g not in (None, "") else None for g in group]
     n = len(ind)
-    base, si, sr, sg = (float(params[k]) for k in ("base", "same_industry", "same_region", "same_group"))
-    cap = float(params.get("cap", 0.99))
-    probs = ProblemList()
+    for name, labels in (("region", reg), ("group", grp)):
+        if len(labels) != n:
+            probs.add(name, f"needs one label per obligor, as industry ({n})", len(labels))
+    vals = {}
+    for k in ("base", "same_industry", "same_region", "same_group", "cap"):
+        if k not in params:
+            if k != "cap":
+                probs.add(f"correlation.{k}", "is missing (a fraction in [0, 1))")
+            vals[k] = 0.99
+            continue
+        try:
+            vals[k] = float(params[k])
+        except (TypeError, ValueError):
+            probs.add(f"correlation.{k}", "must be a number (a fraction)", params[k])
+            vals[k] = 0.0 if k != "cap" else 0.99
+    base, si, sr, sg, cap = (vals[k] for k in ("base", "same_industry", "same_region", "same_group", "cap"))
     for k, v in (("base", base), ("same_industry", si), ("same_region", sr), ("same_group", sg)):
         if not 0 <= v < 1:
             probs.add(f"correlation.{k}", "must be a fraction in [0, 1)", v)
