@@ -226,3 +226,23 @@ def test_correlation_model_reports_missing_or_bad_parameters_and_labels_of_anoth
                                                    "correlation.same_region", "correlation.same_group"]
     with pytest.raises(ValidationError, match="region"):   # was a numpy broadcast error
         correlation_model(["a", "a", "b"], ["x", "y"], ["g", None, "g"], params)
+
+
+def test_guarantee_and_collateral_without_what_values_them_are_problems():
+    def ob(**k):
+        d = dict(id="A1", balance=5e7, remaining_term=36, shadow_rating="A", industry="utilities", region="east")
+        d.update(k)
+        return Obligor(**d)
+    # shipped tables: utilities 0.40 base + Asf 0.03 = 0.43; a third-party guarantee (factor 1) by AAsf
+    # adds uplift 0.36 -> 0.79
+    assert build_model_inputs([ob()]).recovery == pytest.approx([0.43])
+    assert build_model_inputs([ob(guarantee_type="third_party", guarantor_rating="AA")]).recovery == \
+        pytest.approx([0.79])
+    # without the guarantor rating the guarantee gave no uplift (0.43), silently; the workbook refuses it
+    with pytest.raises(ValidationError) as e:
+        build_model_inputs([ob(guarantee_type="third_party"), ob(id="B", guarantor_rating="AA"),
+                            ob(id="C", collateral_type="real_estate")])
+    assert [(p.where, p.rule.split(" (")[0]) for p in e.value.problems] == [
+        ("obligors!row 1", "a guaranteed asset needs the guarantor's rating"),
+        ("obligors!row 2", "a guarantor rating is given but the guarantee type is 'none'"),
+        ("obligors!row 3", "collateral needs an appraised value > 0")]

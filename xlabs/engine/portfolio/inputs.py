@@ -655,6 +655,16 @@ def validate_obligors(obligors, tables: PortfolioTables) -> None:
             probs.add(w, f"amortisation must be one of {', '.join(AMORTISATION_TYPES)}", o.amortisation)
         if o.guarantee_type not in tables.guarantee_factor:
             probs.add(w, "unknown guarantee type", o.guarantee_type)
+        # the same rules as the workbook's Obligors sheet: a guarantee or collateral needs what values it (§4.2)
+        guaranteed = o.guarantee_type not in (None, "", "none")
+        if guaranteed and not o.guarantor_rating:
+            probs.add(w, "a guaranteed asset needs the guarantor's rating (no uplift would be given)",
+                      o.guarantee_type)
+        if o.guarantor_rating and not guaranteed:
+            probs.add(w, "a guarantor rating is given but the guarantee type is 'none' (it would be ignored)",
+                      o.guarantor_rating)
+        if o.collateral_type not in (None, "", "none") and _number(o.appraised_value) and not o.appraised_value > 0:
+            probs.add(w, "collateral needs an appraised value > 0", o.collateral_type)
         if o.collateral_type not in tables.collateral:
             probs.add(w, "unknown collateral type", o.collateral_type)
         if not (_number(o.appraised_value) and o.appraised_value >= 0):
