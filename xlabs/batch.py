@@ -55,8 +55,12 @@ def batch_inputs(paths, outdir) -> list[str]:
     A rerun into the same output folder, when that folder is the input folder or lies under a
     recursive glob, finds the earlier run's ``summary.xlsx``: it is the batch's own output, not a deal,
     and is left out.  A deal workbook of that name there would be overwritten by the summary: that is
-    refused (ValueError) before anything is rated or written.
+    refused (ValueError) before anything is rated or written, as is an output folder that is a file
+    (or lies under one).
     """
+    bad = next((q for q in [Path(outdir), *Path(outdir).parents] if q.exists() and not q.is_dir()), None)
+    if bad is not None:
+        raise ValueError(f"the output folder {outdir} cannot be made: {bad} is a file, not a folder")
     own = (Path(outdir) / SUMMARY_XLSX).resolve()
     out = []
     for p in paths:

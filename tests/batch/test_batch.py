@@ -273,3 +273,14 @@ def test_cli_batch_refuses_bad_worker_counts_contradictory_flags_and_a_bad_sched
     assert main(["batch", str(deals[0]), "-o", str(tmp_path / "o"), "--scheduler", "notaurl", "-q"]) == 2
     err = capsys.readouterr().err
     assert "cannot connect to the Dask scheduler 'notaurl'" in err and "internal error" not in err
+
+
+def test_cli_batch_output_that_is_a_file_is_an_input_problem(deals, tmp_path, capsys):
+    # -o naming an existing file failed in mkdir: 'internal error (FileExistsError ...)', exit code 3
+    taken = tmp_path / "taken.csv"
+    taken.write_text("x")
+    for out in (taken, taken / "sub"):
+        assert main(["batch", str(deals[0]), "-o", str(out), "-q"]) == 2
+        err = capsys.readouterr().err
+        assert "is a file, not a folder" in err and "internal error" not in err
+    assert taken.read_text() == "x"
