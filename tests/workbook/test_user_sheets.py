@@ -251,3 +251,20 @@ def test_saved_in_place_under_another_spelling_of_its_path_the_loss_is_not_calle
     assert main(["rate", path.name, "-o", str(path), "--in-place", "-q"]) == 0
     err = capsys.readouterr().err
     assert "they are gone from the workbook saved in place" in err and "unchanged" not in err
+
+
+def test_a_chart_sheet_is_carried_and_does_not_stop_the_run(make_workbook, tmp_path, capsys):
+    """A chart sheet (a sheet that is one chart, no cells) has no images in openpyxl: counting what a save
+    leaves out stopped the run with an internal error after the whole rating was computed.  openpyxl
+    carries the chart sheet's chart: the run succeeds, says nothing is lost, and the copy keeps it."""
+    from openpyxl.chart import BarChart, Reference
+    path = make_workbook()
+    wb = openpyxl.load_workbook(path)
+    ch = BarChart()
+    ch.add_data(Reference(wb["Tranches"], min_col=3, min_row=2, max_row=4), titles_from_data=True)
+    wb.create_chartsheet("TrancheChart").add_chart(ch)
+    wb.save(path)
+    out = tmp_path / "r.xlsx"
+    assert main(["rate", str(path), "-o", str(out), "-q"]) == 0
+    assert "warning" not in capsys.readouterr().err and _run_notes(out) == []
+    assert len(openpyxl.load_workbook(out)["TrancheChart"]._charts) == 1

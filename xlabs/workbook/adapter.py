@@ -81,9 +81,9 @@ class OpenpyxlBook:
         for name in self.wb.sheetnames:
             if name in written:
                 continue
-            ws = self.wb[name]
+            ws = self.wb[name]          # a worksheet, or a chart sheet (which has charts and no images)
             kinds = self._drawings.get(name, {})
-            lost = {"picture": kinds.get("picture", 0) - len(ws._images),
+            lost = {"picture": kinds.get("picture", 0) - len(getattr(ws, "_images", ())),
                     "chart": kinds.get("chart", 0) - len(ws._charts),
                     "shape or text box": kinds.get("shape or text box", 0),
                     "other drawing object": kinds.get("other drawing object", 0),
