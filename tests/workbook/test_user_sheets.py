@@ -268,3 +268,18 @@ def test_a_chart_sheet_is_carried_and_does_not_stop_the_run(make_workbook, tmp_p
     assert main(["rate", str(path), "-o", str(out), "-q"]) == 0
     assert "warning" not in capsys.readouterr().err and _run_notes(out) == []
     assert len(openpyxl.load_workbook(out)["TrancheChart"]._charts) == 1
+
+
+def test_validate_reports_a_user_sheet_that_would_stop_the_run(make_workbook, capsys):
+    """`xlabs validate` (and the Validate button) said "no problems found" for a workbook with the user's own
+    'Rating' sheet, which `xlabs rate` then refused with exit 2 at Rating!A1: validating must list every
+    problem that stops a run."""
+    from xlabs.excel import macros
+    from xlabs.workbook.adapter import OpenpyxlBook
+    path = _with_user_sheet(make_workbook(), "Rating")
+    assert main(["validate", str(path)]) == 2
+    assert "Rating!A1" in capsys.readouterr().err
+    book = OpenpyxlBook(path)
+    assert [p.where for p in macros.validate_inputs(book)] == ["Rating!A1"]
+    rows = book.values("Validation")
+    assert any(r and r[0] == "Rating!A1" for r in rows), rows

@@ -290,6 +290,15 @@ def read_any(book):
     return read_corporate_deal(book) if is_corporate(book) else read_deal(book)[0]
 
 
+def check_inputs(book):
+    """:func:`read_any`, with a problem for every user sheet a run's output sheets would replace (see
+    :func:`user_sheets_in_the_way`): every problem that would stop a run, so that validating says what
+    rating would refuse."""
+    from ..workbook import corporate_schema as CS
+    names = CS.OUTPUT_SHEETS if is_corporate(book) else S.OUTPUT_SHEETS
+    return _read_before_writing(book, read_any, names)
+
+
 def validate_inputs(book, problems=None) -> list:
     """Check every input; write the problems (or 'no problems') on a Validation sheet; return them.
 
@@ -297,7 +306,7 @@ def validate_inputs(book, problems=None) -> list:
     validating again, so the sheet shows what actually stopped the run."""
     if problems is None:
         try:
-            read_any(book)
+            check_inputs(book)
             problems = []
         except ValidationError as e:
             problems = e.problems

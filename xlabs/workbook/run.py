@@ -87,9 +87,10 @@ def check_output(path: Path, out: Path, in_place: bool = False, what: str = "out
 
 
 def validate_workbook(path) -> tuple:
-    """Read and validate a consumer or corporate workbook; return ``(book, deal)`` or raise ValidationError."""
+    """Read and validate a consumer or corporate workbook; return ``(book, deal)`` or raise ValidationError
+    with every problem that would stop :func:`rate_workbook` (a user sheet named like an output sheet too)."""
     book = OpenpyxlBook(path)
-    return book, macros.read_any(book)
+    return book, macros.check_inputs(book)
 
 
 def rate_workbook(path, out=None, progress=None, in_place: bool = False) -> RunSummary:
