@@ -283,3 +283,19 @@ def test_validate_reports_a_user_sheet_that_would_stop_the_run(make_workbook, ca
     assert [p.where for p in macros.validate_inputs(book)] == ["Rating!A1"]
     rows = book.values("Validation")
     assert any(r and r[0] == "Rating!A1" for r in rows), rows
+
+
+def test_a_user_chart_sheet_named_like_an_output_sheet_is_refused_at_its_name(make_workbook, tmp_path):
+    """A chart sheet of the user's named 'Rating' is in the way like any other user sheet; reading its A1 to
+    tell whether xlabs wrote it ended the run in an internal error (a chart sheet has no cells)."""
+    from openpyxl.chart import BarChart, Reference
+    path = make_workbook()
+    wb = openpyxl.load_workbook(path)
+    ch = BarChart()
+    ch.add_data(Reference(wb["Tranches"], min_col=3, min_row=2, max_row=4), titles_from_data=True)
+    wb.create_chartsheet("Rating").add_chart(ch)
+    wb.save(path)
+    with pytest.raises(ValidationError) as e:
+        rate_workbook(path, out=tmp_path / "r.xlsx")
+    assert [p.where for p in e.value.problems] == ["Rating!A1"]
+    assert not (tmp_path / "r.xlsx").exists()

@@ -105,7 +105,8 @@ class OpenpyxlBook:
         result); in a file no program has calculated (no formula has a stored value) a formula gives
         :class:`~.blocks.Uncalculated`, reported by the readers, never read as a blank."""
         if name not in self._values:
-            rows = list(self.wb[name].iter_rows(values_only=True))
+            ws = self.wb[name]
+            rows = list(ws.iter_rows(values_only=True)) if hasattr(ws, "iter_rows") else []  # a chart sheet: no cells
             where = [(i, j) for i, r in enumerate(rows) for j, v in enumerate(r) if _is_formula(v)]
             if where:
                 cached = self._cached_values(name)
