@@ -173,3 +173,26 @@ def test_values_right_of_a_tables_last_header_are_refused_at_their_cell(tmp_path
     got = _problems(_save(tmp_path, "consumer_sample.xlsx", edit))
     assert [w for w, _ in got] == [at["ref"]], (what, got)
     assert "right of the last header" in got[0][1]
+
+
+@pytest.mark.parametrize("book, sheet", [("consumer_sample.xlsx", "Tranches"), ("consumer_sample.xlsx", "StaticPool"),
+                                         ("corporate_sample.xlsx", "Tranches")])
+def test_a_note_beside_a_table_past_a_blank_column_is_left_alone(tmp_path, book, sheet):
+    """A note beside a table, past a column left blank on every row of the table (the analyst's 'per term sheet
+    v3' two columns right of the Tranches table), was refused as a value right of the last header: a workbook
+    read the same before had to be edited.  Only the columns that continue the table are data; giving the note
+    a header would not do (an unknown column).  A value in the next column is still refused."""
+    def edit(wb):
+        ws = wb[sheet]
+        last = max(c for c in range(1, ws.max_column + 1) if ws.cell(2, c).value is not None)
+        ws.cell(3, last + 2).value = "per term sheet v3"
+        ws.cell(4, last + 3).value = "checked LW 2026-01-20"
+    assert _problems(_save(tmp_path, book, edit)) == []
+
+    def adjacent(wb):
+        edit(wb)
+        ws = wb[sheet]
+        last = max(c for c in range(1, ws.max_column + 1) if ws.cell(2, c).value is not None)
+        ws.cell(4, last + 1).value = 0.5
+    got = _problems(_save(tmp_path, book, adjacent))
+    assert len(got) == 1 and "right of the last header" in got[0][1], got

@@ -99,7 +99,8 @@ def layout_problems(sheet_name: str, values, blocks: dict, merged=(), keys: dict
     - merged cells that hide a header or data cell of a block (a merged cell other than the top-left
       one reads as blank and would take the default);
     - values in a column of a block whose header is blank (between two headed columns), or right of its
-      last header on its data rows (a key/value block's cells right of the value are notes);
+      last header on its data rows, in the columns next to it (a column blank on every data row ends the
+      table: what lies beyond is a note beside it; a key/value block's cells right of the value are notes);
     - a second block with the title of an earlier one on the sheet (:func:`read_blocks` keeps it apart,
       as ``"title 2"``; only the first is read).
     """
@@ -133,8 +134,15 @@ def layout_problems(sheet_name: str, values, blocks: dict, merged=(), keys: dict
                     break
         if (keys.get(key) or ("",))[0] != "kv":     # a key/value block's cells right of its value are notes
             right = max(b.headers, default=0)
-            beyond = [(rn, c) for row, rn in zip(b.rows, b.row_numbers)
-                      for c in range(right + 1, len(row) + 1) if not _blank(row[c - 1])]
+            # the columns that continue the table (an observation past the last month header), up to the first
+            # column blank on every data row: what lies beyond such a gap is the user's own (a note beside it)
+            beyond, c = [], right + 1
+            while True:
+                hits = [(rn, c) for row, rn in zip(b.rows, b.row_numbers) if c - 1 < len(row) and not _blank(row[c - 1])]
+                if not hits:
+                    break
+                beyond += hits
+                c += 1
             if beyond:
                 rn, c = min(beyond, key=lambda x: (x[1], x[0]))
                 out.append((cell_ref(sheet_name, rn, c), f"values right of the last header of block '{b.title}' "
