@@ -348,3 +348,29 @@ def test_rate_deal_in_excel_leaves_a_user_sheet_named_rating_alone(deal_path):
         macros.rate_deal(XlwingsBook(fake))
     assert ("clear",) not in fake.sheets["Rating"].log and not fake.sheets["Rating"].cells
     assert "TDR" not in [s.name for s in fake.sheets]
+
+
+def test_a_user_validation_sheet_leaves_the_problems_on_the_status_bar_not_a_traceback(make_workbook, monkeypatch):
+    """The buttons put input problems on the Validation sheet, never in a Python traceback dialog.  With the
+    user's own sheet named Validation (never replaced), listing them raised out of the button: Excel showed a
+    traceback.  The status bar now names the sheet in the way and the count; the user's sheet is unchanged."""
+    import openpyxl
+
+    from xlabs.errors import Problem, ValidationError
+    from xlabs.excel import entry
+    path = make_workbook()
+    wb = openpyxl.load_workbook(path)
+    wb.create_sheet("Validation")["A1"] = "my own checks"
+    wb.save(path)
+    fake = FakeBook(path)
+    book = XlwingsBook(fake)
+    monkeypatch.setattr(entry, "_book", lambda: book)
+
+    def stops(b):
+        raise ValidationError([Problem("StaticPool!A3", "found only while rating")])
+    assert entry._guarded(stops) is None
+    assert fake.app.status[-1] == ("xlabs:  99% 2 input problem(s), not listed: Validation!A1: this sheet was not "
+                                   "written by xlabs, and a run writes its 'Validation' output sheet under this "
+                                   "name: rename the sheet (nothing in it was changed)")
+    assert entry.validate() is None and "not listed: Validation!A1" in fake.app.status[-1]
+    assert book.values("Validation")[0][0] == "my own checks" and not fake.sheets["Validation"].cells

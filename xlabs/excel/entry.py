@@ -22,8 +22,22 @@ def _guarded(fn):
     try:
         return fn(book)
     except ValidationError as e:
-        macros.validate_inputs(book, e.problems)
-        book.progress(0.99, "input problems: see the Validation sheet")
+        if _list_problems(book, e.problems) is not None:
+            book.progress(0.99, "input problems: see the Validation sheet")
+        return None
+
+
+def _list_problems(book, problems=None):
+    """:func:`macros.validate_inputs` (``problems`` ``None``: validate first), returning what it listed on
+    the Validation sheet; when the user's own sheet named Validation leaves nowhere to list them (it raises
+    them), the status bar names that sheet and how many problems there are instead of a traceback dialog,
+    and the result is ``None``."""
+    from ..errors import ValidationError
+    try:
+        return macros.validate_inputs(book, problems)
+    except ValidationError as e:
+        p = e.problems[0]
+        book.progress(0.99, f"{len(e.problems)} input problem(s), not listed: {p.where}: {p.rule}")
         return None
 
 
@@ -44,7 +58,7 @@ def run_monte_carlo():
 
 def validate():
     """Validate inputs."""
-    return macros.validate_inputs(_book())
+    return _list_problems(_book())
 
 
 def warm():
