@@ -13,6 +13,7 @@ recalculation in the tests (see tests/excel/test_udfs_recalc.py).
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 
 import numpy as np
@@ -54,6 +55,14 @@ def safe(fn):
     return wrapper
 
 
+def errors_as_text(fn):
+    """Ask xlwings for every argument's Excel errors as text ('#N/A'): by default it passes an error cell as
+    None, which would be read as a blank (a CDR left out of the fit, a recovery of 0)."""
+    for name in inspect.signature(fn).parameters:
+        fn = xw.arg(name, err_to_str=True)(fn)
+    return fn
+
+
 def _rating(v, name="rating"):
     s = text(v, name)
     if not is_rating(s):
@@ -69,6 +78,7 @@ def _fraction_open(v, name):
 
 
 @xw.func
+@errors_as_text
 @safe
 def XLABS_TDR(mu, sigma, p):
     """TDR = min(1, exp(sigma * NORM.S.INV(1 - p) + mu)) (METHODOLOGY 3.4; a CDR cannot exceed 100 %, and
@@ -80,6 +90,7 @@ def XLABS_TDR(mu, sigma, p):
 
 
 @xw.func
+@errors_as_text
 @safe
 def XLABS_TDR_RATING(mu, sigma, rating, years):
     """TDR at a target rating and term (P_A from the shipped default-rate table), capped at 1 as in the
@@ -97,6 +108,7 @@ def XLABS_TDR_RATING(mu, sigma, rating, years):
 
 
 @xw.func
+@errors_as_text
 @xw.ret(expand="table")
 @safe
 def XLABS_FIT_LOGNORMAL(cdrs, floor=None):
@@ -144,6 +156,7 @@ def _vintage_analysis(vintages, horizon, balances):
 
 
 @xw.func
+@errors_as_text
 @xw.arg("vintages", ndim=2)    # a single row or column keeps its orientation
 @xw.ret(expand="table")
 @safe
@@ -169,6 +182,7 @@ def _vintage_args(vintages, horizon, balances):
 
 
 @xw.func
+@errors_as_text
 @xw.arg("vintages", ndim=2)    # a single row or column keeps its orientation
 @xw.ret(expand="table")
 @safe
@@ -178,6 +192,7 @@ def XLABS_TIMING(vintages, horizon, balances=None):
 
 
 @xw.func
+@errors_as_text
 @safe
 def XLABS_PD(rating, years):
     """Cumulative default probability of a rating over a term (2.1).  =XLABS_PD("BBB", 2.5)"""
@@ -188,6 +203,7 @@ def XLABS_PD(rating, years):
 
 
 @xw.func
+@errors_as_text
 @safe
 def XLABS_RATING_FROM_PD(pd, years):
     """Best rating whose table PD at the term is at least pd.  =XLABS_RATING_FROM_PD(0.01, 3)"""
@@ -202,6 +218,7 @@ def XLABS_RATING_FROM_PD(pd, years):
 
 
 @xw.func
+@errors_as_text
 @safe
 def XLABS_VASICEK_QUANTILE(pd, rho, q):
     """Large-pool q-quantile of the default fraction (7.2).  =XLABS_VASICEK_QUANTILE(0.02, 0.2, 0.999)"""
@@ -209,6 +226,7 @@ def XLABS_VASICEK_QUANTILE(pd, rho, q):
 
 
 @xw.func
+@errors_as_text
 @safe
 def XLABS_DIVERSITY_SCORE(par, industry):
     """Moody's diversity score from par amounts and industries (7.1).  =XLABS_DIVERSITY_SCORE(C2:C61, D2:D61)"""
@@ -232,6 +250,7 @@ def XLABS_DIVERSITY_SCORE(par, industry):
 
 
 @xw.func
+@errors_as_text
 @safe
 def XLABS_BET_EL(diversity, pd, attach, detach, recovery=0.0):
     """BET expected loss of tranche [attach, detach) as a fraction of its size (7.1).
@@ -255,6 +274,7 @@ def XLABS_BET_EL(diversity, pd, attach, detach, recovery=0.0):
 
 
 @xw.func
+@errors_as_text
 @safe
 def XLABS_NOTCH(rating, notches):
     """Move a rating down by n notches (negative = up), clamped to AAAsf..Csf.  =XLABS_NOTCH("AA", 2)"""
@@ -265,6 +285,7 @@ def XLABS_NOTCH(rating, notches):
 
 
 @xw.func
+@errors_as_text
 @safe
 def XLABS_WORST_RATING(ratings):
     """The worst (lowest) rating in a range (the 'min' of METHODOLOGY 8); a cap written as

@@ -182,3 +182,35 @@ def test_vintage_blocks_arrive_two_dimensional_from_excel(monkeypatch):
     finally:
         monkeypatch.undo()
         importlib.reload(sys.modules[u.__name__])
+
+
+def test_every_argument_asks_xlwings_for_error_values_as_text(monkeypatch):
+    """xlwings passes an error cell (#N/A from a failed lookup) to a UDF as None unless the argument asks for
+    ``err_to_str=True``: a #N/A among the CDRs was then skipped as a blank, and a #N/A recovery read as 0.
+    Recorded as in the ndim=2 test above; as text the error is refused by name."""
+    import importlib
+    import inspect
+    import sys
+
+    import xlwings as xw
+
+    seen = set()
+
+    def arg(name, **kw):
+        def inner(f):
+            if kw.get("err_to_str") is True:
+                seen.add((f.__name__, name))
+            return f
+        return inner
+
+    monkeypatch.setattr(xw, "arg", arg)
+    mod = importlib.reload(sys.modules[u.__name__])
+    try:
+        for name, f in mod.UDFS.items():
+            for p in inspect.signature(f).parameters:
+                assert (name, p) in seen, f"{name}({p}) would read an error cell as blank"
+    finally:
+        monkeypatch.undo()
+        importlib.reload(sys.modules[u.__name__])
+    assert u.XLABS_FIT_LOGNORMAL([[0.02], ["#N/A"], [0.03]]) == "#XLABS: cdrs cell 2 holds an error value #N/A"
+    assert u.XLABS_BET_EL(10, 0.05, 0.1, 0.3, "#N/A") == "#XLABS: recovery holds an error value #N/A"
