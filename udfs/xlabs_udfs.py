@@ -174,8 +174,11 @@ def _vintage_args(vintages, horizon, balances):
     h = number(horizon, "horizon")
     if h < 1 or h != int(h):
         raise UdfInputError("horizon must be a whole number of months >= 1")
-    b = None if balances is None or all(is_blank(v) for r in grid(balances) for v in r) else \
-        vector(balances, "balances")
+    bal = [v for r in grid(balances) for v in r]
+    while bal and is_blank(bal[-1]):
+        bal.pop()                       # a column selected past the last vintage
+    # a blank inside the range is refused: skipping it would give each later vintage the next one's balance
+    b = vector(bal, "balances", skip_blank=False) if bal else None
     if b is not None and b.size != m.shape[0]:
         raise UdfInputError(f"balances has {b.size} values for {m.shape[0]} vintage rows")
     return m, int(h), b

@@ -214,3 +214,15 @@ def test_every_argument_asks_xlwings_for_error_values_as_text(monkeypatch):
         importlib.reload(sys.modules[u.__name__])
     assert u.XLABS_FIT_LOGNORMAL([[0.02], ["#N/A"], [0.03]]) == "#XLABS: cdrs cell 2 holds an error value #N/A"
     assert u.XLABS_BET_EL(10, 0.05, 0.1, 0.3, "#N/A") == "#XLABS: recovery holds an error value #N/A"
+
+
+def test_a_blank_balance_inside_the_range_is_refused_not_skipped():
+    """A blank balance used to be skipped, so each later vintage took the next one's balance: four vintage rows
+    (the last blank, a generous selection) against 1e6, blank, 2e6, 3e6 gave the weights 1e6, 2e6, 3e6."""
+    rows = [[0.01, 0.02, 0.03, 0.035], [0.012, 0.022, 0.031, None], [0.008, 0.018, None, None]]
+    out = u.XLABS_EXTRAPOLATE(rows + [[None] * 4], 4, [[1e6], [None], [2e6], [3e6]])
+    assert out == "#XLABS: balances has a blank cell at position 2"
+    # blanks after the last balance are a generous selection, as blank rows after the last vintage
+    assert u.XLABS_EXTRAPOLATE(rows, 4, [[1e6], [2e6], [3e6], [None], [None]]) == \
+        u.XLABS_EXTRAPOLATE(rows, 4, [1e6, 2e6, 3e6])
+    assert u.XLABS_EXTRAPOLATE(rows, 4, [[None], [None]]) == u.XLABS_EXTRAPOLATE(rows, 4)
