@@ -226,3 +226,10 @@ def test_a_blank_balance_inside_the_range_is_refused_not_skipped():
     assert u.XLABS_EXTRAPOLATE(rows, 4, [[1e6], [2e6], [3e6], [None], [None]]) == \
         u.XLABS_EXTRAPOLATE(rows, 4, [1e6, 2e6, 3e6])
     assert u.XLABS_EXTRAPOLATE(rows, 4, [[None], [None]]) == u.XLABS_EXTRAPOLATE(rows, 4)
+
+
+def test_an_industry_code_in_a_number_cell_matches_the_same_code_typed_as_text():
+    """Industry codes arrive as 1.0 from a number cell and '1' from a text cell; read as '1.0' and '1' they were
+    two industries: two equal obligors scored 2.0 instead of G(2) = 1.5 (seed 003 Table 1)."""
+    assert labels([[1.0], ["1"], [2.5], [None]], "industry") == ["1", "1", "2.5", ""]
+    assert u.XLABS_DIVERSITY_SCORE([1.0, 1.0], [[1.0], ["1"]]) == pytest.approx(1.5)

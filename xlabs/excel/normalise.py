@@ -137,7 +137,15 @@ def labels(x, name: str) -> list:
     for k, v in enumerate(flat):
         if is_error(v):
             raise UdfInputError(f"{name} cell {k + 1} holds an error value {str(v)[:8]}")
-    return ["" if is_blank(v) else str(v).strip() for v in flat]
+    return ["" if is_blank(v) else _label(v) for v in flat]
+
+
+def _label(v) -> str:
+    """A label's text; a whole number in a number cell (an industry code 1.0) as it is typed, "1", so that it
+    matches the same code in a text cell."""
+    if isinstance(v, (float, np.floating)) and float(v).is_integer():
+        return str(int(v))
+    return str(v).strip()
 
 
 def trim_trailing_blank(g: list) -> list:
