@@ -26,7 +26,7 @@ from xlabs.engine.portfolio.semi_analytic import vasicek_quantile
 from xlabs.engine.ratings import BELOW_SCALE, canonical, is_rating, shift, worst_of
 from xlabs.engine.static_pool import VintageError, extrapolate_vintages
 from xlabs.errors import Problem, ValidationError
-from xlabs.excel.normalise import UdfInputError, column, grid, is_blank, labels, matrix, number, text, vector
+from xlabs.excel.normalise import UdfInputError, cells, column, grid, is_blank, labels, matrix, number, text, vector
 
 PREFIX = "#XLABS: "
 MAX_DIVERSITY = 100_000
@@ -115,7 +115,7 @@ def XLABS_FIT_LOGNORMAL(cdrs, floor=None):
     """MLE lognormal fit of vintage CDRs (3.3); spills [[mu, sigma]].  =XLABS_FIT_LOGNORMAL(B2:B31)"""
     x = vector(cdrs, "cdrs")
     fl = None if floor is None or (isinstance(floor, str) and not floor.strip()) else number(floor, "floor")
-    cells = [k + 1 for k, v in enumerate(v for r in grid(cdrs) for v in r) if not is_blank(v)]
+    cells = [k + 1 for k, v in enumerate(v for r in grid(cdrs, trim=True) for v in r) if not is_blank(v)]
     try:
         f = fit_lognormal(x, floor=fl)
     except ValidationError as e:
@@ -174,7 +174,7 @@ def _vintage_args(vintages, horizon, balances):
     h = number(horizon, "horizon")
     if h < 1 or h != int(h):
         raise UdfInputError("horizon must be a whole number of months >= 1")
-    bal = [v for r in grid(balances) for v in r]
+    bal = [v for r in grid(balances, trim=True) for v in r]
     while bal and is_blank(bal[-1]):
         bal.pop()                       # a column selected past the last vintage
     # a blank inside the range is refused: skipping it would give each later vintage the next one's balance
@@ -233,12 +233,14 @@ def XLABS_VASICEK_QUANTILE(pd, rho, q):
 @safe
 def XLABS_DIVERSITY_SCORE(par, industry):
     """Moody's diversity score from par amounts and industries (7.1).  =XLABS_DIVERSITY_SCORE(C2:C61, D2:D61)"""
-    ind = labels(industry, "industry")
-    pg = grid(par)
+    ind = labels(industry, "industry", trim=True)
+    pg = grid(par, trim=True)
     if len(pg) > 1 and max(len(r) for r in pg) > 1:   # a block would be read row by row against the labels
         raise UdfInputError("par must be one row or one column")
     pflat = [v for r in pg for v in r]
     n = max(len(pflat), len(ind))
+    pflat += [None] * (min(n, cells(par)) - len(pflat))     # the range's own empty cells, up to the other's data
+    ind += [""] * (min(n, cells(industry)) - len(ind))
     while n > 0 and (n > len(pflat) or is_blank(pflat[n - 1])) and (n > len(ind) or not ind[n - 1]):
         n -= 1                                  # rows blank in both ranges at the end: a generous selection
     ind = ind[:n]
@@ -294,7 +296,7 @@ def XLABS_WORST_RATING(ratings):
     """The worst (lowest) rating in a range (the 'min' of METHODOLOGY 8); a cap written as
     "CCCsf or below" on the Rating sheet makes the result "CCCsf or below", as the rating run's
     model-indicated rating.  =XLABS_WORST_RATING(B2:D2)"""
-    rs = [s for s in labels(ratings, "ratings") if s]
+    rs = [s for s in labels(ratings, "ratings", trim=True) if s]
     if not rs:
         raise UdfInputError("ratings is empty")
     bad = [s for s in rs if not is_rating(s) and s.strip() != BELOW_SCALE]

@@ -29,11 +29,17 @@ def _unwrap(x):
     return x
 
 
-def grid(x) -> list:
-    """Any range value -> a list of rows (each a list); a scalar is [[x]]."""
+def grid(x, *, trim: bool = False) -> list:
+    """Any range value -> a list of rows (each a list); a scalar is [[x]].  ``trim`` drops the empty (None)
+    cells or rows at the end of a range first, cheaply: an entire column (1,048,576 rows) of a few values."""
     x = _unwrap(x)
     if not isinstance(x, (list, tuple)):
         return [[x]]
+    if trim:
+        n = len(x)
+        while n > 1 and (x[n - 1] is None or (isinstance(x[n - 1], list) and x[n - 1].count(None) == len(x[n - 1]))):
+            n -= 1
+        x = x[:n]
     if not x:
         return [[]]
     if all(not isinstance(r, (list, tuple)) and not hasattr(r, "tolist") for r in x):
@@ -112,7 +118,7 @@ def text(v, name: str) -> str:
 
 def vector(x, name: str, *, skip_blank: bool = True) -> np.ndarray:
     """A row, a column or a one-cell range -> 1-D float array (blanks skipped)."""
-    g = grid(x)
+    g = grid(x, trim=skip_blank)
     if len(g) > 1 and max(len(r) for r in g) > 1:
         raise UdfInputError(f"{name} must be one row or one column")
     flat = [v for r in g for v in r]
@@ -128,9 +134,10 @@ def vector(x, name: str, *, skip_blank: bool = True) -> np.ndarray:
     return np.asarray(out, dtype=float)
 
 
-def labels(x, name: str) -> list:
-    """A row or column of text labels (blanks kept as ''); an error value is refused, never a label."""
-    g = grid(x)
+def labels(x, name: str, *, trim: bool = False) -> list:
+    """A row or column of text labels (blanks kept as '', but with ``trim`` none after the last label); an
+    error value is refused, never a label."""
+    g = grid(x, trim=trim)
     if len(g) > 1 and max(len(r) for r in g) > 1:
         raise UdfInputError(f"{name} must be one row or one column")
     flat = [v for r in g for v in r]
@@ -148,6 +155,14 @@ def _label(v) -> str:
     return str(v).strip()
 
 
+def cells(x) -> int:
+    """Number of cells of a range value (rectangular, as Excel passes it), without looking at them."""
+    x = _unwrap(x)
+    if not isinstance(x, (list, tuple)):
+        return 1
+    return len(x) * len(x[0]) if x and isinstance(x[0], (list, tuple)) else len(x)
+
+
 def trim_trailing_blank(g: list) -> list:
     """Rows of a grid without the all-blank rows at its end (a range selected generously)."""
     n = len(g)
@@ -159,7 +174,7 @@ def trim_trailing_blank(g: list) -> list:
 def matrix(x, name: str) -> np.ndarray:
     """A 2-D block -> float array, blanks -> NaN (e.g. unobserved vintage months); all-blank rows at
     the end of the range are dropped."""
-    g = trim_trailing_blank(grid(x))
+    g = trim_trailing_blank(grid(x, trim=True))
     width = max(len(r) for r in g)
     out = np.full((len(g), width), np.nan)
     for i, r in enumerate(g):
