@@ -272,7 +272,7 @@ def XLABS_BET_EL(diversity, pd, attach, detach, recovery=0.0):
     a, b = number(attach, "attach"), number(detach, "detach")
     if not 0 <= a < b <= 1:
         raise UdfInputError("need 0 <= attach < detach <= 1")
-    r = number(recovery, "recovery", blank=0.0)
+    r = number(recovery, "recovery")      # omitted: 0; a blank cell is refused (0 is a recovery of its own)
     if not 0 <= r <= 1:
         raise UdfInputError("recovery must be a fraction in [0, 1]")
     return float(bet_tranche_expected_loss(int(math.floor(d + 0.5)), p, a, b, r))

@@ -260,3 +260,15 @@ def test_an_entire_column_costs_only_its_values(monkeypatch):
         pytest.approx(2.2)                          # u_a = 1/2 + 1 -> G(1.5) = 1.2, u_b = 1 -> 1
     assert u.XLABS_WORST_RATING([["AA"], ["A"]] + [[None]] * (n - 2)) == "Asf"
     assert len(calls) < 1000
+
+
+def test_bet_el_refuses_a_blank_recovery_cell():
+    """A recovery cell left blank was read as a recovery of 0: 10 assets, p = 5 %, tranche 10-30 % gave an EL of
+    4.9 % instead of the 1.2 % at the intended 40 %, silently.  Omitting the argument still means 0."""
+    assert u.XLABS_BET_EL(10.0, 0.05, 0.1, 0.3, None) == "#XLABS: recovery is blank"
+    assert u.XLABS_BET_EL(10.0, 0.05, 0.1, 0.3) == u.XLABS_BET_EL(10.0, 0.05, 0.1, 0.3, 0.0)
+    # sum_j C(10, j) .05^j .95^(10-j) min(max(.06 j - .1, 0), .2) / .2 (METHODOLOGY 7.1)
+    from scipy.stats import binom
+    j = np.arange(11)
+    el = float(binom.pmf(j, 10, 0.05) @ (np.clip(j / 10 * 0.6 - 0.1, 0, 0.2) / 0.2))
+    assert u.XLABS_BET_EL(10.0, 0.05, 0.1, 0.3, 0.4) == pytest.approx(el, rel=1e-12)
