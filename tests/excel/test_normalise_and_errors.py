@@ -272,3 +272,16 @@ def test_bet_el_refuses_a_blank_recovery_cell():
     j = np.arange(11)
     el = float(binom.pmf(j, 10, 0.05) @ (np.clip(j / 10 * 0.6 - 0.1, 0, 0.2) / 0.2))
     assert u.XLABS_BET_EL(10.0, 0.05, 0.1, 0.3, 0.4) == pytest.approx(el, rel=1e-12)
+
+
+def test_an_error_code_passed_as_an_int_is_an_error_not_a_number():
+    """pywin32 passes an error cell as its int code and xlwings' err_to_str names only the seven classic errors:
+    a #SPILL! (-2146826243) or #CALC! (-2146826238) was read as a number, so XLABS_NOTCH("AA", <#SPILL!>) was
+    AAAsf and XLABS_TDR with such a mu gave 0; as an industry it was a label of its own."""
+    spill, calc = -2146828288 + 2045, -2146828288 + 2050
+    assert u.XLABS_NOTCH("AA", spill) == "#XLABS: notches holds an error value #SPILL!"
+    assert u.XLABS_TDR(calc, 0.3, 0.01) == "#XLABS: mu holds an error value #CALC!"
+    assert u.XLABS_DIVERSITY_SCORE([1.0, 1.0], [["a"], [spill]]) == "#XLABS: industry cell 2 holds an error value #SPILL!"
+    assert u.XLABS_EXTRAPOLATE([[0.01, calc]], 2) == "#XLABS: vintages row 1 col 2 holds an error value #CALC!"
+    # numbers arrive as floats: the same value as a float is a (bad) number, not an error
+    assert number(float(spill), "x") == float(spill)

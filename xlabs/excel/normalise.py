@@ -54,9 +54,23 @@ def is_blank(v) -> bool:
     return v is None or (isinstance(v, str) and not v.strip()) or (isinstance(v, float) and math.isnan(v))
 
 
+_COM_ERRORS = {-2146828288 + code: text for code, text in (
+    (2000, "#NULL!"), (2007, "#DIV/0!"), (2015, "#VALUE!"), (2023, "#REF!"), (2029, "#NAME?"), (2036, "#NUM!"),
+    (2042, "#N/A"), (2043, "#GETTING_DATA"), (2045, "#SPILL!"), (2046, "#CONNECT!"), (2047, "#BLOCKED!"),
+    (2048, "#UNKNOWN!"), (2049, "#FIELD!"), (2050, "#CALC!"))}
+"""Excel's error codes as an int, as pywin32 passes an error cell.  xlwings' err_to_str turns only the seven
+classic ones into text; a #SPILL! or #CALC! still arrives as an int (never a number: those come as floats)."""
+
+
 def is_error(v) -> bool:
-    """An Excel error value (#N/A, #VALUE! ...) as the headless engine passes it."""
-    return type(v).__name__ == "XlError" or (isinstance(v, str) and v.startswith("#") and v.endswith(("!", "?", "A")))
+    """An Excel error value (#N/A, #VALUE! ...) as xlwings (text, or an int error code) or the headless engine
+    passes it."""
+    return type(v).__name__ == "XlError" or (type(v) is int and v in _COM_ERRORS) or \
+        (isinstance(v, str) and v.startswith("#") and v.endswith(("!", "?", "A")))
+
+
+def _error_text(v) -> str:
+    return (_COM_ERRORS[v] if type(v) is int else str(v))[:14]
 
 
 def number(v, name: str, *, blank=None):
@@ -77,7 +91,7 @@ def number(v, name: str, *, blank=None):
     if isinstance(v, bool):
         raise UdfInputError(f"{name} must be a number")
     if is_error(v):
-        raise UdfInputError(f"{name} holds an error value {str(v)[:8]}")
+        raise UdfInputError(f"{name} holds an error value {_error_text(v)}")
     if isinstance(v, (int, float, np.integer, np.floating)):
         x = float(v)
     elif isinstance(v, str):
@@ -112,7 +126,7 @@ def text(v, name: str) -> str:
     if is_blank(v):
         raise UdfInputError(f"{name} is blank")
     if is_error(v):
-        raise UdfInputError(f"{name} holds an error value {str(v)[:8]}")
+        raise UdfInputError(f"{name} holds an error value {_error_text(v)}")
     return str(v).strip()
 
 
@@ -143,7 +157,7 @@ def labels(x, name: str, *, trim: bool = False) -> list:
     flat = [v for r in g for v in r]
     for k, v in enumerate(flat):
         if is_error(v):
-            raise UdfInputError(f"{name} cell {k + 1} holds an error value {str(v)[:8]}")
+            raise UdfInputError(f"{name} cell {k + 1} holds an error value {_error_text(v)}")
     return ["" if is_blank(v) else _label(v) for v in flat]
 
 
