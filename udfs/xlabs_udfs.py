@@ -295,8 +295,8 @@ def XLABS_NOTCH(rating, notches):
 def XLABS_WORST_RATING(ratings):
     """The worst (lowest) rating in a range (the 'min' of METHODOLOGY 8); a cap written as
     "CCCsf or below" on the Rating sheet makes the result "CCCsf or below", as the rating run's
-    model-indicated rating.  =XLABS_WORST_RATING(B2:D2)"""
-    rs = [s for s in labels(ratings, "ratings", trim=True) if s]
+    model-indicated rating.  =XLABS_WORST_RATING(B2:D2); a block (B2:D5) is read whole."""
+    rs = [s for s in labels(ratings, "ratings", trim=True, block=True) if s]
     if not rs:
         raise UdfInputError("ratings is empty")
     bad = [s for s in rs if not is_rating(s) and s.strip() != BELOW_SCALE]

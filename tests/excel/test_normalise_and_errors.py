@@ -81,6 +81,8 @@ def test_udfs_accept_the_shapes_excel_passes():
     col = u.XLABS_EXTRAPOLATE([[0.01, 0.02, 0.03], [0.01, None, None]], 3)
     assert isinstance(col, list) and all(len(r) == 1 for r in col) and len(col) == 2
     assert u.XLABS_WORST_RATING([["AA"], [None], ["A-"]]) == "A-sf"
+    # a block of ratings (the caps of several tranches): the worst of all its cells, blanks skipped
+    assert u.XLABS_WORST_RATING([["AA", "A"], ["BBB", None], ["B", "AAA"]]) == "Bsf"
 
 
 def test_a_decimal_comma_is_refused_not_read_as_thousands():

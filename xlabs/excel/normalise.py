@@ -148,11 +148,11 @@ def vector(x, name: str, *, skip_blank: bool = True) -> np.ndarray:
     return np.asarray(out, dtype=float)
 
 
-def labels(x, name: str, *, trim: bool = False) -> list:
-    """A row or column of text labels (blanks kept as '', but with ``trim`` none after the last label); an
-    error value is refused, never a label."""
+def labels(x, name: str, *, trim: bool = False, block: bool = False) -> list:
+    """A row or column of text labels (blanks kept as '', but with ``trim`` none after the last label); with
+    ``block`` any rectangle, row by row.  An error value is refused, never a label."""
     g = grid(x, trim=trim)
-    if len(g) > 1 and max(len(r) for r in g) > 1:
+    if not block and len(g) > 1 and max(len(r) for r in g) > 1:
         raise UdfInputError(f"{name} must be one row or one column")
     flat = [v for r in g for v in r]
     for k, v in enumerate(flat):
