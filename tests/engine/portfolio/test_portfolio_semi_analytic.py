@@ -148,3 +148,17 @@ def test_tranche_expected_loss_refuses_currency_losses_and_mismatched_probs():
     with pytest.raises(ValidationError) as e:      # were numpy 'shapes not aligned' / a clean ValueError alone
         tranche_expected_loss([0, 0.5, 1], [0.5, 0.5], 0.2, 0.1)
     assert [p.where for p in e.value.problems] == ["probs", "attach/detach"]
+
+
+def test_tranche_expected_loss_takes_the_loss_grid_of_loss_distribution():
+    # exposures that are not multiples of one another: the default unit is 1/20 of the smallest loss and
+    # each obligor's loss is rounded to it, so the largest grid loss is above the notional (1.0099 here);
+    # divided by the notional as the docstring says, it is a pool loss of 100 %, not a currency loss
+    exposure = np.array([1.0, 1.03])
+    losses, probs = loss_distribution([0.02, 0.03], 0.4, exposure)
+    frac = losses / exposure.sum()
+    assert frac.max() > 1.0
+    expected = float(np.dot(np.clip(frac - 0.05, 0.0, 0.95), probs) / 0.95)
+    assert tranche_expected_loss(frac, probs, 0.05, 1.0) == pytest.approx(expected, rel=1e-15)
+    assert tranche_expected_loss(frac, probs, 0.0, 0.5) == pytest.approx(float(
+        np.dot(np.clip(frac, 0.0, 0.5), probs) / 0.5), rel=1e-15)

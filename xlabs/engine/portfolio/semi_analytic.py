@@ -27,6 +27,10 @@ from .checks import as_float_array, check_fraction, check_whole
 
 DEFAULT_NODES = 256
 
+GRID_OVERSHOOT = 1.0 / 40.0
+"""How far the largest loss of :func:`loss_distribution` may exceed the pool loss it rounds (a fraction of it):
+each obligor's loss is rounded to the default unit, 1/20 of the smallest loss, so by at most half of it."""
+
 
 @njit(cache=True)
 def _conditional_recursion(p, units, out):
@@ -194,15 +198,20 @@ def tranche_expected_loss(losses, probs, attach, detach):
     ------
     ValidationError
         Every problem at once: losses not fractions in [0, 1] (e.g. the currency
-        losses of :func:`loss_distribution`, not yet divided by the pool notional),
+        losses of :func:`loss_distribution`, not yet divided by the pool notional;
+        its loss grid may end up to :data:`GRID_OVERSHOOT` above the pool's loss,
+        and such a loss is taken, clipped at detach like any loss above it),
         probs not one probability >= 0 per loss summing to 1, attach/detach not
         fractions with attach < detach.
     """
     probs_ = ProblemList()
     lv = as_float_array(losses, "losses", probs_, (1,))
-    if lv is not None and np.any((lv < 0) | (lv > 1)):
+    # a loss just above 1 is the grid of loss_distribution rounding each obligor's loss up (clipped at detach
+    # below); currency losses, not yet divided by the notional, are far above it
+    too_big = lv is not None and np.any(lv > 1.0 + GRID_OVERSHOOT + 1e-9)
+    if lv is not None and (np.any(lv < 0) or too_big):
         probs_.add("losses", "must be fractions of the pool notional in [0, 1] (divide currency losses by the "
-                             "pool notional)", float(lv.max() if np.any(lv > 1) else lv.min()))
+                             "pool notional)", float(lv.max() if too_big else lv.min()))
     pv = as_float_array(probs, "probs", probs_, (1,))
     if pv is not None and lv is not None and pv.shape != lv.shape:
         probs_.add("probs", f"needs one probability per loss ({lv.size})", pv.size)
