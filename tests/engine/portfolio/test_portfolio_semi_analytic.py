@@ -162,3 +162,17 @@ def test_tranche_expected_loss_takes_the_loss_grid_of_loss_distribution():
     assert tranche_expected_loss(frac, probs, 0.05, 1.0) == pytest.approx(expected, rel=1e-15)
     assert tranche_expected_loss(frac, probs, 0.0, 0.5) == pytest.approx(float(
         np.dot(np.clip(frac, 0.0, 0.5), probs) / 0.5), rel=1e-15)
+
+
+def test_vasicek_takes_a_pd_of_0_or_1():
+    # a pool that never defaults (pd 0) has default fraction 0, one that surely defaults (pd 1) fraction 1,
+    # on every path: the closed forms give those limits (and the formula's -inf + inf corners are those too)
+    for q in (0.0, 0.5, 0.999, 1.0):
+        assert vasicek_quantile(q, 0.0, 0.2) == 0.0
+        assert vasicek_quantile(q, 1.0, 0.2) == 1.0
+    for x in (0.0, 0.05, 0.5):
+        assert vasicek_cdf(x, 0.0, 0.2) == 1.0
+        assert vasicek_cdf(x, 1.0, 0.2) == 0.0
+    assert vasicek_cdf(1.0, 1.0, 0.2) == 1.0 and vasicek_cdf(1.0, 0.0, 0.2) == 1.0
+    np.testing.assert_array_equal(vasicek_quantile(0.99, np.array([0.0, 0.02, 1.0]), 0.2),
+                                  [0.0, vasicek_quantile(0.99, 0.02, 0.2), 1.0])

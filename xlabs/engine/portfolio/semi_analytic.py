@@ -232,13 +232,14 @@ def tranche_expected_loss(losses, probs, attach, detach):
 def _vasicek_args(first, pd, rho):
     """Check the arguments of :func:`vasicek_cdf` / :func:`vasicek_quantile` (all problems at once).
 
-    ``first`` is ``(name, value, closed)``: the level x or q, a fraction in [0, 1]; ``pd`` and ``rho``
-    are fractions strictly inside (0, 1), as the closed forms of §7.2 need (a percent such as 2 would
+    ``first`` is ``(name, value, closed)``: the level x or q, a fraction in [0, 1]; ``pd`` a fraction
+    in [0, 1] (0 and 1: a pool that never or surely defaults, see :func:`_vasicek_sure`); ``rho`` a
+    fraction strictly inside (0, 1), as the closed forms of §7.2 need (a percent such as 2 would
     otherwise come back as NaN).
     """
     probs = ProblemList()
     out = []
-    for name, v, closed in (first, ("pd", pd, False), ("rho", rho, False)):
+    for name, v, closed in (first, ("pd", pd, True), ("rho", rho, False)):
         a = as_float_array(v, name, probs, (0, 1))
         if a is None:
             out.append(None)
@@ -252,6 +253,13 @@ def _vasicek_args(first, pd, rho):
     return out
 
 
+def _vasicek_sure(out, pd, value_at_0, value_at_1):
+    """The closed form where ``pd`` is 0 or 1: the default fraction is then 0 or 1 on every path, and the
+    formula's Phi^-1(0) = -inf or Phi^-1(1) = inf meets an infinity of the other sign at x or q = 0 or 1."""
+    out = np.where(pd == 0.0, value_at_0, out)
+    return np.where(pd == 1.0, value_at_1, out)
+
+
 def vasicek_cdf(x, pd, rho):
     """Vasicek large-pool CDF of the default fraction (METHODOLOGY §7.2).
 
@@ -262,13 +270,14 @@ def vasicek_cdf(x, pd, rho):
     x : float or array_like
         Default fraction(s) in [0, 1].
     pd : float
-        Obligor default probability (fraction), 0 < pd < 1.
+        Obligor default probability (fraction), 0 <= pd <= 1 (0: P(L <= x) = 1; 1: 1 at x = 1, else 0).
     rho : float
         Asset correlation, 0 < rho < 1.
     """
     x, pd, rho = _vasicek_args(("x", x, True), pd, rho)
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):
         out = stats.norm.cdf((np.sqrt(1 - rho) * ndtri(x) - ndtri(pd)) / np.sqrt(rho))
+    out = _vasicek_sure(out, pd, 1.0, np.where(x >= 1.0, 1.0, 0.0))
     return float(out) if out.ndim == 0 else out
 
 
@@ -277,8 +286,10 @@ def vasicek_quantile(q, pd, rho):
 
     ``x_q = Phi((Phi^-1(pd) + sqrt(rho) Phi^-1(q)) / sqrt(1 - rho))``; for a
     target default probability P_A use ``q = 1 - P_A`` (the TRDR of §4.5 in
-    the large-pool limit).
+    the large-pool limit).  ``pd`` 0 or 1 gives 0 or 1 at every q.
     """
     q, pd, rho = _vasicek_args(("q", q, True), pd, rho)
-    out = stats.norm.cdf((ndtri(pd) + np.sqrt(rho) * ndtri(q)) / np.sqrt(1 - rho))
+    with np.errstate(invalid="ignore"):
+        out = stats.norm.cdf((ndtri(pd) + np.sqrt(rho) * ndtri(q)) / np.sqrt(1 - rho))
+    out = _vasicek_sure(out, pd, 0.0, 1.0)
     return float(out) if out.ndim == 0 else out
