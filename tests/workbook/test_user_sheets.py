@@ -299,3 +299,26 @@ def test_a_user_chart_sheet_named_like_an_output_sheet_is_refused_at_its_name(ma
         rate_workbook(path, out=tmp_path / "r.xlsx")
     assert [p.where for p in e.value.problems] == ["Rating!A1"]
     assert not (tmp_path / "r.xlsx").exists()
+
+
+def test_a_file_without_named_styles_is_not_said_to_lose_anything(tmp_path):
+    """A file written by another program without a default cell style gets openpyxl's, with the load warning
+    'Workbook contains no default style': nothing is lost, so it is no line of what the saved copy lacks."""
+    import re
+    import warnings
+    import zipfile
+
+    from xlabs.workbook.adapter import OpenpyxlBook
+    path = _sample_with_extensions(tmp_path, {})
+    with zipfile.ZipFile(path) as z:
+        parts = {n: z.read(n) for n in z.namelist()}
+    parts["xl/styles.xml"] = re.sub(rb"<cellStyles[^>]*>.*?</cellStyles>|<cellStyles[^>]*/>", b"", parts["xl/styles.xml"],
+                                    flags=re.S)
+    with zipfile.ZipFile(path, "w") as z:
+        for n, b in parts.items():
+            z.writestr(n, b)
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        book = OpenpyxlBook(path)
+    assert any("no default style" in w for w in book._load_warnings)
+    assert book.not_carried() == []

@@ -43,6 +43,11 @@ def _is_formula(v) -> bool:
         "ArrayFormula", "DataTableFormula")
 
 
+NOTHING_LOST = ("Workbook contains no default style", "Workbook contains no stylesheet")
+"""openpyxl load warnings that lose nothing: a file without styles (written by another program) gets
+openpyxl's default ones; not reported as content not carried."""
+
+
 class OpenpyxlBook:
     """A workbook on disk, opened with openpyxl (VBA kept for ``.xlsm``)."""
 
@@ -96,7 +101,7 @@ class OpenpyxlBook:
         # said sheet by sheet above: the extensions and the drawing objects openpyxl drops
         explained = ("extension is not supported and will be removed", "DrawingML support is incomplete")
         lines += [f"openpyxl on loading the workbook: {w}" for w in getattr(self, "_load_warnings", [])
-                  if not any(e in w for e in explained)]
+                  if not any(e in w for e in explained + NOTHING_LOST)]
         return lines
 
     def values(self, name: str) -> list:
