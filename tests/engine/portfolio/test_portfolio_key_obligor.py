@@ -60,6 +60,8 @@ def test_haircut_keys_without_sf_apply_and_bad_haircuts_principal_and_targets_ar
         key_obligor_test(ids, [0, 0, 0, 0], ratings, recovery, 0.3, table={"AAA": 5})
     with pytest.raises(ValidationError, match="one value per asset"):       # was a numpy broadcast error
         key_obligor_test(ids, exposure, ratings, [0.1, 0.2], 0.3, table={"AAA": 5})
+    with pytest.raises(ValidationError, match="whole number k"):           # a k typed as text: was TypeError
+        key_obligor_test(ids, exposure, ratings, recovery, 0.3, table={"AAAsf": "3"})
 
 
 def test_credit_enhancement_refuses_negative_and_missing_amounts():

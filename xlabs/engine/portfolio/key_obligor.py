@@ -55,6 +55,9 @@ class KeyObligorOutcome:
 
 
 def _finite_number(v) -> bool:
+    """A finite number (text such as '3' is not one: it would fail later, compared with a number)."""
+    if isinstance(v, (str, bytes)):
+        return False
     try:
         return bool(np.isfinite(float(v)))
     except (TypeError, ValueError):
