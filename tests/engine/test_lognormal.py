@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -205,6 +206,17 @@ def test_tdr_refuses_nan_and_lists_every_bad_argument():
     with pytest.raises(ValidationError) as e:
         target_default_rate("x", -1.0, 5.0)
     assert [q.where for q in e.value.problems] == ["p", "mu", "sigma"]
+    # vectorised in mu and sigma too (arrays, Series), broadcast against p: each element the closed form
+    mu, sigma = np.array([-3.5, -3.0]), np.array([0.3, 0.4])
+    got = target_default_rate(mu, sigma, 0.01)
+    assert got == pytest.approx(np.exp(sigma * stats.norm.ppf(0.99) + mu))
+    assert target_default_rate(pd.Series(mu), 0.3, [0.01, 0.02]) == pytest.approx(
+        np.exp(0.3 * stats.norm.ppf([0.99, 0.98]) + mu))
+    with pytest.raises(ValidationError, match="broadcast"):
+        target_default_rate(mu, 0.3, [0.01, 0.02, 0.03])
+    with pytest.raises(ValidationError) as e:
+        target_default_rate(mu, np.array([0.3, -0.1]), 0.01)
+    assert [q.where for q in e.value.problems] == ["sigma"]
 
 
 def test_fit_refuses_a_table_and_a_floor_that_is_not_a_number():

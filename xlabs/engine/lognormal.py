@@ -193,8 +193,8 @@ def target_default_rate(mu, sigma, p):
 
     Parameters
     ----------
-    mu, sigma : float
-        Lognormal parameters of the pool CDR (sigma > 0).
+    mu, sigma : float or array_like
+        Lognormal parameters of the pool CDR (sigma > 0); arrays broadcast against ``p``.
     p : float or array_like
         Target default probability P_A (fraction in (0, 1)); vectorised.
 
@@ -219,17 +219,26 @@ def target_default_rate(mu, sigma, p):
     if p is not None and not np.all((p > 0) & (p < 1)):
         bad = p[~((p > 0) & (p < 1))] if p.ndim else p
         probs.add("p", "must lie strictly between 0 and 1 (a fraction, not a percent)", float(np.ravel(bad)[0]))
+    vals = {}
     for name, v, rule, ok in (("mu", mu, "must be a finite number", lambda x: True),
                               ("sigma", sigma, "sigma must be > 0 (a finite number)", lambda x: x > 0)):
         try:
-            x = float(v)
+            x = np.asarray(v, dtype=float)      # a number, or numbers broadcast against p (vectorised)
         except (TypeError, ValueError):
             probs.add(name, rule, v)
             continue
-        if not (np.isfinite(x) and ok(x)):
-            probs.add(name, rule, v)
+        good = np.isfinite(x) & ok(x)
+        if not np.all(good):
+            probs.add(name, rule, float(np.ravel(x[~good] if x.ndim else x)[0]))
+        vals[name] = x
+    if not probs and p is not None:
+        try:
+            np.broadcast_shapes(vals["mu"].shape, vals["sigma"].shape, p.shape)
+        except ValueError:
+            probs.add("mu, sigma, p", "shapes do not broadcast together",
+                      f"{vals['mu'].shape}, {vals['sigma'].shape}, {p.shape}")
     probs.raise_if_any()
-    out = np.exp(float(sigma) * ndtri(1.0 - p) + float(mu))
+    out = np.exp(vals["sigma"] * ndtri(1.0 - p) + vals["mu"])
     return float(out) if out.ndim == 0 else out
 
 
