@@ -179,6 +179,11 @@ def test_pd_curves_and_exposure_schedule_report_every_bad_argument():
         pd_curves(["A", "BBB"], [12, 24], multipliers=[-1.0, 1.0])
     with pytest.raises(ValidationError, match="terms_months"):     # max() of an empty array
         pd_curves([], [])
+    # one term for every obligor, or only the curve length: as one term per obligor
+    both = pd_curves(["AA", "BBB"], [12, 12])
+    assert both[1, 11] == pytest.approx(0.0017)
+    np.testing.assert_array_equal(pd_curves(["AA", "BBB"], 12), both)
+    np.testing.assert_array_equal(pd_curves(["AA", "BBB"], None, 12), both)
     # level payment at 1 %/month over 3 months: balance after month 1 = 101 - 100 * .01 / (1 - 1.01**-3)
     ex = exposure_schedule([100], [0.12], [3], "level")
     assert ex[0, 1] == pytest.approx(101 - 1 / (1 - 1.01 ** -3))

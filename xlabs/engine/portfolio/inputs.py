@@ -166,7 +166,7 @@ def pd_curves(ratings, terms_months, months: int | None = None, table: DefaultRa
     ----------
     ratings : sequence of str, length n
         Shadow ratings.
-    terms_months : array_like of int, shape (n,)
+    terms_months : array_like of int, shape (n,), a single int for every obligor, or None with ``months``
         Remaining terms (months); the simulation stops each obligor there.
     months : int, optional
         Curve length; default ``max(terms_months)``.
@@ -187,6 +187,10 @@ def pd_curves(ratings, terms_months, months: int | None = None, table: DefaultRa
     for i, r in enumerate(ratings):
         if not is_rating(r):
             probs.add(f"ratings[{i}]", "not a rating of the sf scale (AAAsf ... Csf; 'sf' may be omitted)", r)
+    if terms_months is None and months is not None:
+        terms_months = [months] * n                 # the curve length is all that is asked for
+    elif isinstance(terms_months, (int, float, np.integer, np.floating)):
+        terms_months = [terms_months] * n           # one term for every obligor
     months = _terms_and_months(terms_months, months, n, probs)
     mult = None
     if multipliers is not None:
