@@ -263,6 +263,10 @@ def test_rerun_stress_replaces_only_stress_and_rating(deal_path):
     macros.rerun_stress(xl)
     assert fake.sheets["TDR"] is tdr_sheet
     _rewritten_in_place(fake, order, {"Stress", "Rating"})
+    # the Rating sheet says the sheets not rewritten are from the last full run
+    said = [c.get("value") for c in fake.sheets["Rating"].cells.values() if isinstance(c.get("value"), str)]
+    assert any(v.startswith("Re-run of the stress table at ") and "TDR, CashFlows and Run are from the last "
+               "'Rate deal' run" in v for v in said), said
 
 
 def _rewritten_in_place(fake, order, names):
@@ -288,6 +292,8 @@ def test_rerun_stress_of_a_corporate_deal_replaces_only_stress_and_rating(tmp_pa
     macros.rerun_stress(xl)
     assert all(fake.sheets[n] is s for n, s in kept.items())
     _rewritten_in_place(fake, order, {"Stress", "Rating"})
+    said = [c.get("value") for c in fake.sheets["Rating"].cells.values() if isinstance(c.get("value"), str)]
+    assert any("Portfolio, KeyObligor, CashFlows and Run are from the last 'Rate deal' run" in v for v in said)
 
 
 def test_validate_inputs_lists_problems_on_a_sheet(make_workbook):

@@ -233,13 +233,23 @@ def _validation_sheet(problems) -> SheetOut:
     return s
 
 
-def _rating(res, deal) -> SheetOut:
+def _rating(res, deal, sheet_notes=()) -> SheetOut:
     return W.rating_sheet(res.ratings, {t.name: t.balance for t in deal.tranches}, deal.name, CONSUMER_NOTE,
-                          res.notes)
+                          res.notes, sheet_notes)
+
+
+def _rerun_note(others: str) -> str:
+    """The Rating sheet's word on a stress re-run: which sheets are from it and which from the last full run."""
+    import datetime as _dt
+    at = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return (f"Re-run of the stress table at {at} UTC: Stress and Rating are from the inputs as they were then; "
+            f"{others} are from the last 'Rate deal' run and may not match them (rate the deal again to "
+            "refresh every sheet).")
 
 
 def rerun_stress(book) -> tuple:
-    """Recompute the stress table and ratings; rewrite only Stress and Rating."""
+    """Recompute the stress table and ratings; rewrite only Stress and Rating, the Rating sheet saying that
+    the other output sheets are from the last full run."""
     if is_corporate(book):
         from ..engine.corporate import rate_corporate
         from ..workbook import corporate_schema as CS
@@ -248,13 +258,15 @@ def rerun_stress(book) -> tuple:
         protected = tuple(n for n in book.sheet_names() if n in CS.INPUT_SHEETS)
         sheets = {sh.name: sh for sh in _corporate_sheets(res, deal)}
         book.write_sheet(sheets["Stress"], protected)
-        book.write_sheet(sheets["Rating"], protected)
+        book.write_sheet(W.rating_sheet(res.ratings, {t.name: t.balance for t in deal.tranches}, deal.name,
+                                        CORPORATE_NOTE, res.notes,
+                                        [_rerun_note("Portfolio, KeyObligor, CashFlows and Run")]), protected)
         return deal, res
     deal, index = _read_before_writing(book, read_deal, ("Stress", "Rating"))
     res = _rate(book, deal, index)
     protected = _protected(book)
     book.write_sheet(W.stress_sheet(res, deal), protected)
-    book.write_sheet(_rating(res, deal), protected)
+    book.write_sheet(_rating(res, deal, [_rerun_note("TDR, CashFlows and Run")]), protected)
     book.progress(1.0, "stress table rewritten")
     return deal, res
 

@@ -170,9 +170,10 @@ RATING_HEADERS = ["tranche", "balance", "credit enhancement", "cap 1: portfolio 
                   "adjustments", "external support", "final rating"]
 
 
-def rating_sheet(ratings, balances, deal_name, method_note, notes=()) -> SheetOut:
+def rating_sheet(ratings, balances, deal_name, method_note, notes=(), sheet_notes=()) -> SheetOut:
     """The Rating sheet shared by the consumer and corporate paths (METHODOLOGY 8); the run's ``notes``
-    about a rated tranche (``"<tranche>: ..."``) are listed under the table (all notes are on Run)."""
+    about a rated tranche (``"<tranche>: ..."``) are listed under the table (all notes are on Run), after
+    ``sheet_notes`` (about this sheet itself, e.g. a re-run that rewrote only some sheets)."""
     s = SheetOut("Rating")
     s.title(f"{deal_name}: ratings (METHODOLOGY 8)")
     s.note(2, 1, method_note)
@@ -184,7 +185,7 @@ def rating_sheet(ratings, balances, deal_name, method_note, notes=()) -> SheetOu
                      t.caps.get("key obligor") or "n/a", t.model_indicated, adj, t.support or "none", t.final))
     r = s.table(4, 1, "Ratings by tranche", RATING_HEADERS, rows, {"balance": MONEY, "credit enhancement": PCT})
     s.note(r, 1, "Final ratings are proposals for the rating committee; sign-off is recorded in the committee pack.")
-    mine = [n for n in notes if any(str(n).startswith(f"{t.tranche}: ") for t in ratings)]
+    mine = list(sheet_notes) + [n for n in notes if any(str(n).startswith(f"{t.tranche}: ") for t in ratings)]
     if mine:
         s.put(r + 2, 1, "Notes on these ratings", bold=True, fit=False)
         for k, n in enumerate(mine):
