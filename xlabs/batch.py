@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import glob
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -226,26 +225,16 @@ def rate_many(paths, outdir, *, scheduler: str | None = None, workers: int | Non
 def _write_summary_csv(path: Path, rows) -> Path:
     """The summary as CSV, saved atomically like the workbooks (a temporary file, then a rename): an
     earlier run's summary is replaced whole or, on a full disk (SaveError), left as it was."""
-    from .errors import SaveError
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".xlabs-", suffix=".csv", dir=path.parent)
+    from .workbook.adapter import atomic_write
+
+    def write(tmp):
         # utf-8-sig: the byte-order mark makes Excel read the file as UTF-8 (Chinese deal names), not the ANSI
         # code page
-        with open(fd, "w", newline="", encoding="utf-8-sig") as f:
+        with open(tmp, "w", newline="", encoding="utf-8-sig") as f:
             w = csv.DictWriter(f, fieldnames=SUMMARY_COLUMNS)
             w.writeheader()
             w.writerows(rows)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)       # mkstemp makes 0600; the summary gets the usual mode
-        os.replace(tmp, path)
-    except OSError as e:
-        raise SaveError(path, e) from None
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return atomic_write(path, write)
 
 
 def _write_summary_xlsx(path: Path, rows, res: BatchResult) -> Path:

@@ -253,17 +253,22 @@ def test_saved_in_place_under_another_spelling_of_its_path_the_loss_is_not_calle
     assert "they are gone from the workbook saved in place" in err and "unchanged" not in err
 
 
+def _with_chart_sheet(path, name):
+    """The workbook at ``path`` with a chart sheet ``name`` (a sheet that is one chart of the tranche balances)."""
+    from openpyxl.chart import BarChart, Reference
+    wb = openpyxl.load_workbook(path)
+    ch = BarChart()
+    ch.add_data(Reference(wb["Tranches"], min_col=3, min_row=2, max_row=4), titles_from_data=True)
+    wb.create_chartsheet(name).add_chart(ch)
+    wb.save(path)
+    return path
+
+
 def test_a_chart_sheet_is_carried_and_does_not_stop_the_run(make_workbook, tmp_path, capsys):
     """A chart sheet (a sheet that is one chart, no cells) has no images in openpyxl: counting what a save
     leaves out stopped the run with an internal error after the whole rating was computed.  openpyxl
     carries the chart sheet's chart: the run succeeds, says nothing is lost, and the copy keeps it."""
-    from openpyxl.chart import BarChart, Reference
-    path = make_workbook()
-    wb = openpyxl.load_workbook(path)
-    ch = BarChart()
-    ch.add_data(Reference(wb["Tranches"], min_col=3, min_row=2, max_row=4), titles_from_data=True)
-    wb.create_chartsheet("TrancheChart").add_chart(ch)
-    wb.save(path)
+    path = _with_chart_sheet(make_workbook(), "TrancheChart")
     out = tmp_path / "r.xlsx"
     assert main(["rate", str(path), "-o", str(out), "-q"]) == 0
     assert "warning" not in capsys.readouterr().err and _run_notes(out) == []
@@ -288,13 +293,7 @@ def test_validate_reports_a_user_sheet_that_would_stop_the_run(make_workbook, ca
 def test_a_user_chart_sheet_named_like_an_output_sheet_is_refused_at_its_name(make_workbook, tmp_path):
     """A chart sheet of the user's named 'Rating' is in the way like any other user sheet; reading its A1 to
     tell whether xlabs wrote it ended the run in an internal error (a chart sheet has no cells)."""
-    from openpyxl.chart import BarChart, Reference
-    path = make_workbook()
-    wb = openpyxl.load_workbook(path)
-    ch = BarChart()
-    ch.add_data(Reference(wb["Tranches"], min_col=3, min_row=2, max_row=4), titles_from_data=True)
-    wb.create_chartsheet("Rating").add_chart(ch)
-    wb.save(path)
+    path = _with_chart_sheet(make_workbook(), "Rating")
     with pytest.raises(ValidationError) as e:
         rate_workbook(path, out=tmp_path / "r.xlsx")
     assert [p.where for p in e.value.problems] == ["Rating!A1"]

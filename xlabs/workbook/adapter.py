@@ -200,25 +200,11 @@ class OpenpyxlBook:
 
         Raises :class:`~xlabs.errors.SaveError` when the file system refuses (a full disk, ...); a file
         already at ``path`` is then left as it was."""
-        path = Path(path)
-        tmp = None
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".xlabs-", suffix=path.suffix, dir=path.parent)
-            os.close(fd)
+        def write(tmp):
             self.wb.calculation.fullCalcOnLoad = True     # formulas referring to output sheets: fresh on opening
             self.wb.save(tmp)
             self._restore_cached_values(tmp)
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)   # mkstemp makes 0600; a saved workbook gets the usual mode
-            os.replace(tmp, path)
-        except OSError as e:
-            raise SaveError(path, e) from None
-        finally:
-            if tmp is not None and os.path.exists(tmp):
-                os.unlink(tmp)
-        return path
+        return atomic_write(Path(path), write)
 
 
     def _restore_cached_values(self, saved) -> None:
@@ -252,6 +238,29 @@ class OpenpyxlBook:
 _XDR = "{http://schemas.openxmlformats.org/drawingml/2006/spreadsheetDrawing}"
 
 
+def atomic_write(path: Path, write) -> Path:
+    """Write ``path`` atomically: ``write(tmp)`` fills a temporary file in the same folder, which then
+    replaces ``path`` by a rename, with the usual file mode (mkstemp makes 0600).  Raises
+    :class:`~xlabs.errors.SaveError` when the file system refuses (a full disk, ...); a file already at
+    ``path`` is then left as it was, and the temporary file is removed."""
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".xlabs-", suffix=path.suffix, dir=path.parent)
+        os.close(fd)
+        write(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except OSError as e:
+        raise SaveError(path, e) from None
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
 def _drawing_objects(path) -> dict:
     """Sheet name -> {kind: count} of the objects anchored in each sheet's drawing part of the package
     ``path``: "picture", "chart", "shape or text box", "other drawing object" (e.g. SmartArt)."""
@@ -259,13 +268,7 @@ def _drawing_objects(path) -> dict:
     try:
         with zipfile.ZipFile(path) as z:
             names = set(z.namelist())
-            wbx = ET.fromstring(z.read("xl/workbook.xml"))
-            rels = ET.fromstring(z.read("xl/_rels/workbook.xml.rels"))
-            target = {r.get("Id"): _part(r.get("Target"), "xl") for r in rels.findall("p:Relationship", _NS)}
-            for sh in wbx.find("m:sheets", _NS):
-                part = target.get(sh.get("{%s}id" % _NS["r"]))
-                if part is None:
-                    continue
+            for sheet, part in _sheet_parts(z):
                 srels = part.rsplit("/", 1)[0] + "/_rels/" + part.rsplit("/", 1)[1] + ".rels"
                 if srels not in names:
                     continue
@@ -275,7 +278,7 @@ def _drawing_objects(path) -> dict:
                     d = _part(r.get("Target"), part.rsplit("/", 1)[0])
                     if d not in names:
                         continue
-                    kinds = out.setdefault(sh.get("name"), {})
+                    kinds = out.setdefault(sheet, {})
                     for anchor in ET.fromstring(z.read(d)):
                         obj = next((c for c in anchor if c.tag[len(_XDR):] in ("pic", "sp", "grpSp", "cxnSp",
                                                                                "graphicFrame")), None)
@@ -315,14 +318,7 @@ def _extension_objects(path) -> dict:
     out = {}
     try:
         with zipfile.ZipFile(path) as z:
-            names = set(z.namelist())
-            wbx = ET.fromstring(z.read("xl/workbook.xml"))
-            rels = ET.fromstring(z.read("xl/_rels/workbook.xml.rels"))
-            target = {r.get("Id"): _part(r.get("Target"), "xl") for r in rels.findall("p:Relationship", _NS)}
-            for sh in wbx.find("m:sheets", _NS):
-                part = target.get(sh.get("{%s}id" % _NS["r"]))
-                if part not in names:
-                    continue
+            for sheet, part in _sheet_parts(z):
                 kinds = {}
                 for ext in ET.fromstring(z.read(part)).iter("{%s}ext" % _NS["m"]):
                     uri = (ext.get("uri") or "").upper()
@@ -332,10 +328,22 @@ def _extension_objects(path) -> dict:
                     n = sum(1 for e in ext.iter() if e.tag.rsplit("}", 1)[-1] == element) if element else 1
                     kinds[kind] = kinds.get(kind, 0) + max(n, 1)
                 if kinds:
-                    out[sh.get("name")] = kinds
+                    out[sheet] = kinds
     except (KeyError, ET.ParseError, zipfile.BadZipFile):
         return {}
     return out
+
+
+def _sheet_parts(z: zipfile.ZipFile):
+    """(sheet name, package part) of every sheet of the open package ``z`` whose part it holds."""
+    names = set(z.namelist())
+    wbx = ET.fromstring(z.read("xl/workbook.xml"))
+    rels = ET.fromstring(z.read("xl/_rels/workbook.xml.rels"))
+    target = {r.get("Id"): _part(r.get("Target"), "xl") for r in rels.findall("p:Relationship", _NS)}
+    for sh in wbx.find("m:sheets", _NS):
+        part = target.get(sh.get("{%s}id" % _NS["r"]))
+        if part in names:
+            yield sh.get("name"), part
 
 
 def _part(target: str, base: str) -> str:

@@ -48,21 +48,21 @@ class QuantileEstimate:
     n_paths: int
 
 
+def _in_open_unit(v) -> bool:
+    """``v`` is a number strictly between 0 and 1 (NaN and text are not)."""
+    try:
+        return 0.0 < float(v) < 1.0
+    except (TypeError, ValueError):
+        return False
+
+
 def quantile_estimate(sorted_values: np.ndarray, p: float, confidence: float = 0.95) -> QuantileEstimate:
     """(1 - p) empirical quantile of an ascending-sorted sample, with CI (see module doc)."""
     n = sorted_values.size
     probs = ProblemList()
-    try:
-        ok_p = 0.0 < float(p) < 1.0
-    except (TypeError, ValueError):
-        ok_p = False
-    if not ok_p:
+    if not _in_open_unit(p):
         probs.add("p", "must be a probability in (0, 1) (a fraction, not a percent)", p)
-    try:
-        ok_c = 0.0 < float(confidence) < 1.0
-    except (TypeError, ValueError):
-        ok_c = False
-    if not ok_c:
+    if not _in_open_unit(confidence):
         probs.add("confidence", "must be a fraction in (0, 1), e.g. 0.95", confidence)
     probs.raise_if_any()
     q = 1.0 - float(p)
