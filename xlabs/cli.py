@@ -46,6 +46,12 @@ def cmd_rate(args) -> int:
         print(f"{'tranche':<12}{'CE':>9}  {'model-indicated':<16}{'final':<16}")
         for t in summary.ratings:
             print(f"{t.tranche:<12}{t.credit_enhancement:>9.2%}  {t.model_indicated:<16}{t.final:<16}")
+        names = [t.tranche for t in summary.ratings]
+        mine = [n for n in getattr(summary.result, "notes", []) if any(str(n).startswith(f"{t}: ") for t in names)]
+        if mine:        # the notes the Rating sheet lists under the table
+            print("notes on these ratings (Rating sheet):")
+            for n in mine:
+                print(f"  - {n}")
     return 0
 
 

@@ -28,8 +28,11 @@ def _cells(path):
 def test_cli_rates_the_shipped_sample(tmp_path, capsys):
     out = tmp_path / "sample.rated.xlsx"
     before = hashlib.sha256(SAMPLE.read_bytes()).hexdigest()
-    assert main(["rate", str(SAMPLE), "-o", str(out), "-q"]) == 0
+    assert main(["rate", str(SAMPLE), "-o", str(out)]) == 0
     assert hashlib.sha256(SAMPLE.read_bytes()).hexdigest() == before, "the input file must not change"
+    printed = capsys.readouterr().out
+    # the summary prints the notes the Rating sheet lists under its table, with the ratings
+    assert "notes on these ratings (Rating sheet):\n  - Senior A: compared on the defaults applied" in printed
     wb = openpyxl.load_workbook(out)
     for name in OUTPUT_SHEETS:
         assert name in wb.sheetnames
